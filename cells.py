@@ -1,0 +1,542 @@
+"""The MemNAS search space: cells, blocks and networks (paper Section 3.1, Figure 1b).
+
+A network is a stem, five series-connected blocks and a classifier head. A block is an ordered
+list of cells; a cell has two operation layers in parallel and one combine layer, and the paper
+writes it as a tuple of five binary vectors ``(I1, I2, L1, L2, O)``:
+
+* ``I1``, ``I2``: one-hot over the block's input locations, bit j counted from the right.
+  Location 0 is the block input (r1 in Figure 1b), location j >= 1 is the output of cell j of the
+  same block. Cell j may read only locations < j. All zeros: the layer was removed by trimming.
+* ``L1``, ``L2``: one-hot over the seven operation types of ``OP_NAMES``, bit k from the right.
+  All zeros: identity.
+* ``O``: three bits ``(output, concat, not-output)`` read left to right, as Figure 1b prints
+  them: ``001`` sum and not in the block output, ``110`` concat and in the block output, ``100``
+  sum and in the block output, ``011`` concat and not in the block output.
+
+The block output is the concatenation of the cells whose ``output`` bit is set.
+
+This module keeps two encodings of the same ``Arch`` value, converting both ways without loss:
+the paper's vectors (``to_vectors`` / ``from_vectors``, and the fixed-width ``cell_token`` the
+controller reads) and a readable JSON file (``save`` / ``load``). The graph logic (validation,
+``prune``, ``canonical``) is plain Python; Keras is imported only by ``OPS`` and
+``build_model``, so that candidate generation never loads TensorFlow.
+"""
+
+import dataclasses
+import functools
+import hashlib
+import json
+import os
+
+import numpy as np
+
+# The seven operation types; the index is the bit of the L vector, counted from the right.
+OP_NAMES = ("conv3x3", "dwconv3x3", "dwconv5x5", "conv1x7_7x1",
+            "avgpool3x3", "maxpool3x3", "dilconv3x3")
+IDENTITY = "identity"  # all-zero L vector; a removed layer is stored with this op too
+COMBINES = ("sum", "concat")
+
+# The CIFAR-10 template of Figure 1b: per-block stride and width (a multiple of --filters).
+BLOCK_STRIDES = (1, 2, 1, 2, 1)
+BLOCK_WIDTHS = (1, 1, 2, 2, 4)
+NUM_BLOCKS = len(BLOCK_STRIDES)
+
+# Fixed width of the vector encoding, so every cell flattens to one token of the same length.
+MAX_CELLS = 15
+MAX_LOCATIONS = MAX_CELLS + 1
+TOKEN_WIDTH = 2 * MAX_LOCATIONS + 2 * len(OP_NAMES) + 3
+
+_CELL_KEYS = ("inputs", "ops", "combine", "output")
+
+
+@dataclasses.dataclass(frozen=True)
+class Cell:
+    """One cell: two operation layers reading `inputs`, combined by `combine`.
+
+    `inputs[i]` is None when layer i was removed; `ops[i]` is then IDENTITY.
+    """
+    inputs: tuple
+    ops: tuple
+    combine: str = "sum"
+    output: bool = True
+
+    @property
+    def layers(self):
+        """The present layers as (input location, op name) pairs."""
+        return tuple((i, op) for i, op in zip(self.inputs, self.ops) if i is not None)
+
+
+@dataclasses.dataclass(frozen=True)
+class Arch:
+    """A network: one tuple of cells per block."""
+    blocks: tuple
+
+    def __str__(self):
+        def cell(c):
+            layers = " ".join(f"{op}@{i}" for i, op in c.layers)
+            return f"[{layers} {c.combine}{' out' if c.output else ''}]"
+        return " | ".join(" ".join(cell(c) for c in block) for block in self.blocks)
+
+
+def _where(b, j=None):
+    """'block 2, cell 3' in the 1-based numbering the messages use (cell j is location j)."""
+    return f"block {b + 1}" + ("" if j is None else f", cell {j}")
+
+
+# ---------------------------------------------------------------------------------------------
+# Validation and pruning
+# ---------------------------------------------------------------------------------------------
+
+def validate(arch, num_blocks=NUM_BLOCKS):
+    """Return `arch` if it is well formed, else raise ValueError naming block, cell and rule.
+
+    Dead cells and layers are allowed here: `prune` removes them.
+    """
+    if not isinstance(arch, Arch):
+        raise ValueError(f"expected an Arch, got {type(arch).__name__}")
+    if len(arch.blocks) != num_blocks:
+        raise ValueError(f"block count: the network has {len(arch.blocks)} blocks, "
+                         f"the template has {num_blocks}")
+    for b, block in enumerate(arch.blocks):
+        if not block:
+            raise ValueError(f"{_where(b)}: cell count: the block has no cell")
+        if len(block) > MAX_CELLS:
+            raise ValueError(f"{_where(b)}: cell count: {len(block)} cells, "
+                             f"at most {MAX_CELLS} (MAX_CELLS)")
+        for j, cell in enumerate(block, start=1):
+            _validate_cell(cell, b, j)
+        if not any(cell.output for cell in block):
+            raise ValueError(f"{_where(b)}: no output: no cell has its output bit set")
+    return arch
+
+
+def _validate_cell(cell, b, j):
+    where = _where(b, j)
+    if not isinstance(cell, Cell):
+        raise ValueError(f"{where}: expected a Cell, got {type(cell).__name__}")
+    if len(cell.inputs) != 2 or len(cell.ops) != 2:
+        raise ValueError(f"{where}: layer count: a cell has exactly 2 inputs and 2 ops")
+    for i, (loc, op) in enumerate(zip(cell.inputs, cell.ops), start=1):
+        if loc is not None:
+            if isinstance(loc, bool) or not isinstance(loc, int) or loc < 0:
+                raise ValueError(f"{where}: input location: layer {i} reads {loc!r}, "
+                                 "not a location index (0 = block input, j = cell j)")
+            if loc >= j:
+                raise ValueError(f"{where}: input location: layer {i} reads location {loc}, but "
+                                 f"cell {j} may only read locations 0..{j - 1} "
+                                 "(reading itself or a later cell would make a cycle)")
+        if op != IDENTITY and op not in OP_NAMES:
+            raise ValueError(f"{where}: unknown op: layer {i} has op {op!r}; "
+                             f"known: {', '.join(OP_NAMES + (IDENTITY,))}")
+    if cell.combine not in COMBINES:
+        raise ValueError(f"{where}: combine: {cell.combine!r} is not one of {COMBINES}")
+    if not isinstance(cell.output, bool):
+        raise ValueError(f"{where}: output flag: {cell.output!r} is not true or false")
+
+
+def prune(arch):
+    """Remove dead layers and cells, block by block, to a fixed point.
+
+    A layer whose input is gone is removed; a cell with no layer left is removed; a cell whose
+    output feeds neither another cell nor the block output is removed. Raises ValueError if a
+    block is left without output.
+    """
+    validate(arch, len(arch.blocks))
+    blocks = []
+    for b, block in enumerate(arch.blocks):
+        pruned = _prune_block(block)
+        if not pruned:
+            raise ValueError(f"{_where(b)}: no output: every output cell is dead after pruning")
+        blocks.append(pruned)
+    return Arch(tuple(blocks))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _prune_block(block):
+    n = len(block)
+    # Forward: a layer lives if its input lives; a cell lives if any layer does. One pass
+    # suffices because cells only read earlier locations.
+    alive = [True] + [False] * n
+    inputs = []
+    for j, cell in enumerate(block, start=1):
+        ins = tuple(i if i is not None and alive[i] else None for i in cell.inputs)
+        inputs.append(ins)
+        alive[j] = any(i is not None for i in ins)
+    # Backward: a live cell is needed if it is an output or a needed cell reads it.
+    needed = [False] * (n + 1)
+    for j in range(n, 0, -1):
+        if alive[j] and (block[j - 1].output or needed[j]):
+            needed[j] = True
+            for i in inputs[j - 1]:
+                if i is not None:
+                    needed[i] = True
+    if not any(needed[j] and block[j - 1].output for j in range(1, n + 1)):
+        return ()
+    new_loc = {0: 0}
+    cells = []
+    for j, cell in enumerate(block, start=1):
+        if not needed[j]:
+            continue
+        new_loc[j] = len(cells) + 1
+        ins = tuple(None if i is None else new_loc[i] for i in inputs[j - 1])
+        ops = tuple(IDENTITY if i is None else op for i, op in zip(ins, cell.ops))
+        cells.append(Cell(ins, ops, cell.combine, cell.output))
+    return tuple(cells)
+
+
+def canonical(arch):
+    """The canonical form: pruned, cells in a fixed topological order, layers sorted.
+
+    Two encodings of the same network (cells listed in another valid order, the two layers of a
+    cell swapped, dead cells) have equal canonical forms. Layer and cell order change only the
+    channel order of a concatenation, which training cannot tell apart.
+    """
+    return Arch(tuple(_canonical_block(block) for block in prune(arch).blocks))
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _canonical_block(block):
+    # A structural signature per location: equal signatures mean isomorphic sub-graphs, so the
+    # order among cells with equal signatures does not change the result.
+    sig = ["in"]
+    for cell in block:
+        layers = sorted(f"{op}@{sig[i]}" for i, op in cell.layers)
+        text = f"{cell.combine}:{int(cell.output)}:{','.join(layers)}"
+        sig.append(hashlib.blake2b(text.encode(), digest_size=8).hexdigest())
+    # Kahn's algorithm, taking the smallest signature among the cells whose inputs are placed.
+    placed = {0: 0}
+    order = []
+    pending = list(range(1, len(block) + 1))
+    while pending:
+        j = min((j for j in pending if all(i in placed for i, _ in block[j - 1].layers)),
+                key=lambda j: sig[j])
+        pending.remove(j)
+        order.append(j)
+        placed[j] = len(order)
+    cells = []
+    for j in order:
+        cell = block[j - 1]
+        layers = sorted((placed[i], OP_NAMES.index(op) if op in OP_NAMES else -1, op)
+                        for i, op in cell.layers)
+        layers += [(None, None, IDENTITY)] * (2 - len(layers))
+        cells.append(Cell(tuple(l[0] for l in layers), tuple(l[2] for l in layers),
+                          cell.combine, cell.output))
+    return tuple(cells)
+
+
+# ---------------------------------------------------------------------------------------------
+# The paper's vectors
+# ---------------------------------------------------------------------------------------------
+
+def _bits(value, width):
+    """One-hot string with bit `value` counted from the right; all zeros for None."""
+    return "0" * width if value is None else "0" * (width - 1 - value) + "1" + "0" * value
+
+
+def _one_hot(bits, width, what, where, max_width=None):
+    """Index of the set bit counted from the right, None for all zeros."""
+    if isinstance(bits, str):
+        bits = bits.strip()
+        if set(bits) - {"0", "1"}:
+            raise ValueError(f"{where}: one-hot: {what} {bits!r} has characters other than 0/1")
+        bits = [int(c) for c in bits]
+    bits = list(bits)
+    if max_width is None and len(bits) != width:
+        raise ValueError(f"{where}: one-hot: {what} has {len(bits)} bits, expected {width}")
+    if max_width is not None and not 1 <= len(bits) <= max_width:
+        raise ValueError(f"{where}: one-hot: {what} has {len(bits)} bits, "
+                         f"at most {max_width} (MAX_LOCATIONS)")
+    if any(v not in (0, 1) for v in bits):
+        raise ValueError(f"{where}: one-hot: {what} {bits} has values other than 0/1")
+    ones = [len(bits) - 1 - k for k, v in enumerate(bits) if v]
+    if len(ones) > 1:
+        raise ValueError(f"{where}: one-hot: {what} {''.join(map(str, bits))} "
+                         "has more than one bit set")
+    return ones[0] if ones else None
+
+
+_O_BITS = {"001": ("sum", False), "110": ("concat", True),
+           "100": ("sum", True), "011": ("concat", False)}
+
+
+def to_vectors(arch, input_bits=MAX_LOCATIONS):
+    """The paper's tuples: per block, per cell, five bit strings (I1, I2, L1, L2, O)."""
+    def op_bits(i, op):
+        return _bits(None if i is None or op == IDENTITY else OP_NAMES.index(op), len(OP_NAMES))
+
+    def o_bits(cell):
+        concat = cell.combine == "concat"
+        return f"{int(cell.output)}{int(concat)}{int(not cell.output)}"
+
+    return [[(_bits(c.inputs[0], input_bits), _bits(c.inputs[1], input_bits),
+              op_bits(c.inputs[0], c.ops[0]), op_bits(c.inputs[1], c.ops[1]), o_bits(c))
+             for c in block] for block in arch.blocks]
+
+
+def from_vectors(blocks, num_blocks=NUM_BLOCKS):
+    """Arch from the paper's tuples; bit strings ('0001') or 0/1 sequences, I up to 16 bits."""
+    out = []
+    for b, block in enumerate(blocks):
+        cells = []
+        for j, vectors in enumerate(block, start=1):
+            where = _where(b, j)
+            if len(vectors) != 5:
+                raise ValueError(f"{where}: one-hot: a cell is 5 vectors (I1, I2, L1, L2, O), "
+                                 f"got {len(vectors)}")
+            i1, i2, l1, l2, o = vectors
+            inputs = tuple(_one_hot(v, None, name, where, MAX_LOCATIONS)
+                           for v, name in ((i1, "I1"), (i2, "I2")))
+            ops = tuple(IDENTITY if k is None else OP_NAMES[k] for k in
+                        (_one_hot(v, len(OP_NAMES), name, where) for v, name in
+                         ((l1, "L1"), (l2, "L2"))))
+            o = "".join(map(str, o)) if not isinstance(o, str) else o.strip()
+            if o not in _O_BITS:
+                raise ValueError(f"{where}: one-hot: O {o!r} is not one of "
+                                 f"{', '.join(_O_BITS)} (output, concat, not-output)")
+            combine, output = _O_BITS[o]
+            ops = tuple(IDENTITY if i is None else op for i, op in zip(inputs, ops))
+            cells.append(Cell(inputs, ops, combine, output))
+        out.append(tuple(cells))
+    return validate(Arch(tuple(out)), num_blocks)
+
+
+def cell_token(cell):
+    """One fixed-length 0/1 vector per cell (TOKEN_WIDTH): I1, I2, L1, L2, O, index = bit."""
+    token = np.zeros(TOKEN_WIDTH, np.float32)
+    offset = 0
+    for i in cell.inputs:
+        if i is not None:
+            token[offset + i] = 1
+        offset += MAX_LOCATIONS
+    for i, op in zip(cell.inputs, cell.ops):
+        if i is not None and op != IDENTITY:
+            token[offset + OP_NAMES.index(op)] = 1
+        offset += len(OP_NAMES)
+    token[offset:] = (cell.output, cell.combine == "concat", not cell.output)
+    return token
+
+
+def arch_tokens(arch):
+    """(blocks, MAX_CELLS, TOKEN_WIDTH) tokens; an all-zero token pads (a cell's O is never 0)."""
+    tokens = np.zeros((len(arch.blocks), MAX_CELLS, TOKEN_WIDTH), np.float32)
+    for b, block in enumerate(arch.blocks):
+        for j, cell in enumerate(block):
+            tokens[b, j] = cell_token(cell)
+    return tokens
+
+
+# ---------------------------------------------------------------------------------------------
+# The JSON file
+# ---------------------------------------------------------------------------------------------
+
+def to_json(arch):
+    """The readable form: {"blocks": [{"cells": [{"inputs", "ops", "combine", "output"}]}]}."""
+    return {"blocks": [{"cells": [{"inputs": list(c.inputs), "ops": list(c.ops),
+                                   "combine": c.combine, "output": c.output}
+                                  for c in block]} for block in arch.blocks]}
+
+
+def from_json(data, num_blocks=NUM_BLOCKS):
+    """Arch from the readable form; ValueError naming block, cell and rule if malformed."""
+    if not isinstance(data, dict) or not isinstance(data.get("blocks"), list):
+        raise ValueError('format: expected an object with a "blocks" list')
+    blocks = []
+    for b, block in enumerate(data["blocks"]):
+        if not isinstance(block, dict) or not isinstance(block.get("cells"), list):
+            raise ValueError(f'{_where(b)}: format: expected an object with a "cells" list')
+        cells = []
+        for j, cell in enumerate(block["cells"], start=1):
+            where = _where(b, j)
+            if not isinstance(cell, dict):
+                raise ValueError(f"{where}: format: a cell is an object with keys "
+                                 f"{', '.join(_CELL_KEYS)}")
+            missing = [k for k in _CELL_KEYS if k not in cell]
+            unknown = sorted(set(cell) - set(_CELL_KEYS))
+            if missing or unknown:
+                raise ValueError(f"{where}: format: missing keys {missing}, unknown keys "
+                                 f"{unknown}; a cell has exactly {', '.join(_CELL_KEYS)}")
+            for key in ("inputs", "ops"):
+                if not isinstance(cell[key], list) or len(cell[key]) != 2:
+                    raise ValueError(f'{where}: layer count: "{key}" must be a list of 2')
+            inputs = tuple(cell["inputs"])
+            ops = tuple(IDENTITY if i is None else op for i, op in zip(inputs, cell["ops"]))
+            cells.append(Cell(inputs, ops, cell["combine"], cell["output"]))
+        blocks.append(tuple(cells))
+    return validate(Arch(tuple(blocks)), num_blocks)
+
+
+def dumps(arch):
+    """JSON text with one line per cell, so a file reads like Figure 1b."""
+    lines = []
+    for block in to_json(arch)["blocks"]:
+        cells = ",\n    ".join(json.dumps(c) for c in block["cells"])
+        lines.append('  {"cells": [\n    ' + cells + "]}")
+    return '{"blocks": [\n' + ",\n".join(lines) + "\n]}\n"
+
+
+def save(arch, path):
+    """Write `arch` as a JSON architecture file (atomically: a crash leaves no half file)."""
+    validate(arch, len(arch.blocks))
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        f.write(dumps(arch))
+    os.replace(tmp, path)
+
+
+def load(path, num_blocks=NUM_BLOCKS):
+    """Read a JSON architecture file; errors name the file, then block, cell and rule."""
+    try:
+        with open(path) as f:
+            data = json.load(f)
+    except FileNotFoundError:
+        raise ValueError(f"{path}: no such architecture file") from None
+    except json.JSONDecodeError as e:
+        raise ValueError(f"{path}: not JSON: {e}") from None
+    try:
+        return from_json(data, num_blocks)
+    except ValueError as e:
+        raise ValueError(f"{path}: {e}") from None
+
+
+# ---------------------------------------------------------------------------------------------
+# Named architectures
+# ---------------------------------------------------------------------------------------------
+
+# Figure 1b, exactly as the figure prints the three cells' tuples; the same block in all five.
+FIGURE_1B_VECTORS = (
+    ("0001", "0001", "0000010", "0001000", "001"),  # C1: dwconv3x3(r1) + conv1x7_7x1(r1), sum
+    ("0010", "0001", "0010000", "0000100", "110"),  # C2: avgpool(r4) ++ dwconv5x5(r1), output
+    ("0010", "0100", "0100000", "0100000", "100"),  # C3: maxpool(r4) + maxpool(r7), output
+)
+FIGURE_1B = from_vectors([FIGURE_1B_VECTORS] * NUM_BLOCKS)
+
+
+def one_cell(op1, op2):
+    """A round-0 network: one cell reading the block input twice, summed, in every block."""
+    cell = Cell((0, 0), (op1, op2), "sum", True)
+    return Arch((((cell,),) * NUM_BLOCKS))
+
+
+# Round 0 has no base network: every (L1, L2) pair, O = 100, as in the authors' code. These are
+# 49 encodings of 28 distinct networks, since summing is symmetric in its two layers.
+ROUND0 = tuple(one_cell(op1, op2) for op1 in OP_NAMES for op2 in OP_NAMES)
+
+
+# ---------------------------------------------------------------------------------------------
+# Keras: the only binding from op names to layers, and the network builder
+# ---------------------------------------------------------------------------------------------
+
+def _keras():
+    # Imported on first use so that the graph code above never loads TensorFlow.
+    import keras
+    return keras
+
+
+def _conv_bn(filters, kernel, strides=1, dilation=1, relu=True):
+    layers = _keras().layers
+    out = [layers.Conv2D(filters, kernel, strides=strides, dilation_rate=dilation,
+                         padding="same", use_bias=False, kernel_initializer="he_normal"),
+           layers.BatchNormalization()]
+    return out + [layers.ReLU()] if relu else out
+
+
+def _sequential(layer_list, name):
+    # Each operation layer is one nested Sequential, so the functional model's graph has exactly
+    # one node per operation layer: the same nodes lifetime.py counts for an Arch.
+    return _keras().Sequential(layer_list, name=name)
+
+
+def _conv3x3(filters, strides, name):
+    return _sequential(_conv_bn(filters, 3, strides), name)
+
+
+def _dwconv(kernel):
+    def factory(filters, strides, name):
+        layers = _keras().layers
+        return _sequential([layers.DepthwiseConv2D(kernel, strides, padding="same",
+                                                   use_bias=False),
+                            layers.BatchNormalization()] + _conv_bn(filters, 1), name)
+    return factory
+
+
+def _conv1x7_7x1(filters, strides, name):
+    # The stride is split over the two factorized convolutions, each subsampling one axis.
+    return _sequential(_conv_bn(filters, 1) + _conv_bn(filters, (1, 7), (1, strides))
+                       + _conv_bn(filters, (7, 1), (strides, 1)), name)
+
+
+def _pool(pool_class_name):
+    def factory(filters, strides, name):
+        pool = getattr(_keras().layers, pool_class_name)(3, strides, padding="same")
+        return _sequential(_conv_bn(filters, 1, relu=False) + [pool], name)
+    return factory
+
+
+def _dilconv3x3(filters, strides, name):
+    layers = _conv_bn(filters, 3, dilation=2)
+    if strides > 1:
+        # Keras refuses strides > 1 together with dilation > 1: subsample the stride-1 result.
+        layers.append(_keras().layers.MaxPooling2D(1, strides))
+    return _sequential(layers, name)
+
+
+def _projection(filters, strides, name):
+    return _sequential(_conv_bn(filters, 1, strides, relu=False), name)
+
+
+# name -> factory(filters, strides, name) -> Keras layer. `identity` projects (1x1 conv, stride
+# s) and is only built where the shape must change; otherwise it is no layer at all.
+OPS = {
+    "conv3x3": _conv3x3,
+    "dwconv3x3": _dwconv(3),
+    "dwconv5x5": _dwconv(5),
+    "conv1x7_7x1": _conv1x7_7x1,
+    "avgpool3x3": _pool("AveragePooling2D"),
+    "maxpool3x3": _pool("MaxPooling2D"),
+    "dilconv3x3": _dilconv3x3,
+    IDENTITY: _projection,
+}
+
+
+def build_model(arch, filters=64, num_classes=10, input_shape=(32, 32, 3),
+                strides=BLOCK_STRIDES, widths=BLOCK_WIDTHS):
+    """The Keras functional model of `arch`: stem, blocks, global average pooling, dense logits.
+
+    The authors' code ended with max-pool + flatten; global average pooling is the standard,
+    smaller head. The model outputs logits (no softmax).
+    """
+    keras = _keras()
+    if len(strides) != len(widths):
+        raise ValueError(f"template: {len(strides)} strides but {len(widths)} widths")
+    arch = prune(validate(arch, len(strides)))
+    inputs = keras.Input(input_shape, name="image")
+    x = _sequential(_conv_bn(filters, 3), "stem")(inputs)
+    for b, (block, stride, width) in enumerate(zip(arch.blocks, strides, widths), start=1):
+        x = _build_block(block, x, filters * width, stride, f"b{b}")
+    x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
+    outputs = keras.layers.Dense(num_classes, name="logits")(x)
+    return keras.Model(inputs, outputs, name="memnas")
+
+
+def _build_block(block, x, filters, stride, prefix):
+    layers = _keras().layers
+    locations = [x]  # (B, H, W, C) tensors: the block input, then each cell's output
+    for j, cell in enumerate(block, start=1):
+        outs = []
+        for i, (loc, op) in enumerate(cell.layers, start=1):
+            s = stride if loc == 0 else 1  # cell outputs are already downsampled
+            src = locations[loc]
+            if op == IDENTITY and s == 1 and src.shape[-1] == filters:
+                outs.append(src)
+                continue
+            outs.append(OPS[op](filters, s, f"{prefix}_c{j}_l{i}_{op}")(src))
+        if len(outs) == 1:
+            locations.append(outs[0])
+        elif cell.combine == "sum":
+            locations.append(layers.Add(name=f"{prefix}_c{j}_sum")(outs))
+        else:
+            locations.append(layers.Concatenate(name=f"{prefix}_c{j}_concat")(outs))
+    outputs = [locations[j] for j, cell in enumerate(block, start=1) if cell.output]
+    if len(outputs) == 1:
+        return outputs[0]
+    return layers.Concatenate(name=f"{prefix}_out")(outputs)
