@@ -1,0 +1,448 @@
+"""Inference memory of a network: parameters plus the peak of live feature maps (Section 3.4.1).
+
+MemNAS scores a candidate by its parameter memory p and its intermediate memory r (Eq. 4). p is
+the parameter count at inference times the bytes per value. r comes from the register-lifetime
+analysis of Figure 3: each intermediate representation (a node) lives from the time it is
+generated until it is deleted, and r is the largest sum of live node sizes at any time.
+
+Nodes are the block input, every operation layer's output, every cell's combine output and the
+block's final concatenation; BatchNorm and activations are fused into the layer before them and
+make no node, and an identity layer makes none unless it has to project. Two schedules:
+
+* ``paper`` (default; reproduces Figure 3 exactly): ASAP, a node is computed at 1 + the latest
+  time of its inputs, all nodes of a time unit together; a node is deleted at the time its last
+  consumer is computed and is not counted then; a cell's output stays live until the block
+  output is formed.
+* ``strict``: one node at a time in program order, a node's inputs are counted while it is
+  computed and every node is deleted right after its last consumer. Closer to what a runtime
+  with one buffer per tensor does; reported beside ``paper``, never mixed with it.
+
+Parameters are counted as deployed: BatchNorm folded into the convolution before it, so a conv
+followed by BN counts its kernel plus one bias per output channel.
+
+The same analysis runs on any Keras functional model (``model_graph``), which is how the
+baselines of Tables 1 and 2 are measured. The graph logic imports no Keras.
+"""
+
+import dataclasses
+import functools
+import json
+import math
+
+from absl import app
+from absl import flags
+
+import cells
+
+SCHEDULES = ("paper", "strict")
+
+
+@dataclasses.dataclass(frozen=True)
+class Node:
+    """An intermediate representation: (H, W, C) without batch, the nodes it reads, and the
+    folded parameter count of the layer that computes it."""
+    name: str
+    shape: tuple
+    inputs: tuple = ()
+    params: int = 0
+    hold: int = None  # paper schedule: stays live until this node is computed
+
+    @property
+    def size(self):
+        return math.prod(self.shape)
+
+
+@dataclasses.dataclass(frozen=True)
+class Lifetime:
+    """A schedule: the time each node is generated and deleted, and the memory row beneath."""
+    names: tuple
+    sizes: tuple
+    born: tuple
+    dead: tuple     # None for a node nothing deletes (the network output)
+    memory: tuple   # memory[t - 1] = sum of the sizes live at time t
+    mode: str
+
+    @property
+    def peak(self):
+        return max(self.memory)
+
+
+def schedule(nodes, mode="paper", sizes=None):
+    """Lifetime of `nodes` (a list in program order, inputs given by index) under `mode`."""
+    if mode not in SCHEDULES:
+        raise ValueError(f"schedule: {mode!r} is not one of {', '.join(SCHEDULES)}")
+    sizes = tuple(node.size for node in nodes) if sizes is None else tuple(sizes)
+    paper = mode == "paper"
+    born = []
+    for k, node in enumerate(nodes):
+        if any(i >= k for i in node.inputs):
+            raise ValueError(f"node {node.name}: reads a node that comes after it")
+        born.append(1 + max((born[i] for i in node.inputs), default=0) if paper else k + 1)
+    last = [0] * len(nodes)
+    for k, node in enumerate(nodes):
+        for i in node.inputs:
+            last[i] = max(last[i], born[k])
+        if paper and node.hold is not None:
+            last[k] = max(last[k], born[node.hold])
+    # Paper: deleted at its last consumer's time. Strict: counted then, deleted one step later.
+    dead = tuple(None if t == 0 else t if paper else t + 1 for t in last)
+    end = max(born)
+    delta = [0] * (end + 2)
+    for b, d, size in zip(born, dead, sizes):
+        delta[b] += size
+        if d is not None:
+            delta[d] -= size
+    memory, live = [], 0
+    for t in range(1, end + 1):
+        live += delta[t]
+        memory.append(live)
+    return Lifetime(tuple(n.name for n in nodes), sizes, tuple(born), dead, tuple(memory), mode)
+
+
+# ---------------------------------------------------------------------------------------------
+# The graph of an Arch
+# ---------------------------------------------------------------------------------------------
+
+def _conv(cin, filters, kernel_area=1):
+    return kernel_area * cin * filters + filters  # + the bias BN folds into
+
+
+# Folded parameters of each operation layer, as cells.OPS builds it, from its input channels.
+OP_PARAMS = {
+    "conv3x3": lambda cin, f: _conv(cin, f, 9),
+    "dwconv3x3": lambda cin, f: 9 * cin + cin + _conv(cin, f),  # depthwise + BN, pointwise
+    "dwconv5x5": lambda cin, f: 25 * cin + cin + _conv(cin, f),
+    "conv1x7_7x1": lambda cin, f: _conv(cin, f) + 2 * _conv(f, f, 7),
+    "avgpool3x3": lambda cin, f: _conv(cin, f),
+    "maxpool3x3": lambda cin, f: _conv(cin, f),
+    "dilconv3x3": lambda cin, f: _conv(cin, f, 9),
+    cells.IDENTITY: lambda cin, f: _conv(cin, f),  # only when it projects
+}
+
+
+def _spatial(shape, stride):
+    h, w = shape[0], shape[1]
+    return -(-h // stride), -(-w // stride)  # 'same' padding rounds up
+
+
+def block_graph(block, in_shape, filters, stride, prefix="b1"):
+    """Nodes of one block, node 0 being its input; returns (nodes, index of the output node).
+
+    Names match the layers cells.build_model creates, one node per operation layer.
+    """
+    h, w = _spatial(in_shape, stride)
+    nodes = [Node("input", tuple(in_shape))]
+    loc = [0]  # node index of each location: the block input, then each cell's output
+    for j, cell in enumerate(block, start=1):
+        outs = []
+        for i, (src, op) in enumerate(cell.layers, start=1):
+            s = stride if src == 0 else 1
+            cin = nodes[loc[src]].shape[-1]
+            if op == cells.IDENTITY and s == 1 and cin == filters:
+                outs.append(loc[src])
+                continue
+            nodes.append(Node(f"{prefix}_c{j}_l{i}_{op}", (h, w, filters), (loc[src],),
+                              OP_PARAMS[op](cin, filters)))
+            outs.append(len(nodes) - 1)
+        if len(outs) == 1:
+            loc.append(outs[0])
+            continue
+        channels = (filters if cell.combine == "sum"
+                    else sum(nodes[k].shape[-1] for k in outs))
+        nodes.append(Node(f"{prefix}_c{j}_{cell.combine}", (h, w, channels), tuple(outs)))
+        loc.append(len(nodes) - 1)
+    outputs = [loc[j] for j, cell in enumerate(block, start=1) if cell.output]
+    if len(outputs) == 1:
+        out = outputs[0]
+    else:
+        channels = sum(nodes[k].shape[-1] for k in outputs)
+        nodes.append(Node(f"{prefix}_out", (h, w, channels), tuple(outputs)))
+        out = len(nodes) - 1
+    for k in set(loc[1:]) - {out}:  # paper rule 3: cell outputs live until the block output
+        nodes[k] = dataclasses.replace(nodes[k], hold=out)
+    return nodes, out
+
+
+def _stem_graph(input_shape, filters):
+    image = Node("image", tuple(input_shape))
+    return [image, Node("stem", (*input_shape[:2], filters), (0,),
+                        OP_PARAMS["conv3x3"](input_shape[-1], filters))], 1
+
+
+def _head_graph(in_shape, num_classes):
+    c = in_shape[-1]
+    return [Node("input", tuple(in_shape)), Node("gap", (c,), (0,)),
+            Node("logits", (num_classes,), (1,), c * num_classes + num_classes)], 2
+
+
+def _parts(arch, filters, input_shape, num_classes, strides, widths):
+    """The stem, each block and the head as separate graphs, each one's node 0 its input."""
+    nodes, out = _stem_graph(input_shape, filters)
+    parts = [(nodes, out)]
+    shape = nodes[out].shape
+    for b, (block, s, width) in enumerate(zip(arch.blocks, strides, widths), start=1):
+        nodes, out = block_graph(block, shape, filters * width, s, f"b{b}")
+        parts.append((nodes, out))
+        shape = nodes[out].shape
+    parts.append(_head_graph(shape, num_classes))
+    return parts
+
+
+def arch_graph(arch, filters=64, input_shape=(32, 32, 3), num_classes=10,
+               strides=cells.BLOCK_STRIDES, widths=cells.BLOCK_WIDTHS):
+    """The whole network as one node list: each part's input is the previous part's output."""
+    arch = cells.prune(cells.validate(arch, len(strides)))
+    parts = _parts(arch, filters, input_shape, num_classes, strides, widths)
+    nodes, out = list(parts[0][0]), parts[0][1]
+    for part, part_out in parts[1:]:
+        index = [out] + list(range(len(nodes), len(nodes) + len(part) - 1))
+        for node in part[1:]:
+            nodes.append(dataclasses.replace(
+                node, inputs=tuple(index[i] for i in node.inputs),
+                hold=None if node.hold is None else index[node.hold]))
+        out = index[part_out]
+    return nodes
+
+
+@dataclasses.dataclass(frozen=True)
+class Memory:
+    """What Eq. 4 needs of a network: p (param_bytes) and r (activation_bytes)."""
+    params: int
+    param_bytes: int
+    activation_bytes: int
+    total_bytes: int
+    block_peaks: tuple  # bytes; empty for a Keras model, which has no blocks
+    schedule: str
+
+    def as_dict(self):
+        return dataclasses.asdict(self)
+
+
+def _profile(nodes, mode):
+    """(folded params, peak elements) of one part; parts are scheduled on their own, which
+    gives the same peak as the whole network because nothing of a part outlives its output."""
+    return sum(n.params for n in nodes), schedule(nodes, mode).peak
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _block_profile(block, in_shape, filters, stride, mode):
+    nodes, out = block_graph(block, in_shape, filters, stride)
+    return _profile(nodes, mode) + (nodes[out].shape,)
+
+
+def arch_memory(arch, filters=64, bytes_per_value=4, schedule="paper", input_shape=(32, 32, 3),
+                num_classes=10, strides=cells.BLOCK_STRIDES, widths=cells.BLOCK_WIDTHS):
+    """p, r and per-block peaks of `arch`: exact and fast (no Keras), for every candidate."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule: {schedule!r} is not one of {', '.join(SCHEDULES)}")
+    arch = cells.prune(cells.validate(arch, len(strides)))
+    nodes, out = _stem_graph(tuple(input_shape), filters)
+    params, peak = _profile(nodes, schedule)
+    shape = nodes[out].shape
+    block_peaks = []
+    for block, s, width in zip(arch.blocks, strides, widths):
+        p, block_peak, shape = _block_profile(block, shape, filters * width, s, schedule)
+        params += p
+        block_peaks.append(block_peak)
+    p, head_peak = _profile(_head_graph(shape, num_classes)[0], schedule)
+    params += p
+    peak = max(peak, head_peak, *block_peaks)
+    return Memory(params, params * bytes_per_value, peak * bytes_per_value,
+                  (params + peak) * bytes_per_value,
+                  tuple(b * bytes_per_value for b in block_peaks), schedule)
+
+
+# ---------------------------------------------------------------------------------------------
+# Any Keras functional model
+# ---------------------------------------------------------------------------------------------
+
+# Layers a deployed network fuses into the layer before them: they make no node of their own.
+FUSED_LAYERS = ("BatchNormalization", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU",
+                "Softmax", "Dropout", "ZeroPadding2D", "Flatten", "Reshape", "Identity",
+                "Rescaling", "Normalization")
+_CONV_LAYERS = ("Conv1D", "Conv2D", "Conv3D", "DepthwiseConv2D", "SeparableConv2D", "Dense")
+
+
+def _call_node(model, op):
+    """The node where `op` is called inside the functional `model` (a layer may be shared)."""
+    from keras.src.ops.function import make_node_key
+    return next(node for i, node in enumerate(op._inbound_nodes)
+                if make_node_key(op, i) in model._nodes)
+
+
+def _producers(model):
+    """(layer, the layer whose output it reads or None) for the direct sub-layers of `model`."""
+    if hasattr(model, "operations") and hasattr(model, "_nodes"):  # functional
+        pairs = []
+        for op in model.operations:
+            tensors = _call_node(model, op).input_tensors
+            pairs.append((op, tensors[0]._keras_history.operation if tensors else None))
+        return pairs
+    layers = list(getattr(model, "layers", []))  # Sequential
+    return list(zip(layers, [None] + layers[:-1]))
+
+
+def folded_params(layer, producer=None):
+    """Parameters at inference: BatchNorm folded into the conv before it.
+
+    BN after a conv without bias adds one bias per channel (C); after a conv with bias, nothing;
+    BN anywhere else stays a per-channel scale and shift (2C).
+    """
+    if getattr(layer, "layers", None):  # a nested model: count its own layers
+        layer = getattr(layer, "_functional", None) or layer  # a Sequential's inner graph
+        return sum(folded_params(sub, prev) for sub, prev in _producers(layer))
+    if type(layer).__name__ == "BatchNormalization":
+        channels = int(layer.moving_mean.shape[0])
+        if type(producer).__name__ in _CONV_LAYERS:
+            return 0 if producer.use_bias else channels
+        return 2 * channels
+    return layer.count_params()
+
+
+def model_graph(model):
+    """Nodes of a Keras functional model: one per layer, fused layers aliasing their input."""
+    nodes, where = [], {}  # where: (id(op), tensor index) -> node index
+    for op, producer in _producers(model):
+        node = _call_node(model, op)
+        ins = []
+        for t in node.input_tensors:
+            history = t._keras_history
+            k = where[(id(history.operation), history.tensor_index)]
+            if k not in ins:
+                ins.append(k)
+        kind = type(op).__name__
+        if kind in FUSED_LAYERS and len(ins) == 1:
+            k = ins[0]
+            if op.count_params():  # folded into the node it follows
+                nodes[k] = dataclasses.replace(nodes[k],
+                                               params=nodes[k].params + folded_params(op, producer))
+        else:
+            shapes = [tuple(t.shape[1:]) for t in node.output_tensors]
+            if any(d is None for s in shapes for d in s):
+                raise ValueError(f"layer {op.name}: output shape {shapes} is not fixed; build "
+                                 "the model with a fixed input_shape")
+            size_shape = shapes[0] if len(shapes) == 1 else (sum(math.prod(s) for s in shapes),)
+            nodes.append(Node(op.name, size_shape, tuple(ins), folded_params(op, producer)))
+            k = len(nodes) - 1
+        for i in range(len(node.output_tensors)):
+            where[(id(op), i)] = k
+    return nodes
+
+
+def model_memory(model, bytes_per_value=4, schedule="paper"):
+    """p and r of any Keras functional model (Tables 1 and 2 baselines)."""
+    nodes = model_graph(model)
+    params, peak = _profile(nodes, schedule)
+    return Memory(params, params * bytes_per_value, peak * bytes_per_value,
+                  (params + peak) * bytes_per_value, (), schedule)
+
+
+# ---------------------------------------------------------------------------------------------
+# The lifetime plot of Figure 3
+# ---------------------------------------------------------------------------------------------
+
+def plot(lifetime, path, title=None):
+    """One row per node, filled circle at generation, hollow at deletion, memory row beneath."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    n, end = len(lifetime.names), len(lifetime.memory)
+    numbers = end <= 40  # a memory row of numbers, as in the paper, while it stays readable
+    fig_h = 1.0 + 0.28 * n + (0.5 if numbers else 1.6)
+    fig, axes = plt.subplots(2, 1, figsize=(max(5.0, 0.55 * end + 2.5), fig_h), sharex=True,
+                             gridspec_kw={"height_ratios": [n, 1.6 if numbers else 5]})
+    ax, mem_ax = axes
+    for row, (born, dead) in enumerate(zip(lifetime.born, lifetime.dead)):
+        y = n - row
+        if dead is not None:
+            ax.plot([born, dead], [y, y], "k-", lw=1.5)
+            ax.plot(dead, y, "o", mfc="white", mec="k", ms=6)
+        ax.plot(born, y, "ko", ms=6)
+    ax.set_yticks(range(n, 0, -1), lifetime.names, fontsize=8)
+    ax.set_ylim(0.4, n + 0.6)
+    for t in range(1, end):
+        ax.axvline(t + 0.5, color="0.7", ls=":", lw=0.8)
+    ax.set_title(title or f"lifetime ({lifetime.mode} schedule), peak {lifetime.peak}")
+    if numbers:
+        for t, m in enumerate(lifetime.memory, start=1):
+            mem_ax.text(t, 0.5, str(m), ha="center", va="center",
+                        fontweight="bold" if m == lifetime.peak else "normal")
+        mem_ax.set_yticks([0.5], ["memory"])
+        mem_ax.set_ylim(0, 1)
+    else:
+        mem_ax.step(range(1, end + 1), lifetime.memory, where="mid", color="k")
+        mem_ax.set_ylabel("memory")
+    mem_ax.set_xticks(range(1, end + 1) if numbers else mem_ax.get_xticks())
+    mem_ax.set_xlim(0.5, end + 0.5)
+    mem_ax.set_xlabel("time (one layer per unit)")
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+# ---------------------------------------------------------------------------------------------
+# Command line
+# ---------------------------------------------------------------------------------------------
+
+flags.DEFINE_string("arch", None, "JSON architecture file (see cells.py).")
+flags.DEFINE_string("keras_app", None, "A keras.applications model name, e.g. MobileNetV2.")
+flags.DEFINE_integer("input_size", 32, "Input height and width.")
+flags.DEFINE_integer("filters", 64, "Filters of the first block (w).")
+flags.DEFINE_integer("num_classes", 10, "Classes of the dense head.")
+flags.DEFINE_integer("bytes", 4, "Bytes per value (4 = float32, 1 = int8).")
+flags.DEFINE_enum("schedule", "paper", SCHEDULES, "Lifetime schedule.")
+flags.DEFINE_bool("json", False, "Print one JSON object instead of a table.")
+flags.DEFINE_string("plot", None, "Write the lifetime plot of the whole network to this PNG.")
+
+
+def _keras_app(name, input_size, num_classes):
+    import keras
+    builder = getattr(keras.applications, name, None)
+    if builder is None or not callable(builder):
+        raise ValueError(f"--keras_app: keras.applications has no model {name!r}")
+    return builder(input_shape=(input_size, input_size, 3), weights=None, classes=num_classes)
+
+
+def main(argv):
+    del argv
+    FLAGS = flags.FLAGS
+    if (FLAGS.arch is None) == (FLAGS.keras_app is None):
+        raise app.UsageError("give exactly one of --arch and --keras_app")
+    if FLAGS.bytes < 1:
+        raise app.UsageError(f"--bytes must be at least 1, got {FLAGS.bytes}")
+    input_shape = (FLAGS.input_size, FLAGS.input_size, 3)
+    try:
+        if FLAGS.arch:
+            arch = cells.load(FLAGS.arch)
+            memory = arch_memory(arch, FLAGS.filters, FLAGS.bytes, FLAGS.schedule, input_shape,
+                                 FLAGS.num_classes)
+            nodes = arch_graph(arch, FLAGS.filters, input_shape, FLAGS.num_classes)
+            source = FLAGS.arch
+        else:
+            model = _keras_app(FLAGS.keras_app, FLAGS.input_size, FLAGS.num_classes)
+            memory = model_memory(model, FLAGS.bytes, FLAGS.schedule)
+            nodes = model_graph(model)
+            source = FLAGS.keras_app
+    except ValueError as e:
+        raise SystemExit(f"lifetime.py: {e}") from None
+    if FLAGS.plot:
+        plot(schedule(nodes, FLAGS.schedule), FLAGS.plot, f"{source}: lifetime "
+             f"({FLAGS.schedule}), peak {memory.activation_bytes / 2**20:.3f} MiB")
+    result = dict(memory.as_dict(), source=source, input_size=FLAGS.input_size,
+                  bytes_per_value=FLAGS.bytes, block_peaks=list(memory.block_peaks) or None)
+    if FLAGS.json:
+        print(json.dumps(result))
+        return
+    mib = 2 ** 20
+    print(f"{source} at {FLAGS.input_size}x{FLAGS.input_size}, {FLAGS.bytes} bytes per value, "
+          f"{FLAGS.schedule} schedule")
+    print(f"  parameters    {memory.params:>12,d}  {memory.param_bytes / mib:9.3f} MiB")
+    print(f"  intermediate  {'peak':>12}  {memory.activation_bytes / mib:9.3f} MiB")
+    print(f"  total         {'':>12}  {memory.total_bytes / mib:9.3f} MiB")
+    for b, peak in enumerate(memory.block_peaks, start=1):
+        print(f"  block {b} peak  {'':>12}  {peak / mib:9.3f} MiB")
+
+
+if __name__ == "__main__":
+    app.run(main)
