@@ -27,6 +27,7 @@ import functools
 import hashlib
 import json
 import os
+import typing
 
 import numpy as np
 
@@ -49,11 +50,11 @@ TOKEN_WIDTH = 2 * MAX_LOCATIONS + 2 * len(OP_NAMES) + 3
 _CELL_KEYS = ("inputs", "ops", "combine", "output")
 
 
-@dataclasses.dataclass(frozen=True)
-class Cell:
+class Cell(typing.NamedTuple):
     """One cell: two operation layers reading `inputs`, combined by `combine`.
 
-    `inputs[i]` is None when layer i was removed; `ops[i]` is then IDENTITY.
+    `inputs[i]` is None when layer i was removed; `ops[i]` is then IDENTITY. A NamedTuple, so
+    that the millions of hashes and comparisons of candidate generation stay cheap.
     """
     inputs: tuple
     ops: tuple
@@ -79,7 +80,7 @@ class Arch:
 
 
 def _where(b, j=None):
-    """'block 2, cell 3' in the 1-based numbering the messages use (cell j is location j)."""
+    """'block 2, cell 3' in the 1-based numbering of the messages (cell j is location j)."""
     return f"block {b + 1}" + ("" if j is None else f", cell {j}")
 
 
@@ -98,40 +99,55 @@ def validate(arch, num_blocks=NUM_BLOCKS):
         raise ValueError(f"block count: the network has {len(arch.blocks)} blocks, "
                          f"the template has {num_blocks}")
     for b, block in enumerate(arch.blocks):
-        if not block:
-            raise ValueError(f"{_where(b)}: cell count: the block has no cell")
-        if len(block) > MAX_CELLS:
-            raise ValueError(f"{_where(b)}: cell count: {len(block)} cells, "
-                             f"at most {MAX_CELLS} (MAX_CELLS)")
-        for j, cell in enumerate(block, start=1):
-            _validate_cell(cell, b, j)
-        if not any(cell.output for cell in block):
-            raise ValueError(f"{_where(b)}: no output: no cell has its output bit set")
+        try:
+            _validate_block(block)
+        except _BlockError as e:
+            raise ValueError(f"{_where(b, e.cell)}: {e.rule}") from None
     return arch
 
 
-def _validate_cell(cell, b, j):
-    where = _where(b, j)
+class _BlockError(Exception):
+    """A rule broken inside a block; `validate` adds the block number to the message."""
+
+    def __init__(self, cell, rule):
+        super().__init__(rule)
+        self.cell, self.rule = cell, rule
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _validate_block(block):
+    # Cached: a block seen once valid is valid again (lru_cache never caches an exception).
+    if not isinstance(block, tuple) or not block:
+        raise _BlockError(None, "cell count: the block has no cell")
+    if len(block) > MAX_CELLS:
+        raise _BlockError(None, f"cell count: {len(block)} cells, at most {MAX_CELLS} (MAX_CELLS)")
+    for j, cell in enumerate(block, start=1):
+        _validate_cell(cell, j)
+    if not any(cell.output for cell in block):
+        raise _BlockError(None, "no output: no cell has its output bit set")
+
+
+def _validate_cell(cell, j):
     if not isinstance(cell, Cell):
-        raise ValueError(f"{where}: expected a Cell, got {type(cell).__name__}")
+        raise _BlockError(j, f"expected a Cell, got {type(cell).__name__}")
     if len(cell.inputs) != 2 or len(cell.ops) != 2:
-        raise ValueError(f"{where}: layer count: a cell has exactly 2 inputs and 2 ops")
+        raise _BlockError(j, "layer count: a cell has exactly 2 inputs and 2 ops")
     for i, (loc, op) in enumerate(zip(cell.inputs, cell.ops), start=1):
         if loc is not None:
             if isinstance(loc, bool) or not isinstance(loc, int) or loc < 0:
-                raise ValueError(f"{where}: input location: layer {i} reads {loc!r}, "
-                                 "not a location index (0 = block input, j = cell j)")
+                raise _BlockError(j, f"input location: layer {i} reads {loc!r}, not a location "
+                                     "index (0 = block input, j = cell j)")
             if loc >= j:
-                raise ValueError(f"{where}: input location: layer {i} reads location {loc}, but "
-                                 f"cell {j} may only read locations 0..{j - 1} "
-                                 "(reading itself or a later cell would make a cycle)")
+                raise _BlockError(j, f"input location: layer {i} reads location {loc}, but "
+                                     f"cell {j} may only read locations 0..{j - 1} (reading "
+                                     "itself or a later cell would make a cycle)")
         if op != IDENTITY and op not in OP_NAMES:
-            raise ValueError(f"{where}: unknown op: layer {i} has op {op!r}; "
-                             f"known: {', '.join(OP_NAMES + (IDENTITY,))}")
+            raise _BlockError(j, f"unknown op: layer {i} has op {op!r}; "
+                                 f"known: {', '.join(OP_NAMES + (IDENTITY,))}")
     if cell.combine not in COMBINES:
-        raise ValueError(f"{where}: combine: {cell.combine!r} is not one of {COMBINES}")
+        raise _BlockError(j, f"combine: {cell.combine!r} is not one of {COMBINES}")
     if not isinstance(cell.output, bool):
-        raise ValueError(f"{where}: output flag: {cell.output!r} is not true or false")
+        raise _BlockError(j, f"output flag: {cell.output!r} is not true or false")
 
 
 def prune(arch):

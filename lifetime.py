@@ -28,24 +28,38 @@ import dataclasses
 import functools
 import json
 import math
+import typing
 
 from absl import app
 from absl import flags
 
 import cells
 
+
+def define_flags():
+    """Flags of this file's command line; defined only when it runs as a script, so that
+    other scripts can import it as a library without a clash of flag names."""
+    flags.DEFINE_string("arch", None, "JSON architecture file (see cells.py).")
+    flags.DEFINE_string("keras_app", None, "A keras.applications model name, e.g. MobileNetV2.")
+    flags.DEFINE_integer("input_size", 32, "Input height and width.")
+    flags.DEFINE_integer("filters", 64, "Filters of the first block (w).")
+    flags.DEFINE_integer("num_classes", 10, "Classes of the dense head.")
+    flags.DEFINE_integer("bytes", 4, "Bytes per value (4 = float32, 1 = int8).")
+    flags.DEFINE_enum("schedule", "paper", SCHEDULES, "Lifetime schedule.")
+    flags.DEFINE_bool("json", False, "Print one JSON object instead of a table.")
+    flags.DEFINE_string("plot", None, "Write the lifetime plot of the whole network to this PNG.")
+
 SCHEDULES = ("paper", "strict")
 
 
-@dataclasses.dataclass(frozen=True)
-class Node:
+class Node(typing.NamedTuple):
     """An intermediate representation: (H, W, C) without batch, the nodes it reads, and the
     folded parameter count of the layer that computes it."""
     name: str
     shape: tuple
     inputs: tuple = ()
     params: int = 0
-    hold: int = None  # paper schedule: stays live until this node is computed
+    hold: typing.Optional[int] = None  # paper schedule: stays live until this node is computed
 
     @property
     def size(self):
@@ -71,19 +85,23 @@ def schedule(nodes, mode="paper", sizes=None):
     """Lifetime of `nodes` (a list in program order, inputs given by index) under `mode`."""
     if mode not in SCHEDULES:
         raise ValueError(f"schedule: {mode!r} is not one of {', '.join(SCHEDULES)}")
-    sizes = tuple(node.size for node in nodes) if sizes is None else tuple(sizes)
+    sizes = tuple(math.prod(node.shape) for node in nodes) if sizes is None else tuple(sizes)
     paper = mode == "paper"
     born = []
+    last = [0] * len(nodes)  # time of each node's last consumer
     for k, node in enumerate(nodes):
-        if any(i >= k for i in node.inputs):
+        ins = node.inputs
+        if ins and max(ins) >= k:
             raise ValueError(f"node {node.name}: reads a node that comes after it")
-        born.append(1 + max((born[i] for i in node.inputs), default=0) if paper else k + 1)
-    last = [0] * len(nodes)
-    for k, node in enumerate(nodes):
-        for i in node.inputs:
-            last[i] = max(last[i], born[k])
-        if paper and node.hold is not None:
-            last[k] = max(last[k], born[node.hold])
+        t = (1 + max([born[i] for i in ins]) if ins else 1) if paper else k + 1
+        born.append(t)
+        for i in ins:
+            if t > last[i]:  # ASAP can run a later node of the program earlier
+                last[i] = t
+    if paper:
+        for k, node in enumerate(nodes):
+            if node.hold is not None:
+                last[k] = max(last[k], born[node.hold])
     # Paper: deleted at its last consumer's time. Strict: counted then, deleted one step later.
     dead = tuple(None if t == 0 else t if paper else t + 1 for t in last)
     end = max(born)
@@ -159,7 +177,7 @@ def block_graph(block, in_shape, filters, stride, prefix="b1"):
         nodes.append(Node(f"{prefix}_out", (h, w, channels), tuple(outputs)))
         out = len(nodes) - 1
     for k in set(loc[1:]) - {out}:  # paper rule 3: cell outputs live until the block output
-        nodes[k] = dataclasses.replace(nodes[k], hold=out)
+        nodes[k] = nodes[k]._replace(hold=out)
     return nodes, out
 
 
@@ -197,9 +215,8 @@ def arch_graph(arch, filters=64, input_shape=(32, 32, 3), num_classes=10,
     for part, part_out in parts[1:]:
         index = [out] + list(range(len(nodes), len(nodes) + len(part) - 1))
         for node in part[1:]:
-            nodes.append(dataclasses.replace(
-                node, inputs=tuple(index[i] for i in node.inputs),
-                hold=None if node.hold is None else index[node.hold]))
+            nodes.append(node._replace(inputs=tuple(index[i] for i in node.inputs),
+                                       hold=None if node.hold is None else index[node.hold]))
         out = index[part_out]
     return nodes
 
@@ -219,14 +236,16 @@ class Memory:
 
 
 def _profile(nodes, mode):
-    """(folded params, peak elements) of one part; parts are scheduled on their own, which
-    gives the same peak as the whole network because nothing of a part outlives its output."""
+    """(folded params, peak elements) of one part. Parts are scheduled on their own, which
+    gives the same peak as the whole network: nothing of a part outlives its output."""
     return sum(n.params for n in nodes), schedule(nodes, mode).peak
 
 
 @functools.lru_cache(maxsize=1 << 16)
-def _block_profile(block, in_shape, filters, stride, mode):
-    nodes, out = block_graph(block, in_shape, filters, stride)
+def _part_profile(graph, key, mode):
+    """(params, peak, output shape) of the stem, a block or the head, cached: a round's
+    candidates share most blocks with their base."""
+    nodes, out = graph(*key)
     return _profile(nodes, mode) + (nodes[out].shape,)
 
 
@@ -236,15 +255,14 @@ def arch_memory(arch, filters=64, bytes_per_value=4, schedule="paper", input_sha
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule: {schedule!r} is not one of {', '.join(SCHEDULES)}")
     arch = cells.prune(cells.validate(arch, len(strides)))
-    nodes, out = _stem_graph(tuple(input_shape), filters)
-    params, peak = _profile(nodes, schedule)
-    shape = nodes[out].shape
+    params, peak, shape = _part_profile(_stem_graph, (tuple(input_shape), filters), schedule)
     block_peaks = []
     for block, s, width in zip(arch.blocks, strides, widths):
-        p, block_peak, shape = _block_profile(block, shape, filters * width, s, schedule)
+        p, block_peak, shape = _part_profile(block_graph, (block, shape, filters * width, s),
+                                             schedule)
         params += p
         block_peaks.append(block_peak)
-    p, head_peak = _profile(_head_graph(shape, num_classes)[0], schedule)
+    p, head_peak, _ = _part_profile(_head_graph, (shape, num_classes), schedule)
     params += p
     peak = max(peak, head_peak, *block_peaks)
     return Memory(params, params * bytes_per_value, peak * bytes_per_value,
@@ -314,8 +332,7 @@ def model_graph(model):
         if kind in FUSED_LAYERS and len(ins) == 1:
             k = ins[0]
             if op.count_params():  # folded into the node it follows
-                nodes[k] = dataclasses.replace(nodes[k],
-                                               params=nodes[k].params + folded_params(op, producer))
+                nodes[k] = nodes[k]._replace(params=nodes[k].params + folded_params(op, producer))
         else:
             shapes = [tuple(t.shape[1:]) for t in node.output_tensors]
             if any(d is None for s in shapes for d in s):
@@ -385,16 +402,6 @@ def plot(lifetime, path, title=None):
 # Command line
 # ---------------------------------------------------------------------------------------------
 
-flags.DEFINE_string("arch", None, "JSON architecture file (see cells.py).")
-flags.DEFINE_string("keras_app", None, "A keras.applications model name, e.g. MobileNetV2.")
-flags.DEFINE_integer("input_size", 32, "Input height and width.")
-flags.DEFINE_integer("filters", 64, "Filters of the first block (w).")
-flags.DEFINE_integer("num_classes", 10, "Classes of the dense head.")
-flags.DEFINE_integer("bytes", 4, "Bytes per value (4 = float32, 1 = int8).")
-flags.DEFINE_enum("schedule", "paper", SCHEDULES, "Lifetime schedule.")
-flags.DEFINE_bool("json", False, "Print one JSON object instead of a table.")
-flags.DEFINE_string("plot", None, "Write the lifetime plot of the whole network to this PNG.")
-
 
 def _keras_app(name, input_size, num_classes):
     import keras
@@ -445,4 +452,5 @@ def main(argv):
 
 
 if __name__ == "__main__":
+    define_flags()
     app.run(main)
