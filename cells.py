@@ -64,7 +64,7 @@ class Cell(typing.NamedTuple):
     @property
     def layers(self):
         """The present layers as (input location, op name) pairs."""
-        return tuple((i, op) for i, op in zip(self.inputs, self.ops) if i is not None)
+        return [(i, op) for i, op in zip(self.inputs, self.ops) if i is not None]
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,11 +99,23 @@ def validate(arch, num_blocks=NUM_BLOCKS):
         raise ValueError(f"block count: the network has {len(arch.blocks)} blocks, "
                          f"the template has {num_blocks}")
     for b, block in enumerate(arch.blocks):
+        if _VALID_BLOCKS.get(id(block)) is block:
+            continue
         try:
             _validate_block(block)
         except _BlockError as e:
             raise ValueError(f"{_where(b, e.cell)}: {e.rule}") from None
+        if len(_VALID_BLOCKS) >= 1 << 16:
+            _VALID_BLOCKS.clear()
+        _VALID_BLOCKS[id(block)] = block
     return arch
+
+
+# Blocks already validated, by identity: a candidate shares its untouched blocks with its base
+# and canonical blocks come from a cache, so the same tuples come back again and again. Keyed
+# by id and holding the block (so the id cannot be reused), never by value: 0.0 == 0 and
+# True == 1 would let a float location or an int flag pass as a cached valid block.
+_VALID_BLOCKS = {}
 
 
 class _BlockError(Exception):
@@ -114,9 +126,7 @@ class _BlockError(Exception):
         self.cell, self.rule = cell, rule
 
 
-@functools.lru_cache(maxsize=1 << 16)
 def _validate_block(block):
-    # Cached: a block seen once valid is valid again (lru_cache never caches an exception).
     if not isinstance(block, tuple) or not block:
         raise _BlockError(None, "cell count: the block has no cell")
     if len(block) > MAX_CELLS:
@@ -127,37 +137,41 @@ def _validate_block(block):
         raise _BlockError(None, "no output: no cell has its output bit set")
 
 
+_KNOWN_OPS = frozenset(OP_NAMES + (IDENTITY,))
+
+
 def _validate_cell(cell, j):
-    if not isinstance(cell, Cell):
+    if type(cell) is not Cell:
         raise _BlockError(j, f"expected a Cell, got {type(cell).__name__}")
-    if len(cell.inputs) != 2 or len(cell.ops) != 2:
+    inputs, ops, combine, output = cell
+    if len(inputs) != 2 or len(ops) != 2:
         raise _BlockError(j, "layer count: a cell has exactly 2 inputs and 2 ops")
-    for i, (loc, op) in enumerate(zip(cell.inputs, cell.ops), start=1):
-        if loc is not None:
-            if isinstance(loc, bool) or not isinstance(loc, int) or loc < 0:
-                raise _BlockError(j, f"input location: layer {i} reads {loc!r}, not a location "
-                                     "index (0 = block input, j = cell j)")
-            if loc >= j:
-                raise _BlockError(j, f"input location: layer {i} reads location {loc}, but "
-                                     f"cell {j} may only read locations 0..{j - 1} (reading "
-                                     "itself or a later cell would make a cycle)")
-        if op != IDENTITY and op not in OP_NAMES:
+    for i, (loc, op) in enumerate(zip(inputs, ops), start=1):
+        # type() is, not isinstance: True is an int to isinstance, and not a location.
+        if loc is not None and (type(loc) is not int or loc < 0):
+            raise _BlockError(j, f"input location: layer {i} reads {loc!r}, not a location "
+                                 "index (0 = block input, j = cell j)")
+        if loc is not None and loc >= j:
+            raise _BlockError(j, f"input location: layer {i} reads location {loc}, but "
+                                 f"cell {j} may only read locations 0..{j - 1} (reading "
+                                 "itself or a later cell would make a cycle)")
+        if type(op) is not str or op not in _KNOWN_OPS:
             raise _BlockError(j, f"unknown op: layer {i} has op {op!r}; "
                                  f"known: {', '.join(OP_NAMES + (IDENTITY,))}")
-    if cell.combine not in COMBINES:
-        raise _BlockError(j, f"combine: {cell.combine!r} is not one of {COMBINES}")
-    if not isinstance(cell.output, bool):
-        raise _BlockError(j, f"output flag: {cell.output!r} is not true or false")
+    if combine not in COMBINES:
+        raise _BlockError(j, f"combine: {combine!r} is not one of {COMBINES}")
+    if type(output) is not bool:
+        raise _BlockError(j, f"output flag: {output!r} is not true or false")
 
 
-def prune(arch):
-    """Remove dead layers and cells, block by block, to a fixed point.
+def prune(arch, num_blocks=None):
+    """Validate `arch`, then remove dead layers and cells, block by block, to a fixed point.
 
     A layer whose input is gone is removed; a cell with no layer left is removed; a cell whose
     output feeds neither another cell nor the block output is removed. Raises ValueError if a
-    block is left without output.
+    block is left without output. `num_blocks`: the template's block count, if it matters.
     """
-    validate(arch, len(arch.blocks))
+    validate(arch, len(arch.blocks) if num_blocks is None else num_blocks)
     blocks = []
     for b, block in enumerate(arch.blocks):
         pruned = _prune_block(block)
@@ -524,7 +538,7 @@ def build_model(arch, filters=64, num_classes=10, input_shape=(32, 32, 3),
     keras = _keras()
     if len(strides) != len(widths):
         raise ValueError(f"template: {len(strides)} strides but {len(widths)} widths")
-    arch = prune(validate(arch, len(strides)))
+    arch = prune(arch, len(strides))
     inputs = keras.Input(input_shape, name="image")
     x = _sequential(_conv_bn(filters, 3), "stem")(inputs)
     for b, (block, stride, width) in enumerate(zip(arch.blocks, strides, widths), start=1):

@@ -83,27 +83,40 @@ class Lifetime:
 
 def schedule(nodes, mode="paper", sizes=None):
     """Lifetime of `nodes` (a list in program order, inputs given by index) under `mode`."""
+    sizes = tuple(math.prod(node.shape) for node in nodes) if sizes is None else tuple(sizes)
+    born, dead = _times(nodes, mode)
+    return Lifetime(tuple(n.name for n in nodes), sizes, tuple(born), tuple(dead),
+                    tuple(_memory_row(born, dead, sizes)), mode)
+
+
+def _times(nodes, mode):
+    """When each node is generated and deleted (None: never) under `mode`."""
     if mode not in SCHEDULES:
         raise ValueError(f"schedule: {mode!r} is not one of {', '.join(SCHEDULES)}")
-    sizes = tuple(math.prod(node.shape) for node in nodes) if sizes is None else tuple(sizes)
     paper = mode == "paper"
     born = []
     last = [0] * len(nodes)  # time of each node's last consumer
-    for k, node in enumerate(nodes):
-        ins = node.inputs
-        if ins and max(ins) >= k:
-            raise ValueError(f"node {node.name}: reads a node that comes after it")
-        t = (1 + max([born[i] for i in ins]) if ins else 1) if paper else k + 1
+    for k, (name, _, ins, _, _) in enumerate(nodes):
+        if not ins:
+            born.append(1 if paper else k + 1)
+            continue
+        if max(ins) >= k:
+            raise ValueError(f"node {name}: reads a node that comes after it")
+        t = 1 + max([born[i] for i in ins]) if paper else k + 1
         born.append(t)
         for i in ins:
             if t > last[i]:  # ASAP can run a later node of the program earlier
                 last[i] = t
     if paper:
         for k, node in enumerate(nodes):
-            if node.hold is not None:
-                last[k] = max(last[k], born[node.hold])
+            if node.hold is not None and born[node.hold] > last[k]:
+                last[k] = born[node.hold]
     # Paper: deleted at its last consumer's time. Strict: counted then, deleted one step later.
-    dead = tuple(None if t == 0 else t if paper else t + 1 for t in last)
+    return born, [None if t == 0 else t if paper else t + 1 for t in last]
+
+
+def _memory_row(born, dead, sizes):
+    """memory[t - 1] = the sum of the sizes live at time t, for t = 1 .. the last time."""
     end = max(born)
     delta = [0] * (end + 2)
     for b, d, size in zip(born, dead, sizes):
@@ -114,7 +127,7 @@ def schedule(nodes, mode="paper", sizes=None):
     for t in range(1, end + 1):
         live += delta[t]
         memory.append(live)
-    return Lifetime(tuple(n.name for n in nodes), sizes, tuple(born), dead, tuple(memory), mode)
+    return memory
 
 
 # ---------------------------------------------------------------------------------------------
@@ -138,47 +151,52 @@ OP_PARAMS = {
 }
 
 
-def _spatial(shape, stride):
-    h, w = shape[0], shape[1]
-    return -(-h // stride), -(-w // stride)  # 'same' padding rounds up
-
-
 def block_graph(block, in_shape, filters, stride, prefix="b1"):
     """Nodes of one block, node 0 being its input; returns (nodes, index of the output node).
 
     Names match the layers cells.build_model creates, one node per operation layer.
     """
-    h, w = _spatial(in_shape, stride)
-    nodes = [Node("input", tuple(in_shape))]
-    loc = [0]  # node index of each location: the block input, then each cell's output
-    for j, cell in enumerate(block, start=1):
-        outs = []
-        for i, (src, op) in enumerate(cell.layers, start=1):
-            s = stride if src == 0 else 1
-            cin = nodes[loc[src]].shape[-1]
-            if op == cells.IDENTITY and s == 1 and cin == filters:
-                outs.append(loc[src])
-                continue
-            nodes.append(Node(f"{prefix}_c{j}_l{i}_{op}", (h, w, filters), (loc[src],),
-                              OP_PARAMS[op](cin, filters)))
-            outs.append(len(nodes) - 1)
-        if len(outs) == 1:
-            loc.append(outs[0])
-            continue
-        channels = (filters if cell.combine == "sum"
-                    else sum(nodes[k].shape[-1] for k in outs))
-        nodes.append(Node(f"{prefix}_c{j}_{cell.combine}", (h, w, channels), tuple(outs)))
-        loc.append(len(nodes) - 1)
+    nodes, loc = _cell_nodes(block, tuple(in_shape), filters, stride, prefix)
+    nodes = list(nodes)
     outputs = [loc[j] for j, cell in enumerate(block, start=1) if cell.output]
     if len(outputs) == 1:
         out = outputs[0]
     else:
         channels = sum(nodes[k].shape[-1] for k in outputs)
-        nodes.append(Node(f"{prefix}_out", (h, w, channels), tuple(outputs)))
+        nodes.append(Node(f"{prefix}_out", (*nodes[-1].shape[:2], channels), tuple(outputs)))
         out = len(nodes) - 1
     for k in set(loc[1:]) - {out}:  # paper rule 3: cell outputs live until the block output
-        nodes[k] = nodes[k]._replace(hold=out)
+        name, shape, inputs, params, _ = nodes[k]
+        nodes[k] = Node(name, shape, inputs, params, out)
     return nodes, out
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _cell_nodes(block, in_shape, filters, stride, prefix):
+    """(nodes, node index of each location) of a block's cells, output node not yet added.
+
+    Built as the nodes of all cells but the last, then the last cell's: a grown candidate's
+    blocks are its base's blocks plus one cell, so the cache serves all but that cell.
+    """
+    if not block:
+        return (Node("input", in_shape),), (0,)
+    nodes, loc = _cell_nodes(block[:-1], in_shape, filters, stride, prefix)
+    nodes, j = list(nodes), len(block)
+    h, w = -(-in_shape[0] // stride), -(-in_shape[1] // stride)  # 'same' padding rounds up
+    cell, outs = block[-1], []
+    for i, (src, op) in enumerate(cell.layers, start=1):
+        cin = nodes[loc[src]].shape[-1]
+        if op == cells.IDENTITY and cin == filters and (src > 0 or stride == 1):
+            outs.append(loc[src])  # no projection needed: the layer is no node
+            continue
+        nodes.append(Node(f"{prefix}_c{j}_l{i}_{op}", (h, w, filters), (loc[src],),
+                          OP_PARAMS[op](cin, filters)))
+        outs.append(len(nodes) - 1)
+    if len(outs) > 1:
+        channels = filters if cell.combine == "sum" else sum(nodes[k].shape[-1] for k in outs)
+        nodes.append(Node(f"{prefix}_c{j}_{cell.combine}", (h, w, channels), tuple(outs)))
+        outs = [len(nodes) - 1]
+    return tuple(nodes), loc + (outs[0],)
 
 
 def _stem_graph(input_shape, filters):
@@ -209,7 +227,7 @@ def _parts(arch, filters, input_shape, num_classes, strides, widths):
 def arch_graph(arch, filters=64, input_shape=(32, 32, 3), num_classes=10,
                strides=cells.BLOCK_STRIDES, widths=cells.BLOCK_WIDTHS):
     """The whole network as one node list: each part's input is the previous part's output."""
-    arch = cells.prune(cells.validate(arch, len(strides)))
+    arch = cells.prune(arch, len(strides))
     parts = _parts(arch, filters, input_shape, num_classes, strides, widths)
     nodes, out = list(parts[0][0]), parts[0][1]
     for part, part_out in parts[1:]:
@@ -238,7 +256,9 @@ class Memory:
 def _profile(nodes, mode):
     """(folded params, peak elements) of one part. Parts are scheduled on their own, which
     gives the same peak as the whole network: nothing of a part outlives its output."""
-    return sum(n.params for n in nodes), schedule(nodes, mode).peak
+    born, dead = _times(nodes, mode)
+    sizes = [math.prod(shape) for _, shape, _, _, _ in nodes]
+    return sum(n.params for n in nodes), max(_memory_row(born, dead, sizes))
 
 
 @functools.lru_cache(maxsize=1 << 16)
@@ -254,7 +274,7 @@ def arch_memory(arch, filters=64, bytes_per_value=4, schedule="paper", input_sha
     """p, r and per-block peaks of `arch`: exact and fast (no Keras), for every candidate."""
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule: {schedule!r} is not one of {', '.join(SCHEDULES)}")
-    arch = cells.prune(cells.validate(arch, len(strides)))
+    arch = cells.prune(arch, len(strides))
     params, peak, shape = _part_profile(_stem_graph, (tuple(input_shape), filters), schedule)
     block_peaks = []
     for block, s, width in zip(arch.blocks, strides, widths):

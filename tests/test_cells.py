@@ -1,0 +1,205 @@
+"""cells.py: the two encodings, validation, prune, canonical form and the Keras builder."""
+import json
+
+import numpy as np
+import pytest
+
+import cells
+from cells import Arch, Cell
+
+
+def five(*block):
+    """The same block in all five positions."""
+    return Arch((tuple(block),) * cells.NUM_BLOCKS)
+
+
+def test_figure_1b_is_the_figure_s_vectors():
+    assert cells.to_vectors(cells.FIGURE_1B, input_bits=4) == [list(cells.FIGURE_1B_VECTORS)] * 5
+    c1, c2, c3 = cells.FIGURE_1B.blocks[0]
+    assert c1 == Cell((0, 0), ("dwconv3x3", "conv1x7_7x1"), "sum", False)
+    assert c2 == Cell((1, 0), ("avgpool3x3", "dwconv5x5"), "concat", True)
+    assert c3 == Cell((1, 2), ("maxpool3x3", "maxpool3x3"), "sum", True)
+
+
+@pytest.mark.parametrize("o, combine, output", [("001", "sum", False), ("110", "concat", True),
+                                                ("100", "sum", True), ("011", "concat", False)])
+def test_o_bits_read_output_concat_not_output(o, combine, output):
+    block = [("01", "01", "0000001", "0000001", o), ("10", "10", "0000001", "0000001", "100")]
+    arch = cells.from_vectors([block] * 5)
+    assert (arch.blocks[0][0].combine, arch.blocks[0][0].output) == (combine, output)
+    assert cells.to_vectors(arch, input_bits=2)[0][0][4] == o
+
+
+def test_round0_is_49_encodings_of_28_networks():
+    assert len(cells.ROUND0) == 49
+    assert len(set(cells.ROUND0)) == 49
+    assert len({cells.canonical(a) for a in cells.ROUND0}) == 28
+    for arch in cells.ROUND0:
+        (cell,) = arch.blocks[0]
+        assert cell.inputs == (0, 0) and cell.combine == "sum" and cell.output
+        assert cells.to_vectors(arch, 1)[0][0][4] == "100"
+
+
+@pytest.mark.parametrize("arch", [cells.FIGURE_1B, cells.ROUND0[10],
+                                  five(Cell((0, None), ("conv3x3", "identity"), "concat", True),
+                                       Cell((1, 1), ("identity", "maxpool3x3"), "concat", True))])
+def test_vectors_and_json_round_trip(arch, tmp_path):
+    assert cells.from_vectors(cells.to_vectors(arch)) == arch
+    assert cells.from_json(json.loads(cells.dumps(arch))) == arch
+    assert cells.from_json(cells.to_json(arch)) == arch
+    path = tmp_path / "arch.json"
+    cells.save(arch, path)
+    assert cells.load(path) == arch
+    narrow = cells.to_vectors(arch, input_bits=3)
+    assert cells.from_vectors(narrow) == arch
+
+
+def test_tokens_have_a_fixed_width_and_pad_with_zeros():
+    tokens = cells.arch_tokens(cells.FIGURE_1B)
+    assert tokens.shape == (5, cells.MAX_CELLS, cells.TOKEN_WIDTH)
+    assert tokens[:, 3:].sum() == 0
+    c1 = tokens[0, 0]
+    assert c1[0] == 1 and c1[cells.MAX_LOCATIONS] == 1  # I1 = I2 = location 0
+    ops = c1[2 * cells.MAX_LOCATIONS:2 * cells.MAX_LOCATIONS + 14]
+    assert np.flatnonzero(ops).tolist() == [1, 7 + 3]  # dwconv3x3, conv1x7_7x1
+    assert c1[-3:].tolist() == [0, 0, 1]  # O = 001
+
+
+def test_prune_removes_dead_layers_and_cells_to_a_fixed_point():
+    arch = five(
+        Cell((None, None), ("identity", "identity"), "sum", False),  # no layer: removed
+        Cell((1, 0), ("conv3x3", "dwconv3x3"), "sum", False),        # loses its layer on 1
+        Cell((0, 0), ("maxpool3x3", "conv3x3"), "sum", False),        # feeds nothing: removed
+        Cell((2, 2), ("conv3x3", "conv3x3"), "concat", True))
+    expected = five(Cell((None, 0), ("identity", "dwconv3x3"), "sum", False),
+                    Cell((1, 1), ("conv3x3", "conv3x3"), "concat", True))
+    assert cells.prune(arch) == expected
+    assert cells.prune(expected) == expected
+
+
+def test_prune_refuses_a_block_whose_outputs_all_die():
+    arch = five(Cell((None, None), ("identity", "identity"), "sum", True))
+    with pytest.raises(ValueError, match="block 1: no output"):
+        cells.prune(arch)
+
+
+def test_canonical_equates_encodings_of_one_network():
+    c2, c3 = cells.FIGURE_1B.blocks[0][1:]
+    swapped = Cell((0, 1), ("dwconv5x5", "avgpool3x3"), "concat", True)
+    assert (cells.canonical(Arch(((cells.FIGURE_1B.blocks[0][0], swapped, c3),) * 5))
+            == cells.canonical(cells.FIGURE_1B))
+    a = Cell((0, 0), ("conv3x3", "conv3x3"), "sum", True)
+    b = Cell((0, 0), ("maxpool3x3", "dwconv3x3"), "sum", True)
+    join_ab = Cell((1, 2), ("conv3x3", "identity"), "sum", True)
+    join_ba = Cell((2, 1), ("conv3x3", "identity"), "sum", True)
+    assert cells.canonical(five(a, b, join_ab)) == cells.canonical(five(b, a, join_ba))
+    dead = Cell((0, 0), ("conv3x3", "conv3x3"), "sum", False)
+    assert cells.canonical(five(a, dead)) == cells.canonical(five(a))
+    assert cells.canonical(five(a, b, join_ab)) != cells.canonical(five(a, b, join_ba))
+
+
+def _json_with(**changes):
+    """Figure 1b as JSON, with one cell of block 2 (cell 1 unless told) changed."""
+    data = cells.to_json(cells.FIGURE_1B)
+    cell = data["blocks"][1]["cells"][changes.pop("cell", 1) - 1]
+    for key, value in changes.items():
+        if value is KeyError:
+            del cell[key]
+        else:
+            cell[key] = value
+    return data
+
+
+MALFORMED_JSON = [
+    ({"blocks": cells.to_json(cells.FIGURE_1B)["blocks"][:4]}, "block count"),
+    ({"blocks": [{"cells": []}] * 5}, "block 1: cell count"),
+    ({"cells": []}, "format"),
+    (_json_with(inputs=[1, 0]), "block 2, cell 1: input location"),
+    (_json_with(cell=2, inputs=[2, 0]), "block 2, cell 2: input location: .*cycle"),
+    (_json_with(cell=2, inputs=[0, 3]), "block 2, cell 2: input location"),
+    (_json_with(inputs=[-1, 0]), "block 2, cell 1: input location"),
+    (_json_with(inputs=[0.0, 0]), "block 2, cell 1: input location"),
+    (_json_with(ops=["conv9x9", "conv3x3"]), "block 2, cell 1: unknown op: .*conv9x9"),
+    (_json_with(inputs=[0, 0, 0]), "block 2, cell 1: layer count"),
+    (_json_with(combine="mul"), "block 2, cell 1: combine"),
+    (_json_with(output="yes"), "block 2, cell 1: output flag"),
+    (_json_with(combine=KeyError), "block 2, cell 1: format: missing keys \\['combine'\\]"),
+    (_json_with(outptu=True), "block 2, cell 1: format: .*unknown keys \\['outptu'\\]"),
+]
+
+
+@pytest.mark.parametrize("data, rule", MALFORMED_JSON)
+def test_malformed_json_names_block_cell_and_rule(data, rule):
+    with pytest.raises(ValueError, match=rule):
+        cells.from_json(data)
+
+
+def test_a_block_with_no_output_is_refused():
+    block = [dict(c, output=False) for c in cells.to_json(cells.FIGURE_1B)["blocks"][2]["cells"]]
+    data = cells.to_json(cells.FIGURE_1B)
+    data["blocks"][2]["cells"] = block
+    with pytest.raises(ValueError, match="block 3: no output"):
+        cells.from_json(data)
+
+
+def test_too_many_cells_names_the_limit():
+    block = (Cell((0, 0), ("conv3x3", "conv3x3"), "sum", True),) * (cells.MAX_CELLS + 1)
+    with pytest.raises(ValueError, match=f"block 1: cell count: 16 cells, at most {cells.MAX_CELLS}"):
+        cells.validate(Arch((block,) * 5))
+
+
+def _vectors_with(cell_vectors):
+    return [[cell_vectors]] + [[cells.FIGURE_1B_VECTORS[0][:4] + ("100",)]] * 4
+
+
+MALFORMED_VECTORS = [
+    (("0011", "0001", "0000010", "0001000", "100"), "block 1, cell 1: one-hot: I1 0011 .*more"),
+    (("0001", "0001", "000010", "0001000", "100"), "block 1, cell 1: one-hot: L1 has 6 bits"),
+    (("0001", "0001", "0000010", "0011000", "100"), "block 1, cell 1: one-hot: L2"),
+    (("0001", "0001", "0000010", "0001000", "111"), "block 1, cell 1: one-hot: O '111'"),
+    (("0001", "0001", "0000010", "0001000", "010"), "block 1, cell 1: one-hot: O '010'"),
+    (("0002", "0001", "0000010", "0001000", "100"), "block 1, cell 1: one-hot: I1 .*0/1"),
+    (("0010", "0001", "0000010", "0001000", "100"), "block 1, cell 1: input location"),
+    (("0" * 17, "0001", "0000010", "0001000", "100"), "block 1, cell 1: one-hot: I1 has 17"),
+    (("0001", "0001", "0000010", "0001000"), "block 1, cell 1: one-hot: a cell is 5 vectors"),
+]
+
+
+@pytest.mark.parametrize("vectors, rule", MALFORMED_VECTORS)
+def test_malformed_vectors_name_block_cell_and_rule(vectors, rule):
+    with pytest.raises(ValueError, match=rule):
+        cells.from_vectors(_vectors_with(vectors))
+
+
+def test_load_names_the_file(tmp_path):
+    with pytest.raises(ValueError, match="missing.json: no such architecture file"):
+        cells.load(tmp_path / "missing.json")
+    bad = tmp_path / "bad.json"
+    bad.write_text("{not json")
+    with pytest.raises(ValueError, match="bad.json: not JSON"):
+        cells.load(bad)
+    bad.write_text(json.dumps(_json_with(ops=["conv9x9", "conv3x3"])))
+    with pytest.raises(ValueError, match="bad.json: block 2, cell 1: unknown op"):
+        cells.load(bad)
+
+
+def test_ops_covers_the_seven_types_and_identity():
+    assert set(cells.OPS) == set(cells.OP_NAMES) | {cells.IDENTITY}
+    assert len(cells.OP_NAMES) == 7
+
+
+@pytest.mark.parametrize("arch", cells.ROUND0, ids=lambda a: "+".join(a.blocks[0][0].ops))
+def test_every_round0_network_validates_prunes_to_itself_and_builds(arch):
+    assert cells.prune(cells.validate(arch)) == arch
+    model = cells.build_model(arch, filters=4, num_classes=7, input_shape=(16, 16, 3))
+    assert model.output.shape == (None, 7)
+    # Five blocks with strides 1, 2, 1, 2, 1 and widths w, w, 2w, 2w, 4w.
+    last = model.get_layer("gap").input
+    assert tuple(last.shape[1:]) == (4, 4, 4 * 4)
+
+
+def test_build_model_runs_figure_1b_forward():
+    model = cells.build_model(cells.FIGURE_1B, filters=4)
+    logits = model(np.zeros((2, 32, 32, 3), np.float32))
+    assert logits.shape == (2, 10)
+    assert model.get_layer("b2_out").output.shape == (None, 16, 16, 3 * 4)
