@@ -226,23 +226,19 @@ def canonical(arch):
 
 @functools.lru_cache(maxsize=1 << 16)
 def _canonical_block(block):
-    # A structural signature per location: equal signatures mean isomorphic sub-graphs, so the
-    # order among cells with equal signatures does not change the result.
-    sig = ["in"]
+    # A structural signature and a depth per location. Sorting cells by (depth, signature) is a
+    # topological order, since a cell is deeper than its inputs, and a canonical one: cells
+    # that tie on both are isomorphic sub-graphs, so their order does not change the result.
+    sig, depth = ["in"], [0]
     for cell in block:
-        layers = sorted(f"{op}@{sig[i]}" for i, op in cell.layers)
-        text = f"{cell.combine}:{int(cell.output)}:{','.join(layers)}"
+        layers = cell.layers
+        text = f"{cell.combine}:{int(cell.output)}:" + ",".join(
+            sorted(f"{op}@{sig[i]}" for i, op in layers))
         sig.append(hashlib.blake2b(text.encode(), digest_size=8).hexdigest())
-    # Kahn's algorithm, taking the smallest signature among the cells whose inputs are placed.
+        depth.append(1 + max(depth[i] for i, _ in layers))
+    order = sorted(range(1, len(block) + 1), key=lambda j: (depth[j], sig[j]))
     placed = {0: 0}
-    order = []
-    pending = list(range(1, len(block) + 1))
-    while pending:
-        j = min((j for j in pending if all(i in placed for i, _ in block[j - 1].layers)),
-                key=lambda j: sig[j])
-        pending.remove(j)
-        order.append(j)
-        placed[j] = len(order)
+    placed.update((j, n) for n, j in enumerate(order, start=1))
     cells = []
     for j in order:
         cell = block[j - 1]

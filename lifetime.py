@@ -94,23 +94,27 @@ def _times(nodes, mode):
     if mode not in SCHEDULES:
         raise ValueError(f"schedule: {mode!r} is not one of {', '.join(SCHEDULES)}")
     paper = mode == "paper"
-    born = []
+    born = [0] * len(nodes)
     last = [0] * len(nodes)  # time of each node's last consumer
-    for k, (name, _, ins, _, _) in enumerate(nodes):
-        if not ins:
-            born.append(1 if paper else k + 1)
-            continue
-        if max(ins) >= k:
-            raise ValueError(f"node {name}: reads a node that comes after it")
-        t = 1 + max([born[i] for i in ins]) if paper else k + 1
-        born.append(t)
+    holds = []
+    # Plain loops, not max() over lists: nodes have one or two inputs, and this runs for
+    # every block of every candidate.
+    for k, (name, _, ins, _, hold) in enumerate(nodes):
+        t = 1 if paper else k + 1
+        for i in ins:
+            if i >= k:
+                raise ValueError(f"node {name}: reads a node that comes after it")
+            if paper and born[i] >= t:
+                t = born[i] + 1
+        born[k] = t
         for i in ins:
             if t > last[i]:  # ASAP can run a later node of the program earlier
                 last[i] = t
-    if paper:
-        for k, node in enumerate(nodes):
-            if node.hold is not None and born[node.hold] > last[k]:
-                last[k] = born[node.hold]
+        if hold is not None and paper:
+            holds.append((k, hold))
+    for k, hold in holds:
+        if born[hold] > last[k]:
+            last[k] = born[hold]
     # Paper: deleted at its last consumer's time. Strict: counted then, deleted one step later.
     return born, [None if t == 0 else t if paper else t + 1 for t in last]
 
