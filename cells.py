@@ -181,7 +181,7 @@ def prune(arch, num_blocks=None):
     return Arch(tuple(blocks))
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=1 << 12)
 def _prune_block(block):
     n = len(block)
     # Forward: a layer lives if its input lives; a cell lives if any layer does. One pass
@@ -224,7 +224,7 @@ def canonical(arch):
     return Arch(tuple(_canonical_block(block) for block in prune(arch).blocks))
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=1 << 12)
 def _canonical_block(block):
     # A structural signature and a depth per location. Sorting cells by (depth, signature) is a
     # topological order, since a cell is deeper than its inputs, and a canonical one: cells

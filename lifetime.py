@@ -175,7 +175,7 @@ def block_graph(block, in_shape, filters, stride, prefix="b1"):
     return nodes, out
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=1 << 12)
 def _cell_nodes(block, in_shape, filters, stride, prefix):
     """(nodes, node index of each location) of a block's cells, output node not yet added.
 
@@ -265,7 +265,7 @@ def _profile(nodes, mode):
     return sum(n.params for n in nodes), max(_memory_row(born, dead, sizes))
 
 
-@functools.lru_cache(maxsize=1 << 16)
+@functools.lru_cache(maxsize=1 << 12)
 def _part_profile(graph, key, mode):
     """(params, peak, output shape) of the stem, a block or the head, cached: a round's
     candidates share most blocks with their base."""
