@@ -9,7 +9,7 @@ Each search round starts from a base network and generates its candidates two wa
   block, and a new cell that would read a location some block lacks is skipped.
 * **Trim**: in exactly one block, one of ``l_i`` (replace a non-identity layer by identity),
   ``c_i`` (remove a cell, rewiring its consumers, the block output included, to the cell's
-  first input) or ``e_i`` (drop a cell from the block's final concatenation), then prune.
+  first input: its lowest location, as canonical form sorts layers) or ``e_i`` (drop a cell from the block's final concatenation), then prune.
   ``|S_t| = sum_i (l_i + c_i + e_i)`` raw candidates (Eq. 2); a trim that would leave a block
   without output is skipped.
 
@@ -91,7 +91,10 @@ def grow(base):
 
 
 def _remove_cell(block, j):
-    """Block without cell j; whatever read it, the block output included, reads its first input."""
+    """Block without cell j; whatever read it, the block output included, reads its first input.
+
+    The block input cannot be in the block output, so there the output role is dropped.
+    """
     first = block[j - 1].layers[0][0]
     cells_out = []
     for k, cell in enumerate(block, start=1):

@@ -389,7 +389,7 @@ def plot(lifetime, path, title=None):
     import matplotlib.pyplot as plt
 
     n, end = len(lifetime.names), len(lifetime.memory)
-    numbers = end <= 40  # a memory row of numbers, as in the paper, while it stays readable
+    numbers = end <= 20  # a memory row of numbers, as in the paper, while it stays readable
     fig_h = 1.0 + 0.28 * n + (0.5 if numbers else 1.6)
     fig, axes = plt.subplots(2, 1, figsize=(max(5.0, 0.55 * end + 2.5), fig_h), sharex=True,
                              gridspec_kw={"height_ratios": [n, 1.6 if numbers else 5]})

@@ -1,0 +1,194 @@
+"""lifetime.py: Figure 3, both schedules, folded parameters, Keras models, plot and CLI."""
+import json
+import os
+import subprocess
+import sys
+
+import pytest
+
+import cells
+import lifetime
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+
+# Figure 1b's representations in our node order: input, C1's layers and sum, C2's (avgpool, then
+# dwconv5x5) and concat, C3's layers and sum, the block output.
+FIGURE_NAMES = ["r1", "r2", "r3", "r4", "r6", "r5", "r7", "r8", "r9", "r10", "r11"]
+
+
+def figure_1b_block(filters=64, in_channels=64):
+    return lifetime.block_graph(cells.FIGURE_1B.blocks[0], (32, 32, in_channels), filters, 1)
+
+
+def test_figure_3_memory_row_with_unit_sizes():
+    nodes, out = figure_1b_block()
+    life = lifetime.schedule(nodes, "paper", sizes=[1] * len(nodes))
+    assert life.memory == (1, 3, 2, 4, 3, 4, 3, 1)
+    assert life.peak == 4
+    assert nodes[out].name == "b1_out"
+
+
+def test_figure_3_generation_and_deletion_times():
+    nodes, _ = figure_1b_block()
+    life = lifetime.schedule(nodes, "paper", sizes=[1] * len(nodes))
+    born = dict(zip(FIGURE_NAMES, life.born))
+    dead = dict(zip(FIGURE_NAMES, life.dead))
+    # Read off Figure 3: filled circle (generation) and hollow circle (deletion) per row.
+    assert born == {"r1": 1, "r2": 2, "r3": 2, "r4": 3, "r5": 2, "r6": 4, "r7": 5, "r8": 4,
+                    "r9": 6, "r10": 7, "r11": 8}
+    assert dead == {"r1": 2, "r2": 3, "r3": 3, "r4": 8, "r5": 5, "r6": 5, "r7": 8, "r8": 7,
+                    "r9": 7, "r10": 8, "r11": None}
+
+
+def test_strict_schedule_of_figure_1b_by_hand():
+    nodes, _ = figure_1b_block()
+    life = lifetime.schedule(nodes, "strict", sizes=[1] * len(nodes))
+    # One node per step in program order; inputs counted while a node is computed. E.g. at
+    # t = 4 (r4 = r2 + r3) r1 (still needed by r5), r2, r3 and r4 are live.
+    assert life.memory == (1, 2, 3, 4, 3, 4, 4, 3, 3, 4, 3)
+    assert life.born == tuple(range(1, 12))
+
+
+def test_figure_1b_block_with_real_sizes():
+    nodes, _ = figure_1b_block(filters=64)
+    life = lifetime.schedule(nodes, "paper")
+    unit = 32 * 32 * 64  # every layer output; r7 (concat) is 2 units, r11 is 3
+    assert [m // unit for m in life.memory] == [1, 3, 2, 4, 4, 5, 4, 3]
+    memory = lifetime.arch_memory(cells.FIGURE_1B, filters=64, bytes_per_value=4)
+    assert memory.block_peaks[0] == 5 * unit * 4
+
+
+def test_schedules_are_named_and_never_mixed():
+    paper = lifetime.arch_memory(cells.FIGURE_1B, schedule="paper")
+    strict = lifetime.arch_memory(cells.FIGURE_1B, schedule="strict")
+    assert (paper.schedule, strict.schedule) == ("paper", "strict")
+    assert paper.params == strict.params and paper.activation_bytes != strict.activation_bytes
+    with pytest.raises(ValueError, match="schedule: 'fast' is not one of paper, strict"):
+        lifetime.arch_memory(cells.FIGURE_1B, schedule="fast")
+
+
+def test_bytes_per_value_scales_both_memories():
+    four = lifetime.arch_memory(cells.ROUND0[5], filters=16, bytes_per_value=4)
+    one = lifetime.arch_memory(cells.ROUND0[5], filters=16, bytes_per_value=1)
+    assert four.param_bytes == 4 * one.param_bytes == 4 * four.params
+    assert four.activation_bytes == 4 * one.activation_bytes
+    assert four.total_bytes == four.param_bytes + four.activation_bytes
+
+
+def test_op_params_by_hand():
+    cin, f = 3, 4
+    assert lifetime.OP_PARAMS["conv3x3"](cin, f) == 9 * 3 * 4 + 4
+    assert lifetime.OP_PARAMS["dwconv5x5"](cin, f) == 25 * 3 + 3 + 3 * 4 + 4
+    assert lifetime.OP_PARAMS["conv1x7_7x1"](cin, f) == (3 * 4 + 4) + 2 * (7 * 4 * 4 + 4)
+    assert lifetime.OP_PARAMS["maxpool3x3"](cin, f) == 3 * 4 + 4
+
+
+@pytest.mark.parametrize("op", sorted(cells.OPS))
+@pytest.mark.parametrize("cin, stride", [(3, 1), (8, 2)])
+def test_op_params_match_the_keras_layers(op, cin, stride):
+    import keras
+    layer = cells.OPS[op](4, stride, "op")
+    out = layer(keras.Input((8, 8, cin)))
+    assert tuple(out.shape) == (None, 8 // stride, 8 // stride, 4)
+    assert lifetime.folded_params(layer) == lifetime.OP_PARAMS[op](cin, 4)
+
+
+def test_batchnorm_folding_rules():
+    import keras
+    x = keras.Input((8, 8, 3))
+    a = keras.layers.Conv2D(4, 3, use_bias=False)(x)
+    a = keras.layers.BatchNormalization()(a)          # folds into a new bias: + 4
+    b = keras.layers.Conv2D(4, 1, use_bias=True)(a)
+    b = keras.layers.BatchNormalization()(b)          # folds into the existing bias: + 0
+    c = keras.layers.MaxPooling2D()(b)
+    c = keras.layers.BatchNormalization()(c)          # nothing to fold into: scale and shift
+    model = keras.Model(x, c)
+    assert lifetime.folded_params(model) == (27 * 4 + 4) + (4 * 4 + 4) + 0 + 2 * 4
+    assert model.count_params() == (27 * 4) + (4 * 4 + 4) + 3 * (4 * 4)
+
+
+def test_keras_model_lifetime_by_hand():
+    import keras
+    x = keras.Input((8, 8, 3), name="x")                                 # 192
+    a = keras.layers.Conv2D(4, 3, padding="same", name="a")(x)           # 256
+    a = keras.layers.ReLU(name="relu")(a)                                 # fused: no node
+    b = keras.layers.Conv2D(4, 3, padding="same", name="b")(a)           # 256
+    c = keras.layers.Add(name="c")([a, b])                                # 256
+    g = keras.layers.GlobalAveragePooling2D(name="g")(c)                  # 4
+    y = keras.layers.Dense(2, name="y")(g)                                # 2
+    model = keras.Model(x, y)
+    nodes = lifetime.model_graph(model)
+    assert [n.name for n in nodes] == ["x", "a", "b", "c", "g", "y"]
+    assert [n.inputs for n in nodes] == [(), (0,), (1,), (1, 2), (3,), (4,)]
+    # Paper: x; a (x deleted); a, b; c (a, b deleted); g; y.
+    assert lifetime.schedule(nodes, "paper").memory == (192, 256, 512, 256, 4, 2)
+    # Strict: inputs are counted while a node is computed.
+    assert lifetime.schedule(nodes, "strict").memory == (192, 448, 512, 768, 260, 6)
+    memory = lifetime.model_memory(model, bytes_per_value=1, schedule="strict")
+    assert memory.activation_bytes == 768 and memory.block_peaks == ()
+    assert memory.params == model.count_params()
+
+
+def test_keras_application_parameters_fold_every_batchnorm():
+    import keras
+    model = keras.applications.MobileNetV2(input_shape=(32, 32, 3), weights=None, classes=10,
+                                           alpha=0.35)
+    bn = [layer for layer in model.layers if isinstance(layer, keras.layers.BatchNormalization)]
+    # MobileNetV2's convolutions have no bias, so each BN folds into C new biases.
+    channels = sum(int(layer.moving_mean.shape[0]) for layer in bn)
+    memory = lifetime.model_memory(model)
+    assert memory.params == model.count_params() - 4 * channels + channels
+    nodes = lifetime.model_graph(model)
+    assert not any(isinstance(model.get_layer(n.name), keras.layers.BatchNormalization)
+                   for n in nodes)
+    assert memory.activation_bytes > 0
+
+
+def test_plot_writes_a_png(tmp_path):
+    nodes, _ = figure_1b_block()
+    path = tmp_path / "fig3.png"
+    lifetime.plot(lifetime.schedule(nodes, sizes=[1] * len(nodes)), path)
+    data = path.read_bytes()
+    assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
+
+
+def _run(*args):
+    return subprocess.run([sys.executable, "lifetime.py", *args], cwd=ROOT, capture_output=True,
+                          text=True, timeout=300)
+
+
+def test_cli_arch_json_and_plot(tmp_path):
+    arch_file = tmp_path / "fig1b.json"
+    cells.save(cells.FIGURE_1B, arch_file)
+    result = _run(f"--arch={arch_file}", "--filters=64", "--bytes=4", "--schedule=paper",
+                  "--json", f"--plot={tmp_path / 'life.png'}")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    expected = lifetime.arch_memory(cells.FIGURE_1B, filters=64, bytes_per_value=4)
+    assert report["params"] == expected.params
+    assert report["param_bytes"] == expected.param_bytes
+    assert report["activation_bytes"] == expected.activation_bytes
+    assert report["total_bytes"] == expected.total_bytes
+    assert report["block_peaks"] == list(expected.block_peaks)
+    assert report["schedule"] == "paper"
+    assert (tmp_path / "life.png").stat().st_size > 5000
+
+
+def test_cli_keras_app():
+    result = _run("--keras_app=MobileNetV2", "--input_size=32", "--json")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert report["source"] == "MobileNetV2" and report["block_peaks"] is None
+    assert report["total_bytes"] == report["param_bytes"] + report["activation_bytes"] > 0
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--keras_app=NoSuchNet"], "keras.applications has no model 'NoSuchNet'"),
+    (["--arch=missing.json"], "missing.json: no such architecture file"),
+    ([], "give exactly one of --arch and --keras_app"),
+])
+def test_cli_errors_name_the_problem(args, message):
+    result = _run(*args)
+    assert result.returncode != 0
+    assert message in result.stderr
+    assert "Traceback" not in result.stderr
