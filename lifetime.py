@@ -466,7 +466,7 @@ def main(argv):
         print(json.dumps(result))
         return
     mib = 2 ** 20
-    print(f"{source} at {FLAGS.input_size}x{FLAGS.input_size}, {FLAGS.bytes} bytes per value, "
+    print(f"{source} at {FLAGS.input_size}x{FLAGS.input_size}, bytes per value: {FLAGS.bytes}, "
           f"{FLAGS.schedule} schedule")
     print(f"  parameters    {memory.params:>12,d}  {memory.param_bytes / mib:9.3f} MiB")
     print(f"  intermediate  {'peak':>12}  {memory.activation_bytes / mib:9.3f} MiB")
