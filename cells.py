@@ -210,7 +210,22 @@ def _prune_block(block):
         new_loc[j] = len(cells) + 1
         ins = tuple(None if i is None else new_loc[i] for i in inputs[j - 1])
         ops = tuple(IDENTITY if i is None else op for i, op in zip(ins, cell.ops))
-        cells.append(Cell(ins, ops, cell.combine, cell.output))
+        cells.append(_with_layers(cell, ins, ops))
+    return _rebuilt(block, cells)
+
+
+def _with_layers(cell, inputs, ops):
+    """`cell` itself when its layers are unchanged: fewer objects, and the identity-keyed
+    validation cache keeps recognizing it."""
+    if inputs == cell.inputs and ops == cell.ops:
+        return cell
+    return Cell(inputs, ops, cell.combine, cell.output)
+
+
+def _rebuilt(block, cells):
+    """`block` itself when `cells` are its own cells in order, else a new block."""
+    if len(cells) == len(block) and all(a is b for a, b in zip(cells, block)):
+        return block
     return tuple(cells)
 
 
@@ -245,9 +260,8 @@ def _canonical_block(block):
         layers = sorted((placed[i], OP_NAMES.index(op) if op in OP_NAMES else -1, op)
                         for i, op in cell.layers)
         layers += [(None, None, IDENTITY)] * (2 - len(layers))
-        cells.append(Cell(tuple(l[0] for l in layers), tuple(l[2] for l in layers),
-                          cell.combine, cell.output))
-    return tuple(cells)
+        cells.append(_with_layers(cell, tuple(l[0] for l in layers), tuple(l[2] for l in layers)))
+    return _rebuilt(block, cells)
 
 
 # ---------------------------------------------------------------------------------------------

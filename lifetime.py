@@ -175,7 +175,7 @@ def block_graph(block, in_shape, filters, stride, prefix="b1"):
     return nodes, out
 
 
-@functools.lru_cache(maxsize=1 << 12)
+@functools.lru_cache(maxsize=1 << 9)  # a round reuses its base's prefixes only
 def _cell_nodes(block, in_shape, filters, stride, prefix):
     """(nodes, node index of each location) of a block's cells, output node not yet added.
 
