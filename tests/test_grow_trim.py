@@ -178,7 +178,10 @@ def by_name(nodes):
 
 def test_sampled_candidates_build_and_match_their_graph():
     rng, networks = _networks(seed=2, rounds=2)
-    archs = [rng.choice(grow_trim.generate(base).candidates) for base in networks[1:]]
+    archs = []
+    for base in networks[1:]:
+        generation = grow_trim.generate(base)
+        archs += [rng.choice(generation.grow), rng.choice(generation.trim)]
     for arch in archs:
         model = cells.build_model(arch, filters=4, num_classes=10)
         assert model(np.zeros((2, 32, 32, 3), np.float32)).shape == (2, 10)
