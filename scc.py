@@ -1,0 +1,426 @@
+"""The structure correlation controller, SCC (paper Section 3.3, Figure 2, Eq. 3, Table 3).
+
+Each search round has thousands of grow/trim candidates but trains only the top k, so a
+controller must rank the candidates before any of them is trained. The SCC reads a candidate as
+the sequence of its cells' tuples ``(I1, I2, L1, L2, O)``, block after block, and scores it
+*relative to the candidates scored with it*:
+
+* **input**: every cell is one token, ``cells.cell_token(cell)`` plus one column that is 0;
+  every block is followed by a separator token (all zeros but that last column). A token that is
+  all zero is padding; a real cell token never is, since its ``O`` bits are never ``000``.
+* **embedding layer**: ``Dense(100)`` on every token;
+* **encoding layer**: the E-GRU(100) runs over one candidate's tokens; its last state (the last
+  real token, padding masked) is the candidate's feature ``f_i``;
+* **ranking layer**: the R-GRU(100) runs over the features ``f_1 .. f_L`` of one *list* of
+  candidates, then a fully connected layer gives one score per candidate. The score of candidate
+  i depends on the candidates before it in its list: the R-GRU "remembers the features of the
+  past candidate networks to estimate the relative performance of the current network".
+* **loss** (Eq. 3): the mean squared error between the score and the memory-efficiency metric y
+  of ``search.py``, over the real candidates of a list (padded list positions weigh 0); Adam.
+
+Table 3 compares the SCC with two controllers that score every candidate on its own, with no
+ranking layer: **Single-RNN** (one GRU(100) over the tokens, then FC) and **Double-RNN** (two
+stacked GRU(100)). All three share one ``CandidateEncoder`` and one builder, ``build_model``;
+they differ only in the number of encoder GRUs and in the R-GRU.
+
+The paper scores "all n candidates" as one sequence but gives no n. Here a candidate list has
+``list_size`` candidates (default 100, the paper's top-k): ``Controller.fit`` reshuffles the
+training candidates into new lists every epoch, so the SCC learns scores that hold whatever the
+company, and ``Controller.predict`` cuts the candidates to score into lists in their given
+order, a list per model row, many rows per batch, so that a round's thousands of candidates are
+scored in one pass.
+
+Table 3 measures controllers by AP@k and NDCG@k; ``ranking_report`` computes them, with Kendall
+tau and Spearman rho (the rank correlations of the predictor literature, e.g. NASLib).
+Higher y is better everywhere in this module.
+"""
+
+import json
+import math
+import os
+
+import keras
+import numpy as np
+import scipy.stats
+from keras import ops
+
+import cells
+
+# A token is a cell token plus one column that only the block separator sets.
+TOKEN_DEPTH = cells.TOKEN_WIDTH + 1
+KINDS = ("scc", "single", "double")
+
+_PAD_ROW, _SEPARATOR_ROW = 0, 1  # fixed rows of the token table built by `encode`
+
+
+# ---------------------------------------------------------------------------------------------
+# Input: candidates as token sequences
+# ---------------------------------------------------------------------------------------------
+
+def encode(archs, length=None):
+    """(n, T, TOKEN_DEPTH) float32 tokens of `archs`, zero-padded at the end to T.
+
+    A candidate is its cells' tokens block after block, each block closed by a separator token;
+    T is the longest sequence of the batch, or `length` if given (it may not be shorter).
+    """
+    archs = list(archs)
+    if not archs:
+        raise ValueError("encode: no candidates to encode")
+    # The candidates of a round share most of their cells, so each distinct cell is tokenized
+    # once and a sequence is a list of rows of a small token table. Candidates also share block
+    # objects (grow_trim keeps a base's untouched blocks), so a block's rows are looked up by
+    # identity: `archs` keeps every block alive during the call, so no id is reused.
+    rows = {}  # cell -> its row in the table
+    block_rows = {}  # id(block) -> the rows of its cells and of the separator
+    for n, arch in enumerate(archs):
+        if not isinstance(arch, cells.Arch):
+            raise ValueError(f"encode: candidate {n} is a {type(arch).__name__}, "
+                             "not a cells.Arch")
+    longest = max(sum(len(block) + 1 for block in arch.blocks) for arch in archs)
+    if length is None:
+        length = longest
+    elif length < longest:
+        raise ValueError(f"encode: length {length} is shorter than the longest candidate "
+                         f"({longest} tokens)")
+    index = np.full((len(archs), length), _PAD_ROW, np.int32)  # (n, T) rows of the table
+    for n, arch in enumerate(archs):
+        sequence = []
+        for block in arch.blocks:
+            known = block_rows.get(id(block))
+            if known is None:
+                known = [rows.setdefault(cell, len(rows) + 2) for cell in block]
+                known.append(_SEPARATOR_ROW)
+                block_rows[id(block)] = known
+            sequence += known
+        index[n, :len(sequence)] = sequence
+    table = np.zeros((len(rows) + 2, TOKEN_DEPTH), np.float32)
+    table[_SEPARATOR_ROW, -1] = 1
+    for cell, row in rows.items():
+        table[row, :-1] = cells.cell_token(cell)
+    return table[index]  # (n, T, D)
+
+
+# ---------------------------------------------------------------------------------------------
+# The models: one encoder, three heads
+# ---------------------------------------------------------------------------------------------
+
+@keras.saving.register_keras_serializable(package="memnas")
+class CandidateEncoder(keras.layers.Layer):
+    """Embedding + `num_layers` stacked GRUs over each candidate's tokens: (B, L, T, D) ->
+    (B, L, units), the feature f_i of every candidate of every list.
+
+    The candidates of all lists are folded into one batch of B*L sequences, so the GRU runs once
+    per batch however many candidates a list holds.
+    """
+
+    def __init__(self, units, num_layers=1, **kwargs):
+        super().__init__(**kwargs)
+        if units < 1 or num_layers < 1:
+            raise ValueError(f"CandidateEncoder: units ({units}) and num_layers ({num_layers}) "
+                             "must be at least 1")
+        self.units = units
+        self.num_layers = num_layers
+        self.embedding = keras.layers.Dense(units, name="embedding")
+        # Every GRU but the last passes its whole sequence on; the last keeps its final state.
+        self.grus = [keras.layers.GRU(units, return_sequences=k < num_layers - 1,
+                                      name=f"e_gru_{k + 1}") for k in range(num_layers)]
+
+    def build(self, input_shape):
+        tokens = (None, input_shape[2], input_shape[3])  # (B*L, T, D)
+        self.embedding.build(tokens)
+        for gru in self.grus:
+            gru.build((None, input_shape[2], self.units))
+
+    def call(self, inputs):
+        shape = ops.shape(inputs)
+        tokens = ops.reshape(inputs, (-1, shape[2], shape[3]))  # (B*L, T, D)
+        # Position 0 always counts: a padded candidate would otherwise be a fully masked
+        # sequence, which the cuDNN GRU rejects. Its feature is then ignored downstream.
+        first = ops.equal(ops.arange(shape[2]), 0)  # (T,)
+        mask = ops.logical_or(ops.any(ops.not_equal(tokens, 0), axis=-1), first)  # (B*L, T)
+        x = self.embedding(tokens)  # (B*L, T, units)
+        for gru in self.grus:
+            x = gru(x, mask=mask)
+        return ops.reshape(x, (shape[0], shape[1], self.units))  # (B, L, units)
+
+    def compute_output_shape(self, input_shape):
+        return (input_shape[0], input_shape[1], self.units)
+
+    def get_config(self):
+        return {**super().get_config(), "units": self.units, "num_layers": self.num_layers}
+
+
+@keras.saving.register_keras_serializable(package="memnas")
+class ListMSE(keras.losses.Loss):
+    """Eq. 3 over lists: the squared error of each list position, averaged with the sample
+    weights (1 for a real candidate, 0 for padding), so padding never counts in the mean."""
+
+    def __init__(self, name="list_mse", reduction="mean_with_sample_weight", **kwargs):
+        super().__init__(name=name, reduction=reduction, **kwargs)
+
+    def call(self, y_true, y_pred):
+        return ops.square(y_pred - y_true)  # (B, L): no mean over the list yet
+
+
+def build_model(kind, units=100, learning_rate=1e-3, jit_compile="auto"):
+    """A compiled controller of Table 3: (B, L, T, D) tokens -> (B, L) scores.
+
+    kind: "scc" (encoder + R-GRU + FC), "single" (one GRU + FC) or "double" (two GRUs + FC).
+    L (candidates per list) and T (tokens per candidate) may change from call to call.
+    """
+    if kind not in KINDS:
+        raise ValueError(f"build_model: unknown controller kind {kind!r}; "
+                         f"known: {', '.join(KINDS)}")
+    tokens = keras.Input(shape=(None, None, TOKEN_DEPTH), name="tokens")  # (B, L, T, D)
+    features = CandidateEncoder(units, 2 if kind == "double" else 1,
+                                name="encoder")(tokens)  # (B, L, units)
+    if kind == "scc":
+        # The ranking layer reads the real candidates of a list only: a padded one must not
+        # change the memory the R-GRU carries to the candidates after it.
+        real = ops.any(ops.not_equal(tokens, 0), axis=(2, 3))  # (B, L)
+        features = keras.layers.GRU(units, return_sequences=True,
+                                    name="r_gru")(features, mask=real)  # (B, L, units)
+    scores = ops.squeeze(keras.layers.Dense(1, name="score")(features), axis=-1)  # (B, L)
+    model = keras.Model(tokens, scores, name=kind)
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=ListMSE(),
+                  jit_compile=jit_compile)
+    return model
+
+
+# ---------------------------------------------------------------------------------------------
+# The controller the search uses: lists in, scores out
+# ---------------------------------------------------------------------------------------------
+
+class _Lists(keras.utils.PyDataset):
+    """Training batches: each epoch the candidates are shuffled into new lists of `list_size`.
+
+    Yields (tokens (B, L, T, D), y (B, L), weights (B, L)); the last list is padded with
+    all-zero candidates of weight 0. All lists share one T, so every batch has one shape.
+    """
+
+    def __init__(self, tokens, y, list_size, batch_size, rng):
+        super().__init__()
+        self.tokens, self.y, self.rng = tokens, y, rng
+        self.list_size, self.batch_size = list_size, batch_size
+        self.num_lists = math.ceil(len(y) / list_size)
+        self.on_epoch_end()
+
+    def __len__(self):
+        return math.ceil(self.num_lists / self.batch_size)
+
+    def on_epoch_end(self):
+        order = self.rng.permutation(len(self.y))
+        # -1 marks a padded list position.
+        self.index = np.full(self.num_lists * self.list_size, -1, np.int64)
+        self.index[:len(order)] = order
+        self.index = self.index.reshape(self.num_lists, self.list_size)  # (lists, L)
+
+    def __getitem__(self, batch):
+        index = self.index[batch * self.batch_size:(batch + 1) * self.batch_size]  # (B, L)
+        real = index >= 0
+        tokens = np.where(real[..., None, None], self.tokens[index], 0)  # (B, L, T, D)
+        y = np.where(real, self.y[index], 0).astype(np.float32)  # (B, L)
+        return tokens, y, real.astype(np.float32)
+
+
+class Controller:
+    """A controller of `kind` that ranks `cells.Arch` candidates by their predicted y.
+
+    The model learns y standardized by the mean and standard deviation of the data of the last
+    `fit`, and `predict` returns scores in the units of y: the metric of Eq. 4 spans a few
+    hundredths, which would leave the initial gradients of the MSE tiny. Eq. 3 on standardized
+    y has the same minimizer, and the ranking, all the search uses, is unchanged.
+    """
+
+    def __init__(self, kind="scc", units=100, list_size=100, learning_rate=1e-3, seed=0,
+                 jit_compile="auto"):
+        if list_size < 1:
+            raise ValueError(f"Controller: list_size must be at least 1, got {list_size}")
+        self.kind, self.units, self.list_size = kind, units, list_size
+        self.learning_rate, self.seed, self.jit_compile = learning_rate, seed, jit_compile
+        self.y_mean, self.y_std = 0.0, 1.0
+        self.fits = 0  # completed fit() calls; each reshuffles with its own seed
+        # Seeds Python, NumPy and the backend globally: the only way Keras offers to make
+        # weight initialization (and so the whole controller) repeatable.
+        keras.utils.set_random_seed(seed)
+        self.model = build_model(kind, units, learning_rate, jit_compile)
+
+    @property
+    def trained(self):
+        """False until fit() has run once; the search ranks by memory alone before that."""
+        return self.fits > 0
+
+    def fit(self, archs, y, epochs=50, batch_size=8, verbose=0):
+        """Train on `archs` and their measured y (Eq. 3); returns the Keras History.
+
+        Each epoch reshuffles the candidates into lists of `list_size`; `batch_size` counts
+        lists. Training continues from the current weights, so a search refits every round on
+        everything trained so far.
+        """
+        archs, y = list(archs), np.asarray(y, np.float64)
+        if not archs:
+            raise ValueError("Controller.fit: no candidates to train on")
+        if y.shape != (len(archs),):
+            raise ValueError(f"Controller.fit: {len(archs)} candidates but y has shape "
+                             f"{y.shape}; expected one float per candidate")
+        if not np.all(np.isfinite(y)):
+            raise ValueError("Controller.fit: y has a NaN or infinite value")
+        if epochs < 1 or batch_size < 1:
+            raise ValueError(f"Controller.fit: epochs ({epochs}) and batch_size ({batch_size}) "
+                             "must be at least 1")
+        self.y_mean = float(y.mean())
+        self.y_std = float(y.std()) or 1.0  # all y equal: nothing to scale
+        rng = np.random.default_rng([self.seed, self.fits])
+        lists = _Lists(encode(archs), (y - self.y_mean) / self.y_std, self.list_size,
+                       batch_size, rng)
+        # shuffle=False: the lists are already random, and Keras would reorder the batches with
+        # Python's global `random`, whose state depends on everything that ran before.
+        history = self.model.fit(lists, epochs=epochs, shuffle=False, verbose=verbose)
+        self.fits += 1
+        return history
+
+    def predict(self, archs, batch_size=32):
+        """Predicted y of every candidate, (n,) in the order of `archs`.
+
+        The candidates are cut, in order, into lists of `list_size` (the last one padded);
+        `batch_size` lists go through the model at a time, each batch padded only to its own
+        longest candidate.
+        """
+        archs = list(archs)
+        if not archs:
+            raise ValueError("Controller.predict: no candidates to score")
+        if batch_size < 1:
+            raise ValueError(f"Controller.predict: batch_size must be at least 1, "
+                             f"got {batch_size}")
+        per_batch = self.list_size * batch_size
+        scores = []
+        for start in range(0, len(archs), per_batch):
+            chunk = archs[start:start + per_batch]
+            tokens = encode(chunk)  # (n, T, D)
+            lists = math.ceil(len(chunk) / self.list_size)
+            padded = np.zeros((lists * self.list_size,) + tokens.shape[1:], np.float32)
+            padded[:len(chunk)] = tokens
+            out = self.model.predict_on_batch(
+                padded.reshape(lists, self.list_size, *tokens.shape[1:]))  # (B, L)
+            scores.append(np.asarray(out).reshape(-1)[:len(chunk)])
+        return np.concatenate(scores) * self.y_std + self.y_mean
+
+    def save(self, path):
+        """Write the model to `path` (.keras) and the controller's settings to `path`.json."""
+        path = os.fspath(path)
+        if not path.endswith(".keras"):
+            raise ValueError(f"Controller.save: {path!r} must end with .keras")
+        # Write then rename, so that a search killed mid-save leaves the previous files.
+        tmp = f"{path[:-len('.keras')]}.tmp.keras"
+        self.model.save(tmp)
+        os.replace(tmp, path)
+        settings = {"kind": self.kind, "units": self.units, "list_size": self.list_size,
+                    "learning_rate": self.learning_rate, "seed": self.seed,
+                    "jit_compile": self.jit_compile, "y_mean": self.y_mean,
+                    "y_std": self.y_std, "fits": self.fits}
+        with open(f"{path}.json.tmp", "w") as f:
+            json.dump(settings, f, indent=1)
+        os.replace(f"{path}.json.tmp", f"{path}.json")
+
+    @classmethod
+    def load(cls, path):
+        """A Controller saved by `save`: same settings, weights and optimizer state."""
+        path = os.fspath(path)
+        try:
+            with open(f"{path}.json") as f:
+                settings = json.load(f)
+        except FileNotFoundError:
+            raise ValueError(f"Controller.load: no settings file {path}.json next to the "
+                             "model") from None
+        controller = cls(settings["kind"], settings["units"], settings["list_size"],
+                         settings["learning_rate"], settings["seed"], settings["jit_compile"])
+        controller.model = keras.saving.load_model(path)
+        controller.y_mean, controller.y_std = settings["y_mean"], settings["y_std"]
+        controller.fits = settings["fits"]
+        return controller
+
+
+# ---------------------------------------------------------------------------------------------
+# Ranking metrics of Table 3 (and the rank correlations of the predictor literature)
+# ---------------------------------------------------------------------------------------------
+
+def _check_pair(y_true, y_pred, where):
+    y_true = np.asarray(y_true, np.float64).reshape(-1)
+    y_pred = np.asarray(y_pred, np.float64).reshape(-1)
+    if len(y_true) != len(y_pred):
+        raise ValueError(f"{where}: y_true has {len(y_true)} values, y_pred {len(y_pred)}")
+    if not len(y_true):
+        raise ValueError(f"{where}: no candidates")
+    return y_true, y_pred
+
+
+def _top(values, k):
+    """Indices of the k largest values, best first; ties go to the earlier candidate."""
+    return np.argsort(-values, kind="stable")[:k]
+
+
+def _clip_k(k, n, where):
+    if k < 1:
+        raise ValueError(f"{where}: k must be at least 1, got {k}")
+    return min(k, n)
+
+
+def ap_at_k(y_true, y_pred, k):
+    """Average precision of the predicted top-k against the true top-k.
+
+    With p_1 .. p_k the k candidates of highest y_pred, best first, and R the k candidates of
+    highest y_true: AP@k = (1/k) * sum_{i=1..k} precision@i * [p_i in R], where precision@i =
+    |{p_1..p_i} & R| / i. 1.0 iff the predicted top-k is the true top-k in any order with
+    nothing else in front. k larger than n is taken as n. Ties in either ranking go to the
+    candidate listed first.
+    """
+    y_true, y_pred = _check_pair(y_true, y_pred, "ap_at_k")
+    k = _clip_k(k, len(y_true), "ap_at_k")
+    relevant = np.isin(_top(y_pred, k), _top(y_true, k))  # [p_i in R], i = 1..k
+    precision = np.cumsum(relevant) / np.arange(1, k + 1)
+    return float(np.sum(precision * relevant) / k)
+
+
+def ndcg_at_k(y_true, y_pred, k):
+    """Normalized discounted cumulative gain of the predicted top-k, graded by true rank.
+
+    The true best candidate has relevance k, the true 2nd k-1, ..., the true k-th 1, all others
+    0. DCG@k = sum_{i=1..k} rel(p_i) / log2(i + 1), with p_i the i-th candidate by y_pred;
+    NDCG@k = DCG@k / IDCG@k, IDCG@k being the DCG@k of the true order,
+    sum_{i=1..k} (k - i + 1) / log2(i + 1). k larger than n is taken as n; ties as in ap_at_k.
+    """
+    y_true, y_pred = _check_pair(y_true, y_pred, "ndcg_at_k")
+    k = _clip_k(k, len(y_true), "ndcg_at_k")
+    relevance = np.zeros(len(y_true))
+    relevance[_top(y_true, k)] = np.arange(k, 0, -1)
+    discount = 1 / np.log2(np.arange(2, k + 2))  # 1 / log2(i + 1), i = 1..k
+    dcg = np.sum(relevance[_top(y_pred, k)] * discount)
+    idcg = np.sum(np.arange(k, 0, -1) * discount)
+    return float(dcg / idcg)
+
+
+def kendall_tau(y_true, y_pred):
+    """Kendall's tau-b (scipy.stats.kendalltau) of the two rankings; NaN if one is constant."""
+    y_true, y_pred = _check_pair(y_true, y_pred, "kendall_tau")
+    return float(scipy.stats.kendalltau(y_true, y_pred).statistic)
+
+
+def spearman_rho(y_true, y_pred):
+    """Spearman's rank correlation (scipy.stats.spearmanr); NaN if one ranking is constant."""
+    y_true, y_pred = _check_pair(y_true, y_pred, "spearman_rho")
+    return float(scipy.stats.spearmanr(y_true, y_pred).statistic)
+
+
+def ranking_report(y_true, y_pred, ks=(50, 100)):
+    """{"AP@k", "NDCG@k" for each k in ks, "kendall_tau", "spearman_rho"}.
+
+    A k above the number of candidates n is computed as k = n, under its own key (with 60
+    candidates "AP@100" is AP@60), so reports of different sizes keep the same keys.
+    """
+    report = {}
+    for k in ks:
+        report[f"AP@{k}"] = ap_at_k(y_true, y_pred, k)
+        report[f"NDCG@{k}"] = ndcg_at_k(y_true, y_pred, k)
+    report["kendall_tau"] = kendall_tau(y_true, y_pred)
+    report["spearman_rho"] = spearman_rho(y_true, y_pred)
+    return report
