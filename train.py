@@ -50,7 +50,6 @@ DIR/result.json and DIR/model.keras.
 
 import dataclasses
 import json
-import math
 import os
 import time
 
@@ -117,8 +116,8 @@ class Data:
 
     `val` and `test` images have `input_shape`. `train` images have it too, except ImageNet's
     (shorter side 256, cropped to `input_shape` by the augmentation). `mean` and `std` are per
-    channel in pixel units (0..255), from the training split; `train_pipeline` and
-    `eval_pipeline` turn the splits into normalized batches.
+    channel in pixel units (0..255), from the training split (ImageNet: the usual constants);
+    `train_pipeline` and `eval_pipeline` turn the splits into normalized batches.
     """
     name: str
     train: tf.data.Dataset
@@ -375,8 +374,9 @@ def augment(image, seed, size, pad, cutout_size):
 def train_pipeline(data, config):
     """Shuffled, augmented, normalized batches of the training split: ((B, h, w, 3), (B,)).
 
-    Each example gets its own stateless seed from a seeded random stream that is redrawn every
-    epoch, so augmentations differ between epochs but a run with the same seed repeats exactly.
+    Only whole batches (see `steps_per_epoch`). Each example gets its own stateless seed from a
+    seeded random stream that is redrawn every epoch, so augmentations differ between epochs but
+    a run with the same seed repeats exactly.
     """
     mean, std = tf.constant(data.mean), tf.constant(data.std)
     size = data.input_shape[:2]
@@ -391,8 +391,18 @@ def train_pipeline(data, config):
 
     return (tf.data.Dataset.zip(examples, seeds)
             .map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
-            .batch(config.batch_size)
+            .batch(config.batch_size, drop_remainder=data.num_train >= config.batch_size)
             .prefetch(tf.data.AUTOTUNE))
+
+
+def steps_per_epoch(num_train, batch_size):
+    """Training batches per epoch.
+
+    A last, smaller batch would make Keras trace (on a GPU: XLA-compile) the training step a
+    second time for every candidate, so it is dropped: a different few examples each epoch, as
+    the order is reshuffled. A split smaller than one batch is one batch.
+    """
+    return max(1, num_train // batch_size)
 
 
 def eval_pipeline(data, split, batch_size):
@@ -464,6 +474,10 @@ def train(arch, data, config, model_path=None, evaluate_test=False):
     given, the trained model is saved there, atomically, when the status is "ok". Exceptions
     from building, training or evaluating the model are reported in the status, not raised, so
     that a search can record a failed candidate and go on.
+
+    Side effects on the process: Keras' global state is cleared (`keras.backend.clear_session`;
+    models built earlier keep working) and the Python, NumPy and TensorFlow seeds are set to
+    `config.seed`.
     """
     if model_path is not None and not str(model_path).endswith(".keras"):
         raise ValueError(f"model_path must end in .keras, got {model_path}")
@@ -477,9 +491,9 @@ def train(arch, data, config, model_path=None, evaluate_test=False):
         keras.backend.clear_session()
         keras.utils.set_random_seed(config.seed)
         model = cells.build_model(arch, config.filters, data.num_classes, data.input_shape)
-        steps_per_epoch = math.ceil(data.num_train / config.batch_size)
+        steps = steps_per_epoch(data.num_train, config.batch_size)
         schedule = keras.optimizers.schedules.CosineDecayRestarts(
-            config.learning_rate, first_decay_steps=config.sgdr_first_epochs * steps_per_epoch,
+            config.learning_rate, first_decay_steps=config.sgdr_first_epochs * steps,
             t_mul=config.sgdr_t_mul)
         weight_decay = config.weight_decay or None  # Keras wants None, not 0, for "none"
         model.compile(

@@ -229,6 +229,13 @@ def test_train_pipeline_augments_and_reshuffles(tiny_data):
     np.testing.assert_array_equal(first.numpy(), again.numpy())  # same seed, same batches
 
 
+@pytest.mark.parametrize("batch_size, sizes", [(10, [10, 10]), (8, [8, 8, 8]), (100, [24])])
+def test_train_pipeline_drops_a_last_partial_batch(tiny_data, batch_size, sizes):
+    pipeline = train.train_pipeline(tiny_data, dataclasses.replace(TINY, batch_size=batch_size))
+    assert [len(labels) for _, labels in pipeline] == sizes
+    assert train.steps_per_epoch(tiny_data.num_train, batch_size) == len(sizes)
+
+
 def augmented(image, pad=0, cutout=0, seeds=range(40)):
     return [train.augment(image, tf.constant([s, 7], tf.int64), image.shape[:2], pad,
                           cutout).numpy() for s in seeds]
