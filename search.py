@@ -245,7 +245,8 @@ def run(out_dir, data, config, train_config, base=None, log=print):
             generation = grow_trim.Generation((cells.canonical(start_from),), (), 1, 0)
         else:
             generation = grow_trim.generate(None if r == 0 else base)
-        candidates = list({key(a): a for a in generation.candidates}.items())  # distinct
+        # One per distinct network, in canonical form (round 0's 49 encodings are 28 networks).
+        candidates = list({key(a): cells.canonical(a) for a in generation.candidates}.items())
         round_base = None if r == 0 else base
         memories = [measure(arch) for _, arch in candidates]
         if r == 0:

@@ -184,8 +184,8 @@ def test_a_failing_candidate_is_recorded_and_the_search_goes_on(tiny_npz, tmp_pa
     (["--lambda_=1.5"], "search.py: --lambda_ must be in [0, 1], got 1.5"),
     (["--k=0"], "search.py: --k must be at least 1, got 0"),
     (["--base=nowhere.json"], "search.py: nowhere.json: no such architecture file"),
-    (["--dataset=mnist"], "search.py: "),
-    (["--dataset=npz:missing.npz"], "missing.npz"),
+    (["--dataset=mnist"], "search.py: unknown dataset 'mnist': expected cifar10, imagenet2012"),
+    (["--dataset=npz:missing.npz"], "search.py: npz:missing.npz: no such file"),
 ])
 def test_bad_input_is_one_line_naming_the_problem(extra, message, tmp_path):
     args = [sys.executable, "search.py", f"--out_dir={tmp_path / 'out'}", *extra]
