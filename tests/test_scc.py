@@ -217,14 +217,14 @@ def test_scc_learns_a_synthetic_ranking(synthetic):
 
 def test_fit_is_deterministic_and_save_load_predicts_identically(synthetic, tmp_path):
     archs, y = synthetic
-    first, second = (scc.Controller("single", list_size=8, seed=3) for _ in range(2))
+    first, second = (scc.Controller("scc", list_size=8, seed=3) for _ in range(2))
     for ctrl in (first, second):
         ctrl.fit(archs[:40], y[:40], epochs=2, batch_size=2)
     np.testing.assert_array_equal(first.predict(archs), second.predict(archs))
     path = tmp_path / "controller.keras"
     first.save(path)
     loaded = scc.Controller.load(path)
-    assert (loaded.kind, loaded.list_size, loaded.trained) == ("single", 8, True)
+    assert (loaded.kind, loaded.list_size, loaded.trained) == ("scc", 8, True)
     np.testing.assert_array_equal(loaded.predict(archs), first.predict(archs))
 
 
