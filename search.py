@@ -6,10 +6,13 @@ One round:
    networks), one per distinct network;
 2. compute every candidate's parameter memory p and intermediate memory r (exact and cheap);
 3. rank them with the structure correlation controller (SCC), or, before it has seen any data,
-   by the memory terms of Eq. 4, and keep the top k;
+   by the memory terms of Eq. 4, and keep the top k. In the paper the SCC predicts y itself
+   (``--controller_target=y``); by default here it predicts the accuracy only and candidates
+   are ranked by Eq. 4 of that prediction and their exact p and r, which the SCC would
+   otherwise have to learn from a handful of examples per round;
 4. train the top k and score each with the memory-efficiency metric y of Eq. 4 against the base;
 5. the best becomes the next base;
-6. train the SCC on every candidate trained so far (Eq. 3).
+6. train the SCC on every candidate trained so far (Eq. 3, MSE against y or the accuracy).
 
 It stops after ``rounds`` rounds or when no candidate of a round improves y (y <= 0).
 
@@ -48,6 +51,9 @@ import grow_trim
 import lifetime
 
 
+CONTROLLER_TARGETS = ("accuracy", "y")
+
+
 def define_flags():
     """The command line; defined only when this file runs as a script (see lifetime.py)."""
     flags.DEFINE_float("lambda_", 0.5, "Trade-off of Eq. 4: 1 = accuracy only, 0 = memory only.")
@@ -67,6 +73,9 @@ def define_flags():
     flags.DEFINE_enum("schedule", "paper", lifetime.SCHEDULES, "Lifetime schedule for r.")
     flags.DEFINE_integer("controller_epochs", 100, "SCC training epochs per round.")
     flags.DEFINE_integer("list_size", 100, "Candidates the SCC ranks together.")
+    flags.DEFINE_enum("controller_target", "accuracy", CONTROLLER_TARGETS,
+                      "What the SCC learns: 'accuracy' (rank by Eq. 4 with predicted accuracy "
+                      "and exact p, r) or 'y' (the paper: Eq. 3, the SCC predicts y itself).")
     flags.DEFINE_integer("seed", 0, "Seed of training, controller and data split.")
     flags.DEFINE_integer("verbose", 0, "Keras verbosity while training a candidate.")
 
@@ -82,6 +91,7 @@ class SearchConfig:
     controller_epochs: int = 100
     list_size: int = 100
     seed: int = 0
+    controller_target: str = "accuracy"
 
     def check(self):
         """One ValueError per bad setting, naming the flag."""
@@ -91,6 +101,9 @@ class SearchConfig:
             if getattr(self, name) < 1:
                 flag = "bytes" if name == "bytes_per_value" else name
                 raise ValueError(f"--{flag} must be at least 1, got {getattr(self, name)}")
+        if self.controller_target not in CONTROLLER_TARGETS:
+            raise ValueError(f"--controller_target must be one of "
+                             f"{', '.join(CONTROLLER_TARGETS)}, got {self.controller_target!r}")
         return self
 
 
@@ -112,6 +125,23 @@ def memory_efficiency(candidate, pre, lambda_):
     if candidate.accuracy is None:
         return (1 - lambda_) * memory
     return lambda_ * (candidate.accuracy - pre.accuracy) / pre.accuracy + (1 - lambda_) * memory
+
+
+def rank_scores(memories, pre, lambda_, predictions=None, target="accuracy"):
+    """The score each candidate is ranked by, before it is trained.
+
+    memories: (r, p) per candidate, exact. predictions: the controller's output per candidate,
+    or None before it has seen data, when only the memory terms of Eq. 4 count. With target
+    "y" (the paper) the controller predicts y itself; with "accuracy" it predicts only the
+    accuracy, and y is Eq. 4 of that prediction and the exact memory terms, so the ranking
+    never has to learn what it can compute.
+    """
+    if predictions is None:
+        return [memory_efficiency(Stats(None, *mem), pre, lambda_) for mem in memories]
+    if target == "y":
+        return [float(y) for y in predictions]
+    return [memory_efficiency(Stats(float(a), *mem), pre, lambda_)
+            for a, mem in zip(predictions, memories)]
 
 
 def key(arch):
@@ -315,15 +345,15 @@ def _select(out_dir, r, candidates, memories, pre, config, records, log):
     if os.path.exists(path):
         with open(path) as f:
             return [by_key[k] for k in json.load(f)["selected"]]
-    trained_before = [rec for rec in records if rec["status"] == "ok"]
-    if trained_before:
+    predictions = None
+    how = "memory terms of Eq. 4"
+    if any(rec["status"] == "ok" for rec in records):
         import scc
         controller = scc.Controller.load(os.path.join(out_dir, "scc.keras"))
-        scores = controller.predict([arch for _, arch in candidates])
-        how = "controller"
-    else:
-        scores = [memory_efficiency(Stats(None, *mem), pre, config.lambda_) for mem in memories]
-        how = "memory terms of Eq. 4"
+        predictions = controller.predict([arch for _, arch in candidates])
+        how = ("controller (predicted y)" if config.controller_target == "y" else
+               "controller (Eq. 4 of predicted accuracy and exact memory)")
+    scores = rank_scores(memories, pre, config.lambda_, predictions, config.controller_target)
     order = sorted(range(len(candidates)), key=lambda i: -float(scores[i]))[:config.k]
     _write_json(path, {"round": r, "ranked_by": how,
                        "selected": [candidates[i][0] for i in order],
@@ -351,11 +381,16 @@ def _train_one(r, cand_key, arch, act, par, pre, data, config, train_config, acc
 
 
 def _train_controller(records, path, config, r, log):
-    """A fresh SCC on every candidate trained so far, seeded by round: reproducible on resume."""
+    """A fresh SCC on every candidate trained so far, seeded by round: reproducible on resume.
+
+    Its target is y (Eq. 3) or the validation accuracy (config.controller_target); accuracy
+    means the same in every round, while y is measured against each round's own base.
+    """
     import scc
     ok = [rec for rec in records if rec["status"] == "ok"]
+    target = "val_accuracy" if config.controller_target == "accuracy" else "y"
     controller = scc.Controller(kind="scc", list_size=config.list_size, seed=config.seed + r)
-    controller.fit([cells.from_json(rec["arch"]) for rec in ok], [rec["y"] for rec in ok],
+    controller.fit([cells.from_json(rec["arch"]) for rec in ok], [rec[target] for rec in ok],
                    epochs=config.controller_epochs)
     controller.save(path)
     log(f"round {r}: controller trained on {len(ok)} candidates")
@@ -389,7 +424,8 @@ def main(argv):
     del argv
     FLAGS = flags.FLAGS
     config = SearchConfig(FLAGS.lambda_, FLAGS.rounds, FLAGS.k, FLAGS.bytes, FLAGS.schedule,
-                          FLAGS.controller_epochs, FLAGS.list_size, FLAGS.seed)
+                          FLAGS.controller_epochs, FLAGS.list_size, FLAGS.seed,
+                          FLAGS.controller_target)
     try:
         config.check()
         if FLAGS.epochs < 1 or FLAGS.filters < 1:

@@ -34,6 +34,21 @@ def test_search_config_names_the_bad_flag():
         search.SearchConfig(lambda_=1.5).check()
     with pytest.raises(ValueError, match="--k must be at least 1, got 0"):
         search.SearchConfig(k=0).check()
+    with pytest.raises(ValueError, match="--controller_target must be one of accuracy, y"):
+        search.SearchConfig(controller_target="loss").check()
+
+
+def test_ranking_adds_exact_memory_terms_to_the_predicted_accuracy():
+    pre = search.Stats(accuracy=0.5, r=1000, p=1000)
+    memories = [(1000, 1000), (500, 1000), (1000, 4000)]  # (r, p) per candidate
+    # Before the controller has data: (1 - lambda) * memory terms; 4x the parameters is -3.
+    assert search.rank_scores(memories, pre, 0.5) == pytest.approx([0.0, 0.25, -1.5])
+    # Predicted accuracy (default target): Eq. 4 of it; the big one's +50% accuracy is
+    # worth 0.25, not enough to pay for its parameters.
+    assert search.rank_scores(memories, pre, 0.5, [0.5, 0.5, 0.75]) == pytest.approx(
+        [0.0, 0.25, -1.25])
+    # The paper's target: the controller's outputs are the scores.
+    assert search.rank_scores(memories, pre, 0.5, [3.0, 2.0, 1.0], target="y") == [3.0, 2.0, 1.0]
 
 
 def test_a_line_cut_by_a_crash_is_dropped_and_earlier_lines_kept(tmp_path):
