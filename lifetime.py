@@ -338,7 +338,12 @@ def folded_params(layer, producer=None):
         if type(producer).__name__ in _CONV_LAYERS:
             return 0 if producer.use_bias else channels
         return 2 * channels
-    return layer.count_params()
+    return _own_params(layer)
+
+
+def _own_params(op):
+    """A raw `keras.ops` call in a functional model is an Operation, not a Layer: no weights."""
+    return op.count_params() if hasattr(op, "count_params") else 0
 
 
 def model_graph(model):
@@ -355,7 +360,7 @@ def model_graph(model):
         kind = type(op).__name__
         if kind in FUSED_LAYERS and len(ins) == 1:
             k = ins[0]
-            if op.count_params():  # folded into the node it follows
+            if _own_params(op):  # folded into the node it follows
                 nodes[k] = nodes[k]._replace(params=nodes[k].params + folded_params(op, producer))
         else:
             shapes = [tuple(t.shape[1:]) for t in node.output_tensors]

@@ -129,6 +129,20 @@ def test_keras_model_lifetime_by_hand():
     assert memory.params == model.count_params()
 
 
+def test_raw_keras_ops_in_a_functional_model_are_weightless_nodes():
+    import keras
+    from keras import ops
+    x = keras.Input((4, 4, 6), name="x")
+    a = keras.layers.Conv2D(6, 1, name="a")(x)                            # 6 * 6 + 6 = 42
+    s = ops.reshape(a, (-1, 4, 4, 2, 3))                                  # fused into a
+    s = ops.transpose(s, (0, 1, 2, 4, 3))                                 # a copy: a node
+    s = ops.reshape(s, (-1, 4, 4, 6))                                     # fused
+    y = keras.layers.Dense(2, name="y")(keras.layers.GlobalAveragePooling2D(name="g")(s))
+    nodes = lifetime.model_graph(keras.Model(x, y))
+    assert [n.name for n in nodes] == ["x", "a", "transpose", "g", "y"]
+    assert [n.params for n in nodes] == [0, 42, 0, 0, 14]
+
+
 def test_keras_application_parameters_fold_every_batchnorm():
     import keras
     model = keras.applications.MobileNetV2(input_shape=(32, 32, 3), weights=None, classes=10,
