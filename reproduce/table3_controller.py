@@ -1,0 +1,454 @@
+"""Table 3 of the paper (Section 4.5): the structure correlation controller against Single-RNN
+and Double-RNN.
+
+The paper trains three controllers on the candidates of its search and measures how well each
+ranks candidates it has not seen, by AP@50, AP@100, NDCG@50 and NDCG@100 against their measured
+memory-efficiency metric y (Eq. 4). It does not say which candidates it held out or how many.
+Here:
+
+* **Data**: real trained candidates, every "ok" record of search.py out_dirs (``--runs DIR...``),
+  or, without ``--runs``, of a scaled-down search this script runs into ``OUT_DIR/search``
+  (``common.scaled_search``; rerunning resumes it without retraining anything). The target is y
+  as the search recorded it, each round's y against that round's base, as in Eq. 3. Candidates
+  of several runs are pooled, so give runs of one lambda.
+* **Split by round**: the controllers train on every round before the held-out round (default:
+  the last one) and rank the held-out round, as a search would. A training candidate that is the
+  same network as a held-out one (a trim can undo an earlier growth) is dropped from training.
+* **Same budget**: SCC, Single-RNN and Double-RNN (``scc.Controller`` kinds) train on the same
+  candidates with the same epochs, learning rate and lists; each seed changes the initial
+  weights, the shuffling into lists and the order in which the held-out round is scored (an SCC
+  score depends on the candidates before it in its list). Mean +- std over ``--seeds`` seeds.
+* **References**: a random order (the mean over many) and the ranking by the exact memory terms
+  of Eq. 4 alone, which is what search.py ranks by before it has a controller. The random AP@k
+  depends only on k and the held-out size n, a little above (k / n)^2: 0.27 for AP@50 of 100
+  candidates; 0.08 for AP@50 and 0.26 for AP@100 of 200.
+* **Clipped k**: if the held-out round has n < 100 candidates, the @100 columns are computed at
+  k = n (``scc.ranking_report`` clips k), and AP@n is 1.0 for any ranking; the table says so.
+
+Defaults (about an hour on 2 CPU cores): CIFAR-10 subset npz, lambda 0.5, 3 rounds (0 and 1 to
+train on, 2 held out), top-100 per round (the paper's k), each candidate trained 1 epoch on 256
+images with filters 8, so accuracies are near chance and y mostly ranks the memory terms. The
+paper's scale: ``--dataset=cifar10 --epochs=60 --filters=64 --train_examples=0`` (all images),
+on a GPU.
+
+    python reproduce/table3_controller.py                     # scaled-down search, then Table 3
+    python reproduce/table3_controller.py --runs runs/lambda05  # candidates of existing searches
+    python reproduce/table3_controller.py --smoke              # seconds: synthetic candidates
+"""
+
+import common  # noqa: F401  (first: puts the repository root on sys.path)
+
+import dataclasses
+import json
+import os
+import statistics
+import time
+
+from absl import app
+from absl import flags
+import numpy as np
+
+import cells
+import grow_trim
+import lifetime
+import search
+
+CONTROLLERS = (("single", "Single-RNN"), ("double", "Double-RNN"), ("scc", "SCC"))
+PAPER_METRICS = ("AP@50", "AP@100", "NDCG@50", "NDCG@100")  # the columns of PAPER_TABLE3
+METRICS = PAPER_METRICS + ("kendall_tau", "spearman_rho")
+TARGETS = ("y", "val_accuracy")
+# The default search: about an hour on 2 CPU cores (see the module docstring).
+SCALE = common.Scale(rounds=3, k=100, epochs=1, filters=8, train_examples=256)
+RANDOM_ORDERS = 200  # random rankings averaged for the reference row
+SMOKE_BUDGET = dict(seeds=2, epochs=2)  # each controller costs a few seconds of tracing alone
+
+
+def define_flags():
+    """The command line; defined only when this file runs as a script (see lifetime.py)."""
+    flags.DEFINE_list("runs", None, "search.py out_dirs (or folders of them) to take the "
+                      "candidates from; default: run a scaled-down search into OUT_DIR/search.")
+    flags.DEFINE_string("out_dir", "runs/reproduce/table3_controller",
+                        "Where the JSON, the PNG and the search go.")
+    flags.DEFINE_bool("smoke", False, "Seconds: synthetic candidates, 2 seeds, 2 controller "
+                      "epochs (overrides --seeds and --controller_epochs).")
+    # The search that makes the data, when --runs is not given.
+    flags.DEFINE_string("dataset", SCALE.dataset, "cifar10 (tfds) or npz:PATH.")
+    flags.DEFINE_float("lambda_", 0.5, "Eq. 4 trade-off of the search.")
+    flags.DEFINE_integer("rounds", SCALE.rounds, "Search rounds; the last is held out.")
+    flags.DEFINE_integer("k", SCALE.k, "Candidates trained per round (paper: 100).")
+    flags.DEFINE_integer("epochs", SCALE.epochs, "Training epochs per candidate (paper: 60).")
+    flags.DEFINE_integer("filters", SCALE.filters, "Filters of the first block (paper: 64).")
+    flags.DEFINE_integer("train_examples", SCALE.train_examples,
+                         "Training images per candidate; 0 = all.")
+    flags.DEFINE_integer("search_seed", 0, "Seed of the search (data split, training).")
+    # The comparison.
+    flags.DEFINE_integer("seeds", 3, "Controller seeds 0..N-1 to average over.")
+    flags.DEFINE_integer("controller_epochs", 100, "Training epochs of every controller.")
+    flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate of every controller.")
+    flags.DEFINE_integer("list_size", 100, "Candidates per list (the SCC ranks a list).")
+    flags.DEFINE_integer("holdout_round", None, "Round to hold out; default: the last.")
+    flags.DEFINE_enum("target", "y", TARGETS, "What the controllers learn and are measured "
+                      "against: y of Eq. 4 (Table 3) or the validation accuracy.")
+
+
+@dataclasses.dataclass(frozen=True)
+class Budget:
+    """What every controller gets: the same epochs, learning rate, lists and seeds."""
+    seeds: int = 3
+    epochs: int = 100
+    learning_rate: float = 1e-3
+    list_size: int = 100
+    batch_size: int = 8  # lists per batch, as in scc.Controller.fit
+
+    def check(self):
+        for name in ("seeds", "epochs", "list_size", "batch_size"):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{name}: must be at least 1, got {getattr(self, name)}")
+        if not self.learning_rate > 0:
+            raise ValueError(f"--learning_rate: must be positive, got {self.learning_rate}")
+        return self
+
+
+# ---------------------------------------------------------------------------------------------
+# The data: trained candidates, split by round
+# ---------------------------------------------------------------------------------------------
+
+def candidate_records(runs):
+    """Every "ok" candidate of `runs` (common.Run) as a dict: run (index), round, key, arch
+    (cells.Arch), y, val_accuracy and memory_score, the memory terms of Eq. 4 against its
+    round's base (None if that base is not recorded)."""
+    records = []
+    for n, run in enumerate(runs):
+        bases = {rec["round"]: search.Stats(**rec["base"]) for rec in run.rounds}
+        # A round still in progress has no rounds.jsonl line yet; its base is the best so far.
+        bases.update({rec["round"] + 1: search.Stats(**rec["best"]) for rec in run.rounds
+                      if rec["round"] + 1 not in bases})
+        for rec in run.candidates:
+            if rec["status"] != "ok":
+                continue
+            pre = bases.get(rec["round"])
+            memory = None if pre is None else search.memory_efficiency(
+                search.Stats(None, rec["activation_bytes"], rec["param_bytes"]), pre,
+                run.lambda_)
+            records.append({"run": n, "round": rec["round"], "key": rec["key"],
+                            "arch": cells.from_json(rec["arch"]), "y": rec["y"],
+                            "val_accuracy": rec["val_accuracy"], "memory_score": memory})
+    if not records:
+        raise ValueError("the runs hold no trained candidate (status \"ok\")")
+    return records
+
+
+@dataclasses.dataclass(frozen=True)
+class Split:
+    """Training candidates (every round before the held-out one) and the held-out round."""
+    train: list
+    holdout: list
+    holdout_round: int
+    dropped: int  # training candidates dropped because the held-out round has the same network
+
+    def describe(self):
+        rounds = sorted({rec["round"] for rec in self.train})
+        return (f"trained on rounds {', '.join(map(str, rounds))} ({len(self.train)} "
+                f"candidates, {self.dropped} dropped as networks of the held-out round), "
+                f"scored on round {self.holdout_round} ({len(self.holdout)} candidates)")
+
+
+def split_by_round(records, holdout_round=None):
+    """Hold out one round (default: the last); train on the rounds before it, never on a
+    network the held-out round contains. Later rounds are not used."""
+    if not records:
+        raise ValueError("no candidates to split")
+    if holdout_round is None:
+        holdout_round = max(rec["round"] for rec in records)
+    holdout = [rec for rec in records if rec["round"] == holdout_round]
+    held_keys = {rec["key"] for rec in holdout}
+    earlier = [rec for rec in records if rec["round"] < holdout_round]
+    train = [rec for rec in earlier if rec["key"] not in held_keys]
+    rounds = sorted({rec["round"] for rec in records})
+    if len(holdout) < 2:
+        raise ValueError(f"--holdout_round: round {holdout_round} has {len(holdout)} trained "
+                         f"candidates, need at least 2 to rank (rounds present: {rounds})")
+    if not train:
+        raise ValueError(f"--holdout_round: no earlier round than {holdout_round} to train the "
+                         f"controllers on (rounds present: {rounds})")
+    return Split(train, holdout, holdout_round, len(earlier) - len(train))
+
+
+# ---------------------------------------------------------------------------------------------
+# Synthetic candidates for --smoke
+# ---------------------------------------------------------------------------------------------
+
+def stand_in_accuracy(params):
+    """A known, saturating function of the parameter count: the --smoke stand-in for training."""
+    return 0.1 + 0.8 * params / (params + 20_000)
+
+
+def synthetic_search(out_dir, rounds=3, per_round=60, filters=8, lambda_=0.5, seed=0):
+    """A search.py-style out_dir whose candidates were measured (p, r exact) but not trained:
+    accuracy is `stand_in_accuracy`, y is Eq. 4 against the round's base as in search.py.
+    Each round keeps a random `per_round` of its candidates; the best y is the next base."""
+    os.makedirs(out_dir, exist_ok=True)
+    rng = np.random.default_rng(seed)
+    common.write_json(os.path.join(out_dir, "config.json"), {
+        "lambda_": lambda_, "rounds": rounds, "k": per_round, "data": "synthetic (no images)",
+        "train": {"filters": filters, "epochs": 0}})
+    candidates, rounds_log = [], []
+    base = base_stats = None
+    for r in range(rounds):
+        distinct = {search.key(a): cells.canonical(a)
+                    for a in grow_trim.generate(base).candidates}
+        keys = sorted(distinct)
+        keys = [keys[i] for i in sorted(rng.permutation(len(keys))[:per_round])]
+        stats = {}
+        for key in keys:
+            memory = lifetime.arch_memory(distinct[key], filters)
+            stats[key] = search.Stats(stand_in_accuracy(memory.params), memory.activation_bytes,
+                                      memory.param_bytes)
+        pre = base_stats if r else search.Stats(  # round 0: chance and median memory
+            0.1, statistics.median(s.r for s in stats.values()),
+            statistics.median(s.p for s in stats.values()))
+        y = {key: search.memory_efficiency(s, pre, lambda_) for key, s in stats.items()}
+        for key in keys:
+            candidates.append({"round": r, "key": key, "arch": cells.to_json(distinct[key]),
+                               "val_accuracy": stats[key].accuracy,
+                               "param_bytes": stats[key].p, "activation_bytes": stats[key].r,
+                               "y": y[key], "status": "ok"})
+        best = max(keys, key=y.get)
+        base, base_stats = distinct[best], stats[best]
+        rounds_log.append({"round": r, "base": dataclasses.asdict(pre),
+                           "best_arch": cells.to_json(base),
+                           "best": dataclasses.asdict(base_stats), "improved": True})
+    for name, lines in (("candidates.jsonl", candidates), ("rounds.jsonl", rounds_log)):
+        with open(os.path.join(out_dir, name), "w") as f:
+            f.writelines(json.dumps(line) + "\n" for line in lines)
+    common.write_json(os.path.join(out_dir, "summary.json"), {
+        "rounds": rounds - 1, "best_arch": cells.to_json(base),
+        "best": dataclasses.asdict(base_stats)})
+    return out_dir
+
+
+# ---------------------------------------------------------------------------------------------
+# The comparison
+# ---------------------------------------------------------------------------------------------
+
+def score_controller(kind, seed, split, budget, target="y"):
+    """Train one controller on split.train and rank split.holdout; scc.ranking_report."""
+    import scc
+    controller = scc.Controller(kind, list_size=budget.list_size,
+                                learning_rate=budget.learning_rate, seed=seed)
+    controller.fit([rec["arch"] for rec in split.train], [rec[target] for rec in split.train],
+                   epochs=budget.epochs, batch_size=budget.batch_size)
+    # The held-out round is scored in a seeded random order, not in the order it was recorded
+    # (the search's own ranking), which an SCC list could otherwise pick up.
+    order = np.random.default_rng(seed).permutation(len(split.holdout))
+    predicted = np.empty(len(order))
+    predicted[order] = controller.predict([split.holdout[i]["arch"] for i in order])
+    return scc.ranking_report([rec[target] for rec in split.holdout], predicted)
+
+
+def summarize(reports):
+    """{metric: {"mean", "std", "values"}} over seeds; NaN (a constant ranking) as None."""
+    out = {}
+    for metric in METRICS:
+        values = [report[metric] for report in reports]
+        finite = [v for v in values if np.isfinite(v)]
+        out[metric] = {"mean": float(np.mean(finite)) if finite else None,
+                       "std": float(np.std(finite)) if finite else None,
+                       "values": [float(v) if np.isfinite(v) else None for v in values]}
+    return out
+
+
+def references(split, target, seed=0):
+    """The rows to read the controllers against: random orders, and (for y) the exact memory
+    terms of Eq. 4, the search's ranking before it has a controller."""
+    import scc
+    y = [rec[target] for rec in split.holdout]
+    rng = np.random.default_rng(seed)
+    rows = {"Random order": summarize(
+        [scc.ranking_report(y, rng.permutation(len(y))) for _ in range(RANDOM_ORDERS)])}
+    memory = [rec["memory_score"] for rec in split.holdout]
+    if target == "y" and None not in memory:
+        rows["Memory terms of Eq. 4"] = summarize([scc.ranking_report(y, memory)])
+    return rows
+
+
+def compare(split, budget, target="y", log=print):
+    """Every controller kind over every seed: {label: summarize(...)}, in CONTROLLERS order."""
+    results = {}
+    for kind, label in CONTROLLERS:
+        reports = []
+        for seed in range(budget.seeds):
+            start = time.time()
+            reports.append(score_controller(kind, seed, split, budget, target))
+            log(f"{label} seed {seed}: " + "  ".join(
+                f"{m} {reports[-1][m]:.3f}" for m in METRICS) + f"  ({time.time() - start:.1f}s)")
+        results[label] = summarize(reports)
+    return results
+
+
+# ---------------------------------------------------------------------------------------------
+# Output
+# ---------------------------------------------------------------------------------------------
+
+def clipped_k(n):
+    """The k each @k column was computed at, for n held-out candidates."""
+    return {metric: min(int(metric.split("@")[1]), n) for metric in PAPER_METRICS}
+
+
+def column_names(n, sep=" "):
+    """The @k column names, each saying the k it was computed at where that is n < k."""
+    return [metric if k == int(metric.split("@")[1]) else f"{metric}{sep}(k={k})"
+            for metric, k in clipped_k(n).items()]
+
+
+def format_table(results, refs, n):
+    """The paper's Table 3 beside ours (mean +- std) and the reference rows."""
+    header = ["controller", "source", *column_names(n), "Kendall tau", "Spearman rho"]
+
+    def ours(summary, spread=True):
+        return [common.fmt(summary[m]["mean"], 3) + (
+            f" ± {summary[m]['std']:.3f}" if spread and summary[m]["std"] is not None else "")
+            for m in METRICS]
+
+    rows = []
+    for _, label in CONTROLLERS:
+        rows.append([label, "paper", *common.PAPER_TABLE3[label], None, None])
+        rows.append([label, "ours", *ours(results[label])])
+    for label, summary in refs.items():
+        rows.append([label, "ours", *ours(summary, spread=label == "Random order")])
+    return common.table(header, rows, digits=3)
+
+
+def plot(results, refs, n, path, title):
+    """Grouped bars of the four metrics: ours (std error bars) beside the paper, per
+    controller; the reference rankings as black lines."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    x = np.arange(len(PAPER_METRICS))
+    width = 0.8 / (2 * len(CONTROLLERS))
+    colors = ("tab:blue", "tab:orange", "tab:green")
+    fig, ax = plt.subplots(figsize=(9, 5.5))
+    for c, ((_, label), color) in enumerate(zip(CONTROLLERS, colors)):
+        mean = [results[label][m]["mean"] or 0.0 for m in PAPER_METRICS]
+        std = [results[label][m]["std"] or 0.0 for m in PAPER_METRICS]
+        offset = (2 * c - len(CONTROLLERS) + 0.5) * width
+        ax.bar(x + offset, mean, width, yerr=std, capsize=3, color=color,
+               label=f"{label} (ours)")
+        ax.bar(x + offset + width, common.PAPER_TABLE3[label], width, color=color, alpha=0.35,
+               hatch="//", edgecolor=color, label=f"{label} (paper)")
+    for label, style in (("Random order", "--"), ("Memory terms of Eq. 4", ":")):
+        if label in refs:
+            ax.hlines([refs[label][m]["mean"] for m in PAPER_METRICS], x - 0.45, x + 0.45,
+                      colors="black", linestyles=style, label=f"{label} (ours)")
+    ax.set_xticks(x, column_names(n, sep="\n"))
+    ax.set_ylim(0, 1.05)
+    ax.set_ylabel("score on the held-out round")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, ncol=4, loc="upper center", bbox_to_anchor=(0.5, -0.15))
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def load_searches(out_dir, runs=None, scale=SCALE, lambda_=0.5, smoke=False, log=print):
+    """The searches to take candidates from, and a line saying where they came from: `runs`
+    (search.py out_dirs) if given, else synthetic candidates with `smoke`, else a search at
+    `scale` (common.Scale) and `lambda_` run or resumed in OUT_DIR/search."""
+    if runs:
+        return common.find_runs(runs), "search.py out_dirs given with --runs"
+    if smoke:
+        path = synthetic_search(os.path.join(out_dir, "search_synthetic"))
+        return [common.load_run(path)], ("SYNTHETIC candidates (--smoke): exact p and r at "
+                                         "filters 8, accuracy a stand-in function of the "
+                                         "parameter count, no training")
+    path = os.path.join(out_dir, "search")
+    found = common.scaled_search(path, scale.dataset, lambda_, scale.rounds, scale.k,
+                                 scale.epochs, scale.filters, scale.train_examples, scale.seed,
+                                 scale.controller_epochs, log)
+    return [found], f"scaled-down search into {path}: {scale.describe()}"
+
+
+def notes(searches, source, split, budget, target):
+    """Where every number of the table came from."""
+    lines = ["paper: Table 3 (their CIFAR-10 search: k 100, 60 epochs, filters 64; held-out "
+             "set not stated)", f"ours: {source}"]
+    for found in searches:
+        note = common.rounds_note(found)
+        lines.append(f"  {found.out_dir}: {found.scale()}" + (f" ({note})" if note else ""))
+    lines += [f"ours: {split.describe()}; target {target}",
+              f"ours: mean ± std over seeds 0..{budget.seeds - 1} (initial weights, lists, "
+              f"order of the held-out round); every controller {budget.epochs} epochs, Adam "
+              f"{budget.learning_rate:g}, lists of {budget.list_size}",
+              f"random order: mean ± std over {RANDOM_ORDERS} random rankings of the held-out "
+              f"round; memory terms: Eq. 4 with the accuracy term left out"]
+    n = len(split.holdout)
+    if n < 100:
+        lines.append(f"held-out round has {n} < 100 candidates: the @100 columns"
+                     + (" and @50 columns" if n < 50 else "") + f" are at k = {n} "
+                     f"(scc.ranking_report clips k); AP@{n} is 1.0 for any ranking")
+    return lines
+
+
+def run(out_dir, runs=None, scale=SCALE, lambda_=0.5, budget=Budget(), holdout_round=None,
+        target="y", smoke=False, log=print):
+    """Table 3: load or make the candidates (load_searches), compare the controllers, print
+    the table and write OUT_DIR/table3_controller.json and .png; returns what the JSON holds."""
+    budget.check()
+    if target not in TARGETS:
+        raise ValueError(f"--target: must be one of {', '.join(TARGETS)}, got {target!r}")
+    os.makedirs(out_dir, exist_ok=True)
+    searches, source = load_searches(out_dir, runs, scale, lambda_, smoke, log)
+    synthetic = bool(smoke and not runs)
+    split = split_by_round(candidate_records(searches), holdout_round)
+    log(f"controllers {split.describe()}; target {target}")
+    results = compare(split, budget, target, log)
+    refs = references(split, target)
+    n = len(split.holdout)
+    lines = notes(searches, source, split, budget, target)
+    text = format_table(results, refs, n)
+    log(text + "\n" + "\n".join(lines))
+
+    png = os.path.join(out_dir, "table3_controller.png")
+    where = ("SYNTHETIC candidates (--smoke)" if synthetic else searches[0].scale()
+             if len(searches) == 1 else f"{len(searches)} searches pooled")
+    plot(results, refs, n, png, f"Table 3: controllers ranking the {n} candidates of round "
+                                f"{split.holdout_round}\n{where}")
+    data = {"paper": {label: dict(zip(PAPER_METRICS, common.PAPER_TABLE3[label]))
+                      for _, label in CONTROLLERS},
+            "ours": results, "references": refs,
+            "data": {"source": source, "runs": [found.out_dir for found in searches],
+                     "scale": [found.scale() for found in searches], "synthetic": synthetic,
+                     "train_rounds": sorted({rec["round"] for rec in split.train}),
+                     "holdout_round": split.holdout_round, "train_candidates": len(split.train),
+                     "holdout_candidates": n, "dropped_duplicates": split.dropped,
+                     "k": clipped_k(n), "target": target},
+            "budget": dataclasses.asdict(budget), "notes": lines, "table": text, "png": png}
+    path = os.path.join(out_dir, "table3_controller.json")
+    common.write_json(path, data)
+    log(f"wrote {path} and {png}")
+    return data
+
+
+def main(argv):
+    del argv
+    FLAGS = flags.FLAGS
+    smoke = FLAGS.smoke
+    scale = dataclasses.replace(
+        SCALE, dataset=FLAGS.dataset, rounds=FLAGS.rounds, k=FLAGS.k, epochs=FLAGS.epochs,
+        filters=FLAGS.filters, train_examples=FLAGS.train_examples or None,  # 0: all images
+        seed=FLAGS.search_seed)
+    budget = Budget(FLAGS.seeds, FLAGS.controller_epochs, FLAGS.learning_rate, FLAGS.list_size)
+    if smoke:
+        budget = dataclasses.replace(budget, **SMOKE_BUDGET)
+    try:
+        run(FLAGS.out_dir, FLAGS.runs, scale, FLAGS.lambda_, budget, FLAGS.holdout_round,
+            FLAGS.target, smoke, log=lambda line: print(line, flush=True))
+    except ValueError as e:
+        raise SystemExit(f"table3_controller.py: {e}") from None
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)

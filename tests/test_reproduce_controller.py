@@ -1,0 +1,101 @@
+"""reproduce/table3_controller.py (Table 3): the --smoke run and what it writes, the split of
+the candidates by round, and one-line errors."""
+
+import json
+import math
+import os
+import subprocess
+import sys
+
+import pytest
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+sys.path.insert(0, os.path.join(ROOT, "reproduce"))
+
+import table3_controller  # noqa: E402
+
+SCRIPT = os.path.join(ROOT, "reproduce", "table3_controller.py")
+
+
+@pytest.fixture(scope="module")
+def smoke(tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("table3")
+    lines = []
+    table3_controller.run(str(out_dir), budget=table3_controller.Budget(
+        **table3_controller.SMOKE_BUDGET), smoke=True, log=lines.append)
+    with open(out_dir / "table3_controller.json") as f:
+        return out_dir, json.load(f), "\n".join(lines)
+
+
+def test_smoke_reports_every_controller_over_seeds_with_metrics_in_range(smoke):
+    _, data, _ = smoke
+    assert list(data["ours"]) == ["Single-RNN", "Double-RNN", "SCC"]
+    for label, metrics in data["ours"].items():
+        for name, value in metrics.items():
+            low = -1.0 if name in ("kendall_tau", "spearman_rho") else 0.0
+            assert len(value["values"]) >= 2, (label, name)
+            for v in value["values"] + [value["mean"]]:
+                assert v is not None and math.isfinite(v) and low <= v <= 1.0, (label, name, v)
+            assert math.isfinite(value["std"]) and value["std"] >= 0
+            assert value["mean"] == pytest.approx(sum(value["values"]) / len(value["values"]))
+    assert data["paper"]["SCC"]["AP@50"] == 0.196
+    assert data["data"]["synthetic"] is True
+
+
+def test_smoke_says_the_held_out_round_is_too_small_for_k_100(smoke):
+    _, data, text = smoke
+    n = data["data"]["holdout_candidates"]
+    assert 50 <= n < 100  # the smoke's held-out round is 60 candidates
+    assert data["data"]["k"] == {"AP@50": 50, "AP@100": n, "NDCG@50": 50, "NDCG@100": n}
+    assert f"AP@100 (k={n})" in text and f"{n} < 100 candidates" in text
+    assert data["data"]["train_rounds"] == [0, 1] and data["data"]["holdout_round"] == 2
+
+
+def test_smoke_writes_a_non_empty_png(smoke):
+    out_dir, data, _ = smoke
+    png = out_dir / "table3_controller.png"
+    assert data["png"] == str(png)
+    with open(png, "rb") as f:
+        assert f.read(8) == b"\x89PNG\r\n\x1a\n"
+    assert png.stat().st_size > 10_000
+
+
+def _record(round_, key):
+    return {"run": 0, "round": round_, "key": key, "arch": None, "y": 0.0,
+            "val_accuracy": 0.1, "memory_score": 0.0}
+
+
+def test_held_out_round_is_never_in_training_nor_are_its_networks():
+    records = [_record(0, "a"), _record(0, "b"), _record(1, "c"), _record(1, "a"),
+               _record(2, "a"), _record(2, "d"), _record(3, "e")]
+    split = table3_controller.split_by_round(records, holdout_round=2)
+    assert [rec["key"] for rec in split.holdout] == ["a", "d"]
+    assert [(rec["round"], rec["key"]) for rec in split.train] == [(0, "b"), (1, "c")]
+    assert split.dropped == 2  # both earlier copies of network "a"
+    assert not {id(rec) for rec in split.train} & {id(rec) for rec in split.holdout}
+
+
+def test_default_held_out_round_is_the_last_and_needs_candidates_and_earlier_rounds():
+    records = [_record(0, "a"), _record(0, "b"), _record(1, "c"), _record(1, "d")]
+    assert table3_controller.split_by_round(records).holdout_round == 1
+    with pytest.raises(ValueError, match="round 1 has 1 trained candidates"):
+        table3_controller.split_by_round(records[:3])
+    with pytest.raises(ValueError, match="no earlier round than 0"):
+        table3_controller.split_by_round(records, holdout_round=0)
+
+
+def test_missing_runs_dir_is_a_one_line_error(tmp_path):
+    missing = str(tmp_path / "no_such_search")
+    with pytest.raises(ValueError, match="no such directory"):
+        table3_controller.run(str(tmp_path / "out"), runs=[missing], log=lambda line: None)
+    result = subprocess.run([sys.executable, SCRIPT, f"--runs={missing}",
+                             f"--out_dir={tmp_path / 'out'}"], capture_output=True, text=True)
+    assert result.returncode != 0
+    assert result.stderr.strip() == f"table3_controller.py: --runs: {missing}: no such directory"
+
+
+def test_default_dataset_is_the_cifar10_subset_from_any_directory():
+    dataset = table3_controller.SCALE.dataset
+    assert dataset.startswith("npz:") and os.path.isabs(dataset[len("npz:"):])
+    assert os.path.samefile(dataset[len("npz:"):],
+                            os.path.join(ROOT, "..", "shared", "data", "cifar10_subset.npz"))
