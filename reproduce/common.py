@@ -415,3 +415,245 @@ def scaled_search(out_dir, dataset, lambda_, rounds, k, epochs, filters, train_e
     train_config = train.TrainConfig(epochs=epochs, filters=filters, seed=seed, verbose=0)
     search.run(out_dir, data, config, train_config, log=log)
     return load_run(out_dir)
+
+
+# ---------------------------------------------------------------------------------------------
+# Scaled-down searches (Figures 4 and 5)
+# ---------------------------------------------------------------------------------------------
+
+CIFAR10_SUBSET = os.path.normpath(os.path.join(ROOT, "..", "shared", "data",
+                                               "cifar10_subset.npz"))
+# One lambda sweep serves Figure 4, Figure 5 and Table 1 (--runs runs/reproduce/searches).
+SEARCHES = os.path.join("runs", "reproduce", "searches")
+
+
+@dataclasses.dataclass(frozen=True)
+class Scale:
+    """How far a search is scaled down from the paper's (CIFAR-10, 60 epochs, w 64, k 100)."""
+    # Five searches of this size take about 40 minutes on 2 shared CPU cores.
+    dataset: str = f"npz:{CIFAR10_SUBSET}"
+    rounds: int = 3
+    k: int = 2
+    epochs: int = 2
+    filters: int = 8
+    train_examples: int = 2000  # None: every training image left after the validation split
+    controller_epochs: int = 30
+    seed: int = 0
+
+    def describe(self):
+        images = "all training images" if self.train_examples is None else \
+            f"{self.train_examples} training images"
+        return (f"{self.dataset} ({images}, 10% held out for validation), filters {self.filters} "
+                f"(paper 64), {self.epochs} epochs (paper 60), k {self.k} (paper 100), up to "
+                f"{self.rounds} rounds")
+
+
+# The tiny real search: a few seconds of training per candidate on smoke_scale's images.
+SMOKE = Scale(dataset=None, rounds=2, k=1, epochs=1, filters=4, train_examples=None,
+              controller_epochs=2)
+
+
+def smoke_scale(directory, scale=SMOKE):
+    """`scale` on a synthetic npz written into `directory`: 48 training images 16x16 of four
+    classes, each a different mean colour, so even one epoch learns something."""
+    import numpy as np
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        labels = rng.integers(0, 4, n)
+        images = rng.normal(60 + 40 * labels[:, None, None, None], 20, (n, 16, 16, 3))
+        return np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.int64)
+
+    os.makedirs(directory, exist_ok=True)
+    path = os.path.join(directory, "smoke.npz")
+    (x_train, y_train), (x_test, y_test) = split(48), split(16)
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return dataclasses.replace(scale, dataset=f"npz:{path}")
+
+
+def stand_in_accuracy(params):
+    """What --smoke uses instead of training: grows with the parameter count, saturating."""
+    return 0.95 - 0.85 * math.exp(-params / 40_000)
+
+
+SYNTHETIC = "SYNTHETIC (--smoke): no training, accuracy a stand-in function of the parameters"
+
+
+def synthetic_search(out_dir, lambda_, rounds=3, k=8, filters=8):
+    """A search.py out_dir made in a second without training, for --smoke.
+
+    The rounds of search.run over the real grow/trim candidates with their exact p and r
+    (CIFAR-sized inputs, `filters`), but accuracy is stand_in_accuracy and the controller is
+    perfect: each round records its top k by y (Eq. 4 against the round's base), the best is
+    the next base, and the search stops when it does not improve y.
+    """
+    import statistics
+    import cells
+    import grow_trim
+    import lifetime
+    os.makedirs(out_dir, exist_ok=True)
+    write_json(os.path.join(out_dir, "config.json"), {
+        "lambda_": lambda_, "rounds": rounds, "k": k, "data": SYNTHETIC,
+        "train": {"filters": filters, "epochs": 0}})
+    candidates, rounds_log = [], []
+    base = base_stats = None
+    for r in range(rounds):
+        distinct = {search.key(a): cells.canonical(a)
+                    for a in grow_trim.generate(base).candidates}
+        stats = {}
+        for key, arch in distinct.items():
+            memory = lifetime.arch_memory(arch, filters)
+            stats[key] = search.Stats(stand_in_accuracy(memory.params), memory.activation_bytes,
+                                      memory.param_bytes)
+        pre = base_stats or search.Stats(  # round 0, as search.run: chance and median memory
+            0.1, statistics.median(s.r for s in stats.values()),
+            statistics.median(s.p for s in stats.values()))
+        y = {key: search.memory_efficiency(s, pre, lambda_) for key, s in stats.items()}
+        top = sorted(stats, key=lambda key: -y[key])[:k]
+        candidates += [{"round": r, "key": key, "arch": cells.to_json(distinct[key]),
+                        "val_accuracy": stats[key].accuracy, "param_bytes": stats[key].p,
+                        "activation_bytes": stats[key].r, "y": y[key], "status": "ok"}
+                       for key in top]
+        improved = r == 0 or y[top[0]] > 0
+        round_base = base
+        if improved:
+            base, base_stats = distinct[top[0]], stats[top[0]]
+        rounds_log.append({
+            "round": r, "base_arch": None if round_base is None else cells.to_json(round_base),
+            "base": dataclasses.asdict(pre), "best_key": top[0],
+            "best_arch": cells.to_json(base), "best": dataclasses.asdict(base_stats),
+            "best_y": y[top[0]], "improved": improved, "trained": len(top), "failed": 0})
+        if not improved:
+            break
+    for name, lines in (("candidates.jsonl", candidates), ("rounds.jsonl", rounds_log)):
+        with open(os.path.join(out_dir, name), "w") as f:
+            f.writelines(json.dumps(line) + "\n" for line in lines)
+    round0 = search.Stats(**rounds_log[0]["best"])
+    write_json(os.path.join(out_dir, "summary.json"), {
+        "rounds": r, "best_arch": cells.to_json(base), "best": dataclasses.asdict(base_stats),
+        "round0_best": dataclasses.asdict(round0),
+        "y_vs_round0": search.memory_efficiency(base_stats, round0, lambda_),
+        "trained": len(candidates)})
+    return load_run(out_dir)
+
+
+def lambda_runs(lambdas, root, scale=Scale(), log=print):
+    """One scaled-down search per lambda into ROOT/lambda_LAM, run or resumed; their Runs."""
+    return [scaled_search(os.path.join(root, f"lambda_{float(lam)}"), scale.dataset, float(lam),
+                          scale.rounds, scale.k, scale.epochs, scale.filters, scale.train_examples,
+                          scale.seed, scale.controller_epochs, log)
+            for lam in lambdas]
+
+
+def runs_by_lambda(runs):
+    """{lambda: Run}, sorted by lambda; ValueError if two runs share a lambda."""
+    found = {}
+    for run in runs:
+        if run.lambda_ in found:
+            raise ValueError(f"two searches with lambda {run.lambda_}: "
+                             f"{found[run.lambda_].out_dir} and {run.out_dir}; give one")
+        found[run.lambda_] = run
+    return dict(sorted(found.items()))
+
+
+def sweep(runs, lambdas, root, scale=Scale(), smoke=False, log=print):
+    """The searches a figure plots and where they came from: ({lambda: Run}, note).
+
+    `runs`: search.py out_dirs (or folders of them) to read, as given with --runs. Without them
+    a scaled-down search per lambda is run (or resumed) into `root`, or with `smoke` a
+    synthetic_search (no training; `scale` gives its rounds, k and filters).
+    """
+    if runs:
+        return runs_by_lambda(find_runs(runs)), "search.py out_dirs given with --runs"
+    if smoke:
+        return ({float(lam): synthetic_search(os.path.join(root, f"lambda_{float(lam)}"),
+                                              float(lam), scale.rounds, scale.k, scale.filters)
+                 for lam in sorted(lambdas)},
+                f"{SYNTHETIC}; exact p, r of real candidates at filters {scale.filters}")
+    return (runs_by_lambda(lambda_runs(lambdas, root, scale, log)),
+            f"scaled-down searches in {root}: {scale.describe()}")
+
+
+def define_sweep_flags(name, runs_help):
+    """The flags of a script that plots a lambda sweep: --runs, --out_dir, --smoke,
+    --searches and the Scale of the searches it runs without --runs."""
+    from absl import flags
+    default = Scale()
+    flags.DEFINE_list("runs", None, f"search.py out_dirs (or folders of them): {runs_help}; "
+                      "default: run scaled-down searches into --searches.")
+    flags.DEFINE_string("out_dir", f"runs/reproduce/{name}",
+                        f"Where {name}.png and {name}.json go.")
+    flags.DEFINE_bool("smoke", False, "Seconds: synthetic searches (exact memory, stand-in "
+                      "accuracy, no training) into OUT_DIR/smoke_searches.")
+    flags.DEFINE_string("searches", SEARCHES, "Where the scaled-down searches are run and "
+                        "resumed (one out_dir per lambda), when --runs is not given.")
+    flags.DEFINE_string("dataset", default.dataset, "Data of the searches: cifar10 (tfds) or "
+                        "npz:PATH.")
+    flags.DEFINE_integer("rounds", default.rounds, "Search rounds, round 0 included (paper: "
+                         "until no improvement).")
+    flags.DEFINE_integer("k", default.k, "Candidates trained per round (paper: 100).")
+    flags.DEFINE_integer("epochs", default.epochs, "Training epochs per candidate (paper: 60).")
+    flags.DEFINE_integer("filters", default.filters, "Filters of the first block (paper: 64).")
+    flags.DEFINE_integer("train_examples", default.train_examples,
+                         "Training images per candidate (default: all).")
+    flags.DEFINE_integer("controller_epochs", default.controller_epochs,
+                         "SCC training epochs per round.")
+
+
+def scale_from_flags(values):
+    """The Scale that define_scale_flags' flags (parsed, in `values`) ask for."""
+    return Scale(values.dataset, values.rounds, values.k, values.epochs, values.filters,
+                 values.train_examples, values.controller_epochs)
+
+
+def run_entry(run):
+    """What the figures' JSON records of each search besides its numbers."""
+    return {"lambda": run.lambda_, "out_dir": run.out_dir, "scale": run.scale(),
+            "note": rounds_note(run)}
+
+
+def describe_runs(by_lambda, source):
+    """Lines saying where each search came from and how it was scaled down."""
+    lines = [f"ours: {source}"]
+    for lam, run in by_lambda.items():
+        note = rounds_note(run)
+        lines.append(f"  lambda {lam}: {run.out_dir}: {run.scale()}"
+                     + (f"; {note}" if note else ""))
+    return lines
+
+
+def pyplot():
+    """matplotlib.pyplot on the Agg backend: the scripts write PNGs, no display needed."""
+    import matplotlib
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+    return plt
+
+
+def save_figure(fig, path):
+    import matplotlib.pyplot as plt
+    fig.tight_layout()
+    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def rounds_note(run):
+    """Says when a search has fewer rounds than it was asked for, and why."""
+    asked, done = run.config["rounds"], len(run.rounds)
+    if run.rounds and not run.rounds[-1]["improved"]:
+        return (f"stopped after round {done - 1} of 0..{asked - 1}: no candidate of that round "
+                f"improved y over its base (the base is kept)")
+    if run.summary is None:
+        return f"unfinished: {done} of {asked} rounds so far"
+    return None if done >= asked else f"{done} of {asked} rounds"
+
+
+def final_network(run):
+    """{accuracy, r, p} of a run's final network (validation accuracy, bytes): summary.json's,
+    or the last finished round's while the search is still going."""
+    if run.summary is not None:
+        return run.summary["best"]
+    if not run.rounds:
+        raise ValueError(f"{run.out_dir}: no finished round yet")
+    return run.rounds[-1]["best"]

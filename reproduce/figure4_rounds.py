@@ -1,0 +1,159 @@
+"""Figure 4 of the paper (Section 4.4): accuracy and memory over the search rounds, for a
+search that optimizes accuracy only (lambda = 1) and one that trades it against memory
+(lambda = 0.5).
+
+The paper's claim: the lambda = 0.5 search reaches the accuracy of the lambda = 1 search
+(94.02 %) with 96.7 % less parameter memory and 28.2 % less intermediate memory. Here each
+round's point is the network the search keeps after that round (its base for the next round;
+when no candidate improves y the base is kept and the search stops, so a run may have fewer
+rounds than asked). Accuracy is the search's validation accuracy after its short training, not
+a test accuracy after full training; memory is p (parameters) and r (peak intermediate data,
+paper lifetime schedule) of lifetime.py, float32, in MiB. The claim is checked on the two final
+networks: our accuracy of each and our p and r savings of lambda 0.5 against lambda 1.
+
+Sources: search.py out_dirs (``--runs=DIR,...``, folders of them work, one run per lambda), or,
+without ``--runs``, the scaled-down searches of ``common.Scale`` run (or resumed: nothing is
+trained twice) into ``--searches`` (default runs/reproduce/searches, shared with Figure 5 and
+Table 1).
+
+Default scale (``common.Scale``): the CIFAR-10 subset npz of shared/data, 2,000 training images
+per candidate, filters 8, 2 epochs, k 2, 3 rounds: five searches take about an hour on 2 shared
+CPU cores, and accuracies stay near chance (10 %), so at this scale the memory side of the
+trade-off is what shows. ``--smoke`` writes synthetic searches instead
+(``common.synthetic_search``): the real grow/trim candidates with exact p and r, but accuracy a
+stand-in function of the parameter count and no training, since a real round of even the
+tiniest search (train, then fit the controller) costs tens of seconds here.
+
+    python reproduce/figure4_rounds.py  # scaled-down searches, then the figure
+    python reproduce/figure4_rounds.py --runs=runs/lambda1,runs/lambda05
+    python reproduce/figure4_rounds.py --smoke  # seconds: synthetic searches, no training
+"""
+
+import common  # noqa: F401  (first: puts the repository root on sys.path)
+
+import os
+import textwrap
+
+from absl import app
+from absl import flags
+
+LAMBDAS = (1.0, 0.5)  # accuracy only, and the paper's balanced trade-off
+PAPER_ACCURACY = 94.02  # %, both searches' final networks (test accuracy, full training)
+PAPER_P_SAVING = 96.7  # % less parameter memory at lambda 0.5 than at lambda 1
+PAPER_R_SAVING = 28.2  # % less intermediate memory
+COLORS = {1.0: "tab:blue", 0.5: "tab:orange"}  # the paper's
+
+
+def define_flags():
+    """The command line; defined only when this file runs as a script (see lifetime.py)."""
+    common.define_sweep_flags("figure4_rounds", "a lambda = 1 and a lambda = 0.5 search")
+
+
+def round_rows(run):
+    """One row per finished round: the network kept after it (MiB, validation accuracy)."""
+    return [{"round": rec["round"], "val_accuracy": rec["best"]["accuracy"],
+             "param_mib": rec["best"]["p"] / common.MB,
+             "activation_mib": rec["best"]["r"] / common.MB,
+             "best_y": rec["best_y"], "improved": rec["improved"]}
+            for rec in run.rounds]
+
+
+def savings(final_1, final_05):
+    """Our side of the paper's claim: lambda 0.5's final network against lambda 1's."""
+    return {"accuracy_lambda_1": 100 * final_1["accuracy"],
+            "accuracy_lambda_0.5": 100 * final_05["accuracy"],
+            "param_saving_pct": 100 * (final_1["p"] - final_05["p"]) / final_1["p"],
+            "activation_saving_pct": 100 * (final_1["r"] - final_05["r"]) / final_1["r"]}
+
+
+def format_rounds(rows_by_lambda):
+    header = ["lambda", "round", "val acc %", "p MiB", "r MiB", "p + r MiB", "best y", "kept"]
+    rows = [[lam, row["round"], 100 * row["val_accuracy"], row["param_mib"],
+             row["activation_mib"], row["param_mib"] + row["activation_mib"], row["best_y"],
+             "new" if row["improved"] else "base kept"]
+            for lam, rows_ in rows_by_lambda.items() for row in rows_]
+    return common.table(header, rows, digits=3)
+
+
+def format_claim(ours):
+    rows = [["accuracy, lambda = 1 (%)", PAPER_ACCURACY, ours["accuracy_lambda_1"]],
+            ["accuracy, lambda = 0.5 (%)", PAPER_ACCURACY, ours["accuracy_lambda_0.5"]],
+            ["parameter memory saved by lambda 0.5 (%)", PAPER_P_SAVING, ours["param_saving_pct"]],
+            ["intermediate memory saved by lambda 0.5 (%)", PAPER_R_SAVING,
+             ours["activation_saving_pct"]]]
+    return common.table(["final networks", "paper", "ours"], rows)
+
+
+def plot(rows_by_lambda, path, title):
+    """Figure 4's layout: accuracy against round, memory against round, a colour per lambda."""
+    plt = common.pyplot()
+    fig, (acc_ax, mem_ax) = plt.subplots(1, 2, figsize=(10, 4))
+    for lam, rows in rows_by_lambda.items():
+        color = COLORS.get(lam)
+        rounds = [row["round"] for row in rows]
+        acc_ax.plot(rounds, [100 * row["val_accuracy"] for row in rows], "o-", color=color,
+                    label=f"lambda = {lam}")
+        mem_ax.plot(rounds, [row["param_mib"] for row in rows], "o-", color=color,
+                    label=f"lambda = {lam}: parameters p")
+        mem_ax.plot(rounds, [row["activation_mib"] for row in rows], "s--", color=color,
+                    label=f"lambda = {lam}: intermediate r")
+    acc_ax.set(xlabel="search round", ylabel="validation accuracy (%)", title="accuracy")
+    mem_ax.set(xlabel="search round", ylabel="memory (MiB)", title="memory")
+    for ax in (acc_ax, mem_ax):
+        ax.xaxis.get_major_locator().set_params(integer=True)
+        ax.grid(alpha=0.3)
+        ax.legend(fontsize=8)
+    fig.suptitle(textwrap.fill(title, 150), fontsize=8)
+    common.save_figure(fig, path)
+
+
+def run(out_dir, runs=None, searches=common.SEARCHES, scale=common.Scale(), smoke=False,
+        log=print):
+    """Figure 4 into out_dir (PNG and JSON) from `runs` (out_dirs) or scaled-down searches;
+    prints the tables with `log` and returns what the JSON holds."""
+    if smoke:
+        searches = os.path.join(out_dir, "smoke_searches")
+    by_lambda, source = common.sweep(runs, LAMBDAS, searches, scale, smoke, log)
+    missing = [lam for lam in LAMBDAS if lam not in by_lambda]
+    if missing:
+        raise ValueError(f"--runs: no search with lambda {missing[0]} (found lambdas "
+                         f"{', '.join(str(lam) for lam in by_lambda) or 'none'})")
+    by_lambda = {lam: by_lambda[lam] for lam in LAMBDAS}
+    rows = {lam: round_rows(run_) for lam, run_ in by_lambda.items()}
+    for lam, run_ in by_lambda.items():
+        if not rows[lam]:
+            raise ValueError(f"{run_.out_dir}: no finished round yet")
+    ours = savings(common.final_network(by_lambda[1.0]), common.final_network(by_lambda[0.5]))
+    for line in common.describe_runs(by_lambda, source):
+        log(line)
+    log("\nPer round: the network each search keeps (validation accuracy; p, r float32)")
+    log(format_rounds(rows))
+    log("\nThe paper's claim (Section 4.4) and ours; paper: test accuracy after 60 epochs, "
+        "ours: validation accuracy of the search")
+    log(format_claim(ours))
+    png = os.path.join(out_dir, "figure4_rounds.png")
+    plot(rows, png, f"Figure 4 (ours): {source}")
+    data = {"paper": {"accuracy_pct": PAPER_ACCURACY, "param_saving_pct": PAPER_P_SAVING,
+                      "activation_saving_pct": PAPER_R_SAVING},
+            "ours": ours, "source": source, "synthetic": bool(smoke and not runs),
+            "runs": [{**common.run_entry(run_), "rounds": rows[lam],
+                      "final": common.final_network(run_)}
+                     for lam, run_ in by_lambda.items()]}
+    common.write_json(os.path.join(out_dir, "figure4_rounds.json"), data)
+    log(f"\nwrote {png} and {os.path.join(out_dir, 'figure4_rounds.json')}")
+    return data
+
+
+def main(argv):
+    del argv
+    FLAGS = flags.FLAGS
+    try:
+        run(FLAGS.out_dir, FLAGS.runs, FLAGS.searches, common.scale_from_flags(FLAGS),
+            FLAGS.smoke, log=lambda line: print(line, flush=True))
+    except ValueError as e:
+        raise SystemExit(f"figure4_rounds.py: {e}") from None
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)

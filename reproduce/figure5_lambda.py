@@ -1,0 +1,142 @@
+"""Figure 5 of the paper (Section 4.4): sweeping lambda of Eq. 4 over 0, 0.2, 0.5, 0.8, 1 trades
+error rate against memory.
+
+The paper (text of Section 4.4): as lambda goes from 0 to 1 the error rate falls from 9.5 % to
+4 % while the total memory grows from 0.5 MB to over 2.5 MB; it gives no other point of the
+figure, so only these endpoints are printed beside ours. Ours, per search: the error rate is
+1 - the validation accuracy of its final network (after the search's short training, not a
+test accuracy after full training), the total memory is p + r of that network (parameters plus
+peak intermediate data, paper lifetime schedule, float32, MiB).
+
+Sources: search.py out_dirs (``--runs=DIR,...``, folders of them work, one run per lambda; every
+lambda found is plotted), or, without ``--runs``, the scaled-down searches of ``common.Scale``
+run (or resumed: nothing is trained twice) into ``--searches`` (default runs/reproduce/searches,
+shared with Figure 4 and Table 1).
+
+Default scale (``common.Scale``): the CIFAR-10 subset npz of shared/data, 2,000 training images
+per candidate, filters 8, 2 epochs, k 2, 3 rounds: five searches take about an hour on 2 shared
+CPU cores, and accuracies stay near chance (10 %), so at this scale the memory side of the
+trade-off is what shows. ``--smoke`` writes synthetic searches instead
+(``common.synthetic_search``): the real grow/trim candidates with exact p and r, but accuracy a
+stand-in function of the parameter count and no training, since a real round of even the
+tiniest search (train, then fit the controller) costs tens of seconds here.
+
+    python reproduce/figure5_lambda.py  # scaled-down searches, then the figure
+    python reproduce/figure5_lambda.py --runs=runs/reproduce/searches
+    python reproduce/figure5_lambda.py --smoke  # seconds: synthetic searches, no training
+"""
+
+import common  # noqa: F401  (first: puts the repository root on sys.path)
+
+import os
+import textwrap
+
+from absl import app
+from absl import flags
+
+# The endpoints the text gives: lambda -> (error %, total memory MB); lambda 1's is "over 2.5".
+PAPER_ENDPOINTS = {0.0: (9.5, 0.5), 1.0: (4.0, 2.5)}
+
+
+def define_flags():
+    """The command line; defined only when this file runs as a script (see lifetime.py)."""
+    common.define_sweep_flags("figure5_lambda", "one search per lambda")
+    flags.DEFINE_list("lambdas", [str(lam) for lam in common.PAPER_FIGURE5_LAMBDAS],
+                      "Lambdas of the scaled-down searches (ignored with --runs).")
+
+
+def point(run):
+    """A search's point of Figure 5: its final network's error rate and memory."""
+    final = common.final_network(run)
+    return {"lambda": run.lambda_, "val_accuracy": final["accuracy"],
+            "error_pct": 100 * (1 - final["accuracy"]), "param_mib": final["p"] / common.MB,
+            "activation_mib": final["r"] / common.MB,
+            "total_mib": (final["p"] + final["r"]) / common.MB}
+
+
+def format_points(points):
+    header = ["lambda", "paper error %", "ours error %", "paper total MB", "ours p + r MiB",
+              "ours p MiB", "ours r MiB"]
+    rows = []
+    for p in points:
+        paper_error, paper_total = PAPER_ENDPOINTS.get(p["lambda"], (None, None))
+        if p["lambda"] == 1.0:
+            paper_total = f"> {paper_total}"
+        rows.append([p["lambda"], paper_error, p["error_pct"], paper_total, p["total_mib"],
+                     p["param_mib"], p["activation_mib"]])
+    return common.table(header, rows, digits=3)
+
+
+def plot(points, path, title):
+    """Error rate against total memory, a point per lambda, the paper's endpoints beside."""
+    plt = common.pyplot()
+    fig, ax = plt.subplots(figsize=(7, 5))
+    ax.plot([p["total_mib"] for p in points], [p["error_pct"] for p in points], "o-",
+            color="tab:orange", label="ours (validation error of the search)")
+    # Searches that end on the same network share a point and one label.
+    labels = {}
+    for p in points:
+        labels.setdefault((p["total_mib"], p["error_pct"]), []).append(f"{p['lambda']:g}")
+    for xy, lambdas in labels.items():
+        ax.annotate(f"λ={', '.join(lambdas)}", xy, textcoords="offset points", xytext=(5, 5),
+                    fontsize=8)
+    paper = sorted(PAPER_ENDPOINTS.items())
+    ax.plot([total for _, (_, total) in paper], [error for _, (error, _) in paper], "s--",
+            color="tab:blue", mfc="none", label="paper (endpoints in the text; λ=1: over 2.5 MB)")
+    for lam, (error, total) in paper:
+        ax.annotate(f"λ={lam:g}", (total, error), textcoords="offset points", xytext=(5, -12),
+                    fontsize=8, color="tab:blue")
+    ax.set(xlabel="total memory p + r (MiB; paper: MB)", ylabel="error rate (%)")
+    ax.margins(x=0.12, y=0.1)
+    ax.grid(alpha=0.3)
+    ax.legend(fontsize=8)
+    ax.set_title(textwrap.fill(title, 100), fontsize=7)
+    common.save_figure(fig, path)
+
+
+def run(out_dir, runs=None, lambdas=common.PAPER_FIGURE5_LAMBDAS, searches=common.SEARCHES,
+        scale=common.Scale(), smoke=False, log=print):
+    """Figure 5 into out_dir (PNG and JSON) from `runs` (out_dirs) or scaled-down searches;
+    prints the table with `log` and returns what the JSON holds."""
+    if smoke:
+        searches = os.path.join(out_dir, "smoke_searches")
+    for lam in lambdas:
+        if not 0 <= lam <= 1:
+            raise ValueError(f"--lambdas: {lam} is not in [0, 1]")
+    by_lambda, source = common.sweep(runs, lambdas, searches, scale, smoke, log)
+    points = [point(run_) for run_ in by_lambda.values()]
+    for line in common.describe_runs(by_lambda, source):
+        log(line)
+    log("\nFinal network of each search: error rate against total memory (paper: its text's "
+        "endpoints, test error after 60 epochs; ours: validation error of the search)")
+    log(format_points(points))
+    png = os.path.join(out_dir, "figure5_lambda.png")
+    plot(points, png, f"Figure 5 (ours): {source}")
+    data = {"paper": {str(lam): {"error_pct": error, "total_mb": total}
+                      for lam, (error, total) in PAPER_ENDPOINTS.items()},
+            "source": source, "synthetic": bool(smoke and not runs),
+            "runs": [{**common.run_entry(run_), **p}
+                     for run_, p in zip(by_lambda.values(), points)]}
+    common.write_json(os.path.join(out_dir, "figure5_lambda.json"), data)
+    log(f"\nwrote {png} and {os.path.join(out_dir, 'figure5_lambda.json')}")
+    return data
+
+
+def main(argv):
+    del argv
+    FLAGS = flags.FLAGS
+    try:
+        lambdas = [float(lam) for lam in FLAGS.lambdas]
+    except ValueError:
+        raise SystemExit(f"figure5_lambda.py: --lambdas: not numbers: "
+                         f"{','.join(FLAGS.lambdas)}") from None
+    try:
+        run(FLAGS.out_dir, FLAGS.runs, lambdas, FLAGS.searches, common.scale_from_flags(FLAGS),
+            FLAGS.smoke, log=lambda line: print(line, flush=True))
+    except ValueError as e:
+        raise SystemExit(f"figure5_lambda.py: {e}") from None
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)
