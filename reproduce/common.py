@@ -430,7 +430,7 @@ SEARCHES = os.path.join("runs", "reproduce", "searches")
 @dataclasses.dataclass(frozen=True)
 class Scale:
     """How far a search is scaled down from the paper's (CIFAR-10, 60 epochs, w 64, k 100)."""
-    # Five searches of this size take about 40 minutes on 2 shared CPU cores.
+    # The defaults are sized for 2 shared CPU cores: five searches in about an hour.
     dataset: str = f"npz:{CIFAR10_SUBSET}"
     rounds: int = 3
     k: int = 2
@@ -446,29 +446,6 @@ class Scale:
         return (f"{self.dataset} ({images}, 10% held out for validation), filters {self.filters} "
                 f"(paper 64), {self.epochs} epochs (paper 60), k {self.k} (paper 100), up to "
                 f"{self.rounds} rounds")
-
-
-# The tiny real search: a few seconds of training per candidate on smoke_scale's images.
-SMOKE = Scale(dataset=None, rounds=2, k=1, epochs=1, filters=4, train_examples=None,
-              controller_epochs=2)
-
-
-def smoke_scale(directory, scale=SMOKE):
-    """`scale` on a synthetic npz written into `directory`: 48 training images 16x16 of four
-    classes, each a different mean colour, so even one epoch learns something."""
-    import numpy as np
-    rng = np.random.default_rng(0)
-
-    def split(n):
-        labels = rng.integers(0, 4, n)
-        images = rng.normal(60 + 40 * labels[:, None, None, None], 20, (n, 16, 16, 3))
-        return np.clip(images, 0, 255).astype(np.uint8), labels.astype(np.int64)
-
-    os.makedirs(directory, exist_ok=True)
-    path = os.path.join(directory, "smoke.npz")
-    (x_train, y_train), (x_test, y_test) = split(48), split(16)
-    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
-    return dataclasses.replace(scale, dataset=f"npz:{path}")
 
 
 def stand_in_accuracy(params):
