@@ -430,7 +430,7 @@ SEARCHES = os.path.join("runs", "reproduce", "searches")
 @dataclasses.dataclass(frozen=True)
 class Scale:
     """How far a search is scaled down from the paper's (CIFAR-10, 60 epochs, w 64, k 100)."""
-    # The defaults are sized for 2 shared CPU cores: five searches in about an hour.
+    # Sized for 2 shared CPU cores: five searches took 20 minutes (see figure5_lambda.py).
     dataset: str = f"npz:{CIFAR10_SUBSET}"
     rounds: int = 3
     k: int = 2

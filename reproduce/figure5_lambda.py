@@ -14,9 +14,9 @@ run (or resumed: nothing is trained twice) into ``--searches`` (default runs/rep
 shared with Figure 4 and Table 1).
 
 Default scale (``common.Scale``): the CIFAR-10 subset npz of shared/data, 2,000 training images
-per candidate, filters 8, 2 epochs, k 2, 3 rounds: five searches take about an hour on 2 shared
-CPU cores, and accuracies stay near chance (10 %), so at this scale the memory side of the
-trade-off is what shows. ``--smoke`` writes synthetic searches instead
+per candidate, filters 8, 2 epochs, k 2, 3 rounds: the five searches took 20 minutes on 2 CPU
+cores (shared with other work; up to an hour when busier), and accuracies stay near chance
+(10 %), so at this scale the memory side of the trade-off is what shows. ``--smoke`` writes synthetic searches instead
 (``common.synthetic_search``): the real grow/trim candidates with exact p and r, but accuracy a
 stand-in function of the parameter count and no training, since a real round of even the
 tiniest search (train, then fit the controller) costs tens of seconds here.
@@ -77,16 +77,18 @@ def plot(points, path, title):
     labels = {}
     for p in points:
         labels.setdefault((p["total_mib"], p["error_pct"]), []).append(f"{p['lambda']:g}")
-    for xy, lambdas in labels.items():
-        ax.annotate(f"λ={', '.join(lambdas)}", xy, textcoords="offset points", xytext=(5, 5),
-                    fontsize=8)
+    for i, (xy, lambdas) in enumerate(labels.items()):  # above, below, ...: neighbours apart
+        ax.annotate(f"λ={', '.join(lambdas)}", xy, textcoords="offset points",
+                    xytext=(4, 6 if i % 2 == 0 else -13), fontsize=8)
     paper = sorted(PAPER_ENDPOINTS.items())
     ax.plot([total for _, (_, total) in paper], [error for _, (error, _) in paper], "s--",
             color="tab:blue", mfc="none", label="paper (endpoints in the text; λ=1: over 2.5 MB)")
     for lam, (error, total) in paper:
         ax.annotate(f"λ={lam:g}", (total, error), textcoords="offset points", xytext=(5, -12),
                     fontsize=8, color="tab:blue")
-    ax.set(xlabel="total memory p + r (MiB; paper: MB)", ylabel="error rate (%)")
+    # Log scale: a scaled-down search's networks are far smaller than the paper's.
+    ax.set_xscale("log")
+    ax.set(xlabel="total memory p + r (MiB, log scale; paper: MB)", ylabel="error rate (%)")
     ax.margins(x=0.12, y=0.1)
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
