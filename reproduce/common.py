@@ -456,15 +456,19 @@ def stand_in_accuracy(params):
 SYNTHETIC = "SYNTHETIC (--smoke): no training, accuracy a stand-in function of the parameters"
 
 
-def synthetic_search(out_dir, lambda_, rounds=3, k=8, filters=8):
+def synthetic_search(out_dir, lambda_, rounds=3, k=8, filters=8, sample_seed=None):
     """A search.py out_dir made in a second without training, for --smoke.
 
     The rounds of search.run over the real grow/trim candidates with their exact p and r
-    (CIFAR-sized inputs, `filters`), but accuracy is stand_in_accuracy and the controller is
-    perfect: each round records its top k by y (Eq. 4 against the round's base), the best is
-    the next base, and the search stops when it does not improve y.
+    (CIFAR-sized inputs, `filters`), but accuracy is stand_in_accuracy. By default the
+    controller is perfect: each round records its top k by y (Eq. 4 against the round's base),
+    the best is the next base, and the search stops when it does not improve y. With
+    `sample_seed`, each round records a random k instead, so that they span the whole range of y
+    (Table 3 ranks them), the best of those is the next base whether or not it improves y, and
+    every round is run.
     """
     import statistics
+    import numpy as np
     import cells
     import grow_trim
     import lifetime
@@ -474,9 +478,13 @@ def synthetic_search(out_dir, lambda_, rounds=3, k=8, filters=8):
         "train": {"filters": filters, "epochs": 0}})
     candidates, rounds_log = [], []
     base = base_stats = None
+    rng = None if sample_seed is None else np.random.default_rng(sample_seed)
     for r in range(rounds):
         distinct = {search.key(a): cells.canonical(a)
                     for a in grow_trim.generate(base).candidates}
+        if rng is not None:
+            keys = sorted(distinct)
+            distinct = {keys[i]: distinct[keys[i]] for i in rng.permutation(len(keys))[:k]}
         stats = {}
         for key, arch in distinct.items():
             memory = lifetime.arch_memory(arch, filters)
@@ -492,15 +500,16 @@ def synthetic_search(out_dir, lambda_, rounds=3, k=8, filters=8):
                         "activation_bytes": stats[key].r, "y": y[key], "status": "ok"}
                        for key in top]
         improved = r == 0 or y[top[0]] > 0
+        go_on = improved or rng is not None
         round_base = base
-        if improved:
+        if go_on:
             base, base_stats = distinct[top[0]], stats[top[0]]
         rounds_log.append({
             "round": r, "base_arch": None if round_base is None else cells.to_json(round_base),
             "base": dataclasses.asdict(pre), "best_key": top[0],
             "best_arch": cells.to_json(base), "best": dataclasses.asdict(base_stats),
             "best_y": y[top[0]], "improved": improved, "trained": len(top), "failed": 0})
-        if not improved:
+        if not go_on:
             break
     for name, lines in (("candidates.jsonl", candidates), ("rounds.jsonl", rounds_log)):
         with open(os.path.join(out_dir, name), "w") as f:

@@ -36,12 +36,10 @@ on a GPU.
     python reproduce/table3_controller.py --smoke              # seconds: synthetic candidates
 """
 
-import common  # noqa: F401  (first: puts the repository root on sys.path)
+import common  # first: puts the repository root on sys.path
 
 import dataclasses
-import json
 import os
-import statistics
 import time
 
 from absl import app
@@ -49,8 +47,6 @@ from absl import flags
 import numpy as np
 
 import cells
-import grow_trim
-import lifetime
 import search
 
 CONTROLLERS = (("single", "Single-RNN"), ("double", "Double-RNN"), ("scc", "SCC"))
@@ -61,6 +57,7 @@ TARGETS = ("y", "val_accuracy")
 SCALE = common.Scale(rounds=3, k=100, epochs=1, filters=8, train_examples=256)
 RANDOM_ORDERS = 200  # random rankings averaged for the reference row
 SMOKE_BUDGET = dict(seeds=2, epochs=2)  # each controller costs a few seconds of tracing alone
+SMOKE_SEARCH = dict(rounds=3, k=60, filters=8)  # common.synthetic_search, a random k per round
 
 
 def define_flags():
@@ -172,59 +169,6 @@ def split_by_round(records, holdout_round=None):
         raise ValueError(f"--holdout_round: no earlier round than {holdout_round} to train the "
                          f"controllers on (rounds present: {rounds})")
     return Split(train, holdout, holdout_round, len(earlier) - len(train))
-
-
-# ---------------------------------------------------------------------------------------------
-# Synthetic candidates for --smoke
-# ---------------------------------------------------------------------------------------------
-
-def stand_in_accuracy(params):
-    """A known, saturating function of the parameter count: the --smoke stand-in for training."""
-    return 0.1 + 0.8 * params / (params + 20_000)
-
-
-def synthetic_search(out_dir, rounds=3, per_round=60, filters=8, lambda_=0.5, seed=0):
-    """A search.py-style out_dir whose candidates were measured (p, r exact) but not trained:
-    accuracy is `stand_in_accuracy`, y is Eq. 4 against the round's base as in search.py.
-    Each round keeps a random `per_round` of its candidates; the best y is the next base."""
-    os.makedirs(out_dir, exist_ok=True)
-    rng = np.random.default_rng(seed)
-    common.write_json(os.path.join(out_dir, "config.json"), {
-        "lambda_": lambda_, "rounds": rounds, "k": per_round, "data": "synthetic (no images)",
-        "train": {"filters": filters, "epochs": 0}})
-    candidates, rounds_log = [], []
-    base = base_stats = None
-    for r in range(rounds):
-        distinct = {search.key(a): cells.canonical(a)
-                    for a in grow_trim.generate(base).candidates}
-        keys = sorted(distinct)
-        keys = [keys[i] for i in sorted(rng.permutation(len(keys))[:per_round])]
-        stats = {}
-        for key in keys:
-            memory = lifetime.arch_memory(distinct[key], filters)
-            stats[key] = search.Stats(stand_in_accuracy(memory.params), memory.activation_bytes,
-                                      memory.param_bytes)
-        pre = base_stats if r else search.Stats(  # round 0: chance and median memory
-            0.1, statistics.median(s.r for s in stats.values()),
-            statistics.median(s.p for s in stats.values()))
-        y = {key: search.memory_efficiency(s, pre, lambda_) for key, s in stats.items()}
-        for key in keys:
-            candidates.append({"round": r, "key": key, "arch": cells.to_json(distinct[key]),
-                               "val_accuracy": stats[key].accuracy,
-                               "param_bytes": stats[key].p, "activation_bytes": stats[key].r,
-                               "y": y[key], "status": "ok"})
-        best = max(keys, key=y.get)
-        base, base_stats = distinct[best], stats[best]
-        rounds_log.append({"round": r, "base": dataclasses.asdict(pre),
-                           "best_arch": cells.to_json(base),
-                           "best": dataclasses.asdict(base_stats), "improved": True})
-    for name, lines in (("candidates.jsonl", candidates), ("rounds.jsonl", rounds_log)):
-        with open(os.path.join(out_dir, name), "w") as f:
-            f.writelines(json.dumps(line) + "\n" for line in lines)
-    common.write_json(os.path.join(out_dir, "summary.json"), {
-        "rounds": rounds - 1, "best_arch": cells.to_json(base),
-        "best": dataclasses.asdict(base_stats)})
-    return out_dir
 
 
 # ---------------------------------------------------------------------------------------------
@@ -359,10 +303,11 @@ def load_searches(out_dir, runs=None, scale=SCALE, lambda_=0.5, smoke=False, log
     if runs:
         return common.find_runs(runs), "search.py out_dirs given with --runs"
     if smoke:
-        path = synthetic_search(os.path.join(out_dir, "search_synthetic"))
-        return [common.load_run(path)], ("SYNTHETIC candidates (--smoke): exact p and r at "
-                                         "filters 8, accuracy a stand-in function of the "
-                                         "parameter count, no training")
+        found = common.synthetic_search(os.path.join(out_dir, "search_synthetic"), lambda_,
+                                        SMOKE_SEARCH["rounds"], SMOKE_SEARCH["k"],
+                                        SMOKE_SEARCH["filters"], sample_seed=0)
+        return [found], (f"{common.SYNTHETIC}; a random {SMOKE_SEARCH['k']} real candidates "
+                         f"per round, exact p and r at filters {SMOKE_SEARCH['filters']}")
     path = os.path.join(out_dir, "search")
     found = common.scaled_search(path, scale.dataset, lambda_, scale.rounds, scale.k,
                                  scale.epochs, scale.filters, scale.train_examples, scale.seed,
