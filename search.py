@@ -78,6 +78,8 @@ def define_flags():
                       "and exact p, r) or 'y' (the paper: Eq. 3, the SCC predicts y itself).")
     flags.DEFINE_integer("seed", 0, "Seed of training, controller and data split.")
     flags.DEFINE_integer("verbose", 0, "Keras verbosity while training a candidate.")
+    flags.DEFINE_bool("run_eagerly", False, "Train candidates eagerly: faster when each trains "
+                      "for only a few batches (scaled-down searches), slower otherwise.")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -203,13 +205,22 @@ def read_jsonl(path):
 
 
 def _check_config(out_dir, settings):
-    """A resumed search must have the settings it started with."""
+    """A resumed search must have the settings it started with, except how many rounds and
+    how training runs (train.EXECUTION_ONLY)."""
+    import train
     path = os.path.join(out_dir, "config.json")
     if os.path.exists(path):
         with open(path) as f:
             old = json.load(f)
+
+        def results_depend_on(name, value):
+            if name == "train" and isinstance(value, dict):
+                return {k: v for k, v in value.items() if k not in train.EXECUTION_ONLY}
+            return value
+
         changed = [f"{k}: {old.get(k)!r} before, {v!r} now" for k, v in settings.items()
-                   if k not in ("rounds", "verbose") and old.get(k) != v]
+                   if k != "rounds" and results_depend_on(k, old.get(k))
+                   != results_depend_on(k, v)]
         if changed:
             raise ValueError(f"{out_dir} holds a search with other settings ("
                              + "; ".join(changed) + "); use another --out_dir")
@@ -437,7 +448,8 @@ def main(argv):
         train_config = train.TrainConfig(epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
                                          learning_rate=FLAGS.learning_rate,
                                          filters=FLAGS.filters, seed=FLAGS.seed,
-                                         verbose=FLAGS.verbose)
+                                         verbose=FLAGS.verbose,
+                                         run_eagerly=FLAGS.run_eagerly)
         summary = run(FLAGS.out_dir, data, config, train_config, base,
                       log=lambda line: print(line, flush=True))
     except ValueError as e:

@@ -90,6 +90,8 @@ def define_flags():
                          "augmentation.")
     flags.DEFINE_integer("verbose", defaults.verbose, "Keras verbosity: 0 silent, 1 progress "
                          "bar, 2 one line per epoch.")
+    flags.DEFINE_bool("run_eagerly", defaults.run_eagerly, "Run the steps eagerly instead of "
+                      "tracing them: faster for a few batches, slower for real training.")
     flags.DEFINE_string("out", None, "Write result.json and model.keras to this directory.")
 
 
@@ -434,6 +436,10 @@ class TrainConfig:
     filters: int = 64
     seed: int = 0
     verbose: int = 1
+    # Keras traces a tf.function per candidate model; a scaled-down search that trains each
+    # candidate for a few batches spends more time tracing than stepping, and eager steps are
+    # about twice as fast there (bench/candidates.py). Same numbers either way.
+    run_eagerly: bool = False
 
     def __post_init__(self):
         for name in ("epochs", "batch_size", "sgdr_first_epochs", "filters"):
@@ -450,6 +456,11 @@ class TrainConfig:
             raise ValueError(f"sgdr_t_mul must be at least 1, got {self.sgdr_t_mul}")
         if self.verbose not in (0, 1, 2):
             raise ValueError(f"verbose must be 0, 1 or 2, got {self.verbose}")
+
+
+# TrainConfig fields that change how training runs, not what it computes: a search may resume
+# with other values.
+EXECUTION_ONLY = ("verbose", "run_eagerly")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -500,7 +511,7 @@ def train(arch, data, config, model_path=None, evaluate_test=False):
             optimizer=keras.optimizers.SGD(schedule, momentum=config.momentum,
                                            weight_decay=weight_decay),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"])
+            metrics=["accuracy"], run_eagerly=config.run_eagerly)
         model.fit(train_pipeline(data, config), epochs=config.epochs, verbose=config.verbose,
                   shuffle=False,  # the pipeline shuffles; Keras cannot shuffle a tf.data set
                   callbacks=[keras.callbacks.TerminateOnNaN(), history])
@@ -550,7 +561,7 @@ def main(argv):
             momentum=FLAGS.momentum, weight_decay=FLAGS.weight_decay,
             sgdr_first_epochs=FLAGS.sgdr_first_epochs, sgdr_t_mul=FLAGS.sgdr_t_mul,
             pad=FLAGS.pad, cutout=FLAGS.cutout, filters=FLAGS.filters, seed=FLAGS.seed,
-            verbose=FLAGS.verbose)
+            verbose=FLAGS.verbose, run_eagerly=FLAGS.run_eagerly)
         data = load_data(FLAGS.dataset, FLAGS.data_dir, FLAGS.val_fraction,
                          FLAGS.train_examples, FLAGS.seed)
         if FLAGS.out:

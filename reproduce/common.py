@@ -405,18 +405,6 @@ def find_runs(paths):
     return found
 
 
-def scaled_search(out_dir, dataset, lambda_, rounds, k, epochs, filters, train_examples=None,
-                  seed=0, controller_epochs=30, log=print):
-    """A scaled-down search.py run into out_dir (resumed if it exists); returns its Run."""
-    import train
-    data = train.load_data(dataset, None, 0.1, train_examples, seed)
-    config = search.SearchConfig(lambda_=lambda_, rounds=rounds, k=k,
-                                 controller_epochs=controller_epochs, list_size=100, seed=seed)
-    train_config = train.TrainConfig(epochs=epochs, filters=filters, seed=seed, verbose=0)
-    search.run(out_dir, data, config, train_config, log=log)
-    return load_run(out_dir)
-
-
 # ---------------------------------------------------------------------------------------------
 # Scaled-down searches (Figures 4 and 5)
 # ---------------------------------------------------------------------------------------------
@@ -439,6 +427,7 @@ class Scale:
     train_examples: int = 2000  # None: every training image left after the validation split
     controller_epochs: int = 30
     seed: int = 0
+    run_eagerly: bool = False  # train.TrainConfig.run_eagerly: same numbers, other speed
 
     def describe(self):
         images = "all training images" if self.train_examples is None else \
@@ -446,6 +435,19 @@ class Scale:
         return (f"{self.dataset} ({images}, 10% held out for validation), filters {self.filters} "
                 f"(paper 64), {self.epochs} epochs (paper 60), k {self.k} (paper 100), up to "
                 f"{self.rounds} rounds")
+
+
+def scaled_search(out_dir, scale, lambda_, log=print):
+    """A search.py run at `scale` (a Scale) into out_dir, resumed if it exists; its Run."""
+    import train
+    data = train.load_data(scale.dataset, None, 0.1, scale.train_examples, scale.seed)
+    config = search.SearchConfig(lambda_=lambda_, rounds=scale.rounds, k=scale.k,
+                                 controller_epochs=scale.controller_epochs, list_size=100,
+                                 seed=scale.seed)
+    train_config = train.TrainConfig(epochs=scale.epochs, filters=scale.filters, seed=scale.seed,
+                                     verbose=0, run_eagerly=scale.run_eagerly)
+    search.run(out_dir, data, config, train_config, log=log)
+    return load_run(out_dir)
 
 
 def stand_in_accuracy(params):
@@ -525,9 +527,7 @@ def synthetic_search(out_dir, lambda_, rounds=3, k=8, filters=8, sample_seed=Non
 
 def lambda_runs(lambdas, root, scale=Scale(), log=print):
     """One scaled-down search per lambda into ROOT/lambda_LAM, run or resumed; their Runs."""
-    return [scaled_search(os.path.join(root, f"lambda_{float(lam)}"), scale.dataset, float(lam),
-                          scale.rounds, scale.k, scale.epochs, scale.filters, scale.train_examples,
-                          scale.seed, scale.controller_epochs, log)
+    return [scaled_search(os.path.join(root, f"lambda_{float(lam)}"), scale, float(lam), log)
             for lam in lambdas]
 
 
@@ -584,12 +584,14 @@ def define_sweep_flags(name, runs_help):
                          "Training images per candidate (default: all).")
     flags.DEFINE_integer("controller_epochs", default.controller_epochs,
                          "SCC training epochs per round.")
+    flags.DEFINE_bool("run_eagerly", default.run_eagerly, "Train the candidates eagerly: "
+                      "faster when each trains for only a few batches.")
 
 
 def scale_from_flags(values):
     """The Scale that define_scale_flags' flags (parsed, in `values`) ask for."""
     return Scale(values.dataset, values.rounds, values.k, values.epochs, values.filters,
-                 values.train_examples, values.controller_epochs)
+                 values.train_examples, values.controller_epochs, run_eagerly=values.run_eagerly)
 
 
 def run_entry(run):

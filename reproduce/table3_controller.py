@@ -28,8 +28,8 @@ Here:
 Defaults (about an hour on 2 CPU cores): CIFAR-10 subset npz, lambda 0.5, 3 rounds (0 and 1 to
 train on, 2 held out), top-100 per round (the paper's k), each candidate trained 1 epoch on 256
 images with filters 8, so accuracies are near chance and y mostly ranks the memory terms. The
-paper's scale: ``--dataset=cifar10 --epochs=60 --filters=64 --train_examples=0`` (all images),
-on a GPU.
+paper's scale: ``--dataset=cifar10 --epochs=60 --filters=64 --train_examples=0 --norun_eagerly``
+(all images, traced steps), on a GPU.
 
     python reproduce/table3_controller.py                     # scaled-down search, then Table 3
     python reproduce/table3_controller.py --runs runs/lambda05  # candidates of existing searches
@@ -54,7 +54,8 @@ PAPER_METRICS = ("AP@50", "AP@100", "NDCG@50", "NDCG@100")  # the columns of PAP
 METRICS = PAPER_METRICS + ("kendall_tau", "spearman_rho")
 TARGETS = ("y", "val_accuracy")
 # The default search: about an hour on 2 CPU cores (see the module docstring).
-SCALE = common.Scale(rounds=3, k=100, epochs=1, filters=8, train_examples=256)
+SCALE = common.Scale(rounds=3, k=100, epochs=1, filters=8, train_examples=256,
+                     run_eagerly=True)  # 2 batches per candidate: tracing would cost more
 RANDOM_ORDERS = 200  # random rankings averaged for the reference row
 SMOKE_BUDGET = dict(seeds=2, epochs=2)  # each controller costs a few seconds of tracing alone
 SMOKE_SEARCH = dict(rounds=3, k=60, filters=8)  # common.synthetic_search, a random k per round
@@ -77,6 +78,8 @@ def define_flags():
     flags.DEFINE_integer("filters", SCALE.filters, "Filters of the first block (paper: 64).")
     flags.DEFINE_integer("train_examples", SCALE.train_examples,
                          "Training images per candidate; 0 = all.")
+    flags.DEFINE_bool("run_eagerly", SCALE.run_eagerly, "Train the candidates eagerly (faster "
+                      "for a few batches each; --norun_eagerly at the paper's scale).")
     flags.DEFINE_integer("search_seed", 0, "Seed of the search (data split, training).")
     # The comparison.
     flags.DEFINE_integer("seeds", 3, "Controller seeds 0..N-1 to average over.")
@@ -309,9 +312,7 @@ def load_searches(out_dir, runs=None, scale=SCALE, lambda_=0.5, smoke=False, log
         return [found], (f"{common.SYNTHETIC}; a random {SMOKE_SEARCH['k']} real candidates "
                          f"per round, exact p and r at filters {SMOKE_SEARCH['filters']}")
     path = os.path.join(out_dir, "search")
-    found = common.scaled_search(path, scale.dataset, lambda_, scale.rounds, scale.k,
-                                 scale.epochs, scale.filters, scale.train_examples, scale.seed,
-                                 scale.controller_epochs, log)
+    found = common.scaled_search(path, scale, lambda_, log)
     return [found], f"scaled-down search into {path}: {scale.describe()}"
 
 
@@ -383,7 +384,7 @@ def main(argv):
     scale = dataclasses.replace(
         SCALE, dataset=FLAGS.dataset, rounds=FLAGS.rounds, k=FLAGS.k, epochs=FLAGS.epochs,
         filters=FLAGS.filters, train_examples=FLAGS.train_examples or None,  # 0: all images
-        seed=FLAGS.search_seed)
+        seed=FLAGS.search_seed, run_eagerly=FLAGS.run_eagerly)
     budget = Budget(FLAGS.seeds, FLAGS.controller_epochs, FLAGS.learning_rate, FLAGS.list_size)
     if smoke:
         budget = dataclasses.replace(budget, **SMOKE_BUDGET)

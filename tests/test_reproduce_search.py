@@ -169,18 +169,16 @@ def test_a_missing_runs_dir_is_a_one_line_error(tmp_path):
 def test_lambda_runs_gives_each_lambda_its_own_resumable_search(tmp_path, monkeypatch):
     calls = []
 
-    def fake_search(out_dir, dataset, lambda_, rounds, k, epochs, filters, train_examples=None,
-                    seed=0, controller_epochs=30, log=print):
-        calls.append((out_dir, dataset, lambda_, rounds, k, epochs, filters, train_examples,
-                      seed, controller_epochs))
+    def fake_search(out_dir, scale, lambda_, log=print):
+        calls.append((out_dir, scale, lambda_))
         return lambda_
 
     monkeypatch.setattr(common, "scaled_search", fake_search)
     scale = common.Scale(dataset="npz:x.npz", rounds=5, k=3, epochs=7, filters=6,
                          train_examples=100, controller_epochs=9, seed=2)
     assert common.lambda_runs([0, 0.5], str(tmp_path), scale, quiet) == [0.0, 0.5]
-    assert calls == [(str(tmp_path / "lambda_0.0"), "npz:x.npz", 0.0, 5, 3, 7, 6, 100, 2, 9),
-                     (str(tmp_path / "lambda_0.5"), "npz:x.npz", 0.5, 5, 3, 7, 6, 100, 2, 9)]
+    assert calls == [(str(tmp_path / "lambda_0.0"), scale, 0.0),
+                     (str(tmp_path / "lambda_0.5"), scale, 0.5)]
 
 
 def test_the_default_scale_searches_the_cifar10_subset():

@@ -172,6 +172,20 @@ def test_a_killed_search_resumes_without_retraining(tiny_npz, finished, tmp_path
         sorted((c["key"], c["val_accuracy"]) for c in reference)
 
 
+def test_a_resume_may_change_how_training_runs_but_not_what_it_computes(finished, tmp_path):
+    out_dir, _ = finished
+    with open(os.path.join(out_dir, "config.json")) as f:
+        started = json.load(f)
+    (tmp_path / "config.json").write_text(json.dumps(started))
+    # More rounds, eager steps and another verbosity measure the same candidates.
+    search._check_config(str(tmp_path), {**started, "rounds": 5, "train": {
+        **started["train"], "run_eagerly": True, "verbose": 2}})
+    with pytest.raises(ValueError, match=r"holds a search with other settings \(train: .*"
+                                         r"'epochs': 2.* now\); use another --out_dir"):
+        search._check_config(str(tmp_path), {**started, "train": {**started["train"],
+                                                                   "epochs": 2}})
+
+
 def test_a_failing_candidate_is_recorded_and_the_search_goes_on(tiny_npz, tmp_path,
                                                                 monkeypatch):
     import train

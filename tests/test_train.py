@@ -321,6 +321,16 @@ def test_same_seed_same_network(trained, tiny_data, tmp_path):
     np.testing.assert_array_equal(first, second)
 
 
+def test_eager_steps_train_the_same_network(trained, tiny_data, tmp_path):
+    path = tmp_path / "eager.keras"
+    result = train.train(cells.ROUND0[0], tiny_data, dataclasses.replace(TINY, run_eagerly=True),
+                         model_path=path)
+    assert result.status == "ok" and result.val_accuracy == trained[0].val_accuracy
+    for eager, traced in zip(keras.models.load_model(path).weights,
+                             keras.models.load_model(trained[1]).weights):
+        np.testing.assert_allclose(eager.numpy(), traced.numpy(), rtol=1e-5, atol=1e-6)
+
+
 def test_non_finite_loss_gives_status_nan(tiny_data, tmp_path):
     # A zero std turns every pixel into +-inf (or nan): the first loss is not finite.
     broken = dataclasses.replace(tiny_data, std=np.zeros(3, np.float32))
