@@ -438,7 +438,7 @@ class TrainConfig:
     verbose: int = 1
     # Keras traces a tf.function per candidate model; a scaled-down search that trains each
     # candidate for a few batches spends more time tracing than stepping, and eager steps are
-    # about twice as fast there (bench/candidates.py). Same numbers either way.
+    # about twice as fast there (bench/eager_training.py). Same numbers either way.
     run_eagerly: bool = False
 
     def __post_init__(self):

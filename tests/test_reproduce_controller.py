@@ -84,6 +84,26 @@ def test_default_held_out_round_is_the_last_and_needs_candidates_and_earlier_rou
         table3_controller.split_by_round(records, holdout_round=0)
 
 
+@pytest.mark.parametrize("n, says", [
+    (60, "are at k = 60 (scc.ranking_report clips k); AP@60 is 1.0 for any ranking"),
+    (100, "exactly 100 candidates: AP@100 is 1.0 for any ranking"),
+    (150, None),
+])
+def test_notes_say_when_ap_at_100_cannot_tell_rankings_apart(n, says):
+    split = table3_controller.Split([_record(0, "a")], [_record(1, str(i)) for i in range(n)],
+                                    1, 0)
+    lines = table3_controller.notes([], "given", split, table3_controller.Budget(), "y")
+    trivial = [line for line in lines if "is 1.0 for any ranking" in line]
+    if says is None:
+        assert trivial == []
+    else:
+        assert len(trivial) == 1 and says in trivial[0]
+
+
+def test_default_search_holds_out_more_than_100_candidates():
+    assert table3_controller.SCALE.k > 100
+
+
 def test_missing_runs_dir_is_a_one_line_error(tmp_path):
     missing = str(tmp_path / "no_such_search")
     with pytest.raises(ValueError, match="no such directory"):
