@@ -326,9 +326,11 @@ def test_eager_steps_train_the_same_network(trained, tiny_data, tmp_path):
     result = train.train(cells.ROUND0[0], tiny_data, dataclasses.replace(TINY, run_eagerly=True),
                          model_path=path)
     assert result.status == "ok" and result.val_accuracy == trained[0].val_accuracy
+    # Traced steps fuse ops differently, so weights agree to float32 rounding (seen: 2e-6
+    # after one epoch), not bit for bit; another seed or a missed step differs by ~1e-1.
     for eager, traced in zip(keras.models.load_model(path).weights,
                              keras.models.load_model(trained[1]).weights):
-        np.testing.assert_allclose(eager.numpy(), traced.numpy(), rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(eager.numpy(), traced.numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_non_finite_loss_gives_status_nan(tiny_data, tmp_path):
