@@ -100,6 +100,14 @@ def test_notes_say_when_ap_at_100_cannot_tell_rankings_apart(n, says):
         assert len(trivial) == 1 and says in trivial[0]
 
 
+@pytest.mark.parametrize("target, mentions_memory", [("y", True), ("val_accuracy", False)])
+def test_notes_explain_the_memory_row_only_when_it_is_shown(target, mentions_memory):
+    split = table3_controller.Split([_record(0, "a")], [_record(1, str(i)) for i in range(150)],
+                                    1, 0)
+    lines = table3_controller.notes([], "given", split, table3_controller.Budget(), target)
+    assert any("memory terms" in line for line in lines) == mentions_memory
+
+
 def test_default_search_holds_out_more_than_100_candidates():
     assert table3_controller.SCALE.k > 100
 
