@@ -107,9 +107,11 @@ class Budget:
     batch_size: int = 8  # lists per batch, as in scc.Controller.fit
 
     def check(self):
-        for name in ("seeds", "epochs", "list_size", "batch_size"):
+        # Each field by the flag that sets it (batch_size has none).
+        for name, flag in (("seeds", "--seeds"), ("epochs", "--controller_epochs"),
+                           ("list_size", "--list_size"), ("batch_size", "Budget.batch_size")):
             if getattr(self, name) < 1:
-                raise ValueError(f"--{name}: must be at least 1, got {getattr(self, name)}")
+                raise ValueError(f"{flag}: must be at least 1, got {getattr(self, name)}")
         if not self.learning_rate > 0:
             raise ValueError(f"--learning_rate: must be positive, got {self.learning_rate}")
         return self
@@ -397,10 +399,12 @@ def main(argv):
         SCALE, dataset=FLAGS.dataset, rounds=FLAGS.rounds, k=FLAGS.k, epochs=FLAGS.epochs,
         filters=FLAGS.filters, train_examples=FLAGS.train_examples or None,  # 0: all images
         seed=FLAGS.search_seed, run_eagerly=FLAGS.run_eagerly)
-    budget = Budget(FLAGS.seeds, FLAGS.controller_epochs, FLAGS.learning_rate, FLAGS.list_size)
-    if smoke:
-        budget = dataclasses.replace(budget, **SMOKE_BUDGET)
     try:
+        # Checked before --smoke overrides it: a bad flag is an error in either mode.
+        budget = Budget(FLAGS.seeds, FLAGS.controller_epochs, FLAGS.learning_rate,
+                        FLAGS.list_size).check()
+        if smoke:
+            budget = dataclasses.replace(budget, **SMOKE_BUDGET)
         run(FLAGS.out_dir, FLAGS.runs, scale, FLAGS.lambda_, budget, FLAGS.holdout_round,
             FLAGS.target, smoke, log=lambda line: print(line, flush=True))
     except ValueError as e:

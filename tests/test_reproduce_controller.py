@@ -122,6 +122,16 @@ def test_missing_runs_dir_is_a_one_line_error(tmp_path):
     assert result.stderr.strip() == f"table3_controller.py: --runs: {missing}: no such directory"
 
 
+@pytest.mark.parametrize("flag", ["--seeds=0", "--controller_epochs=0", "--learning_rate=0"])
+def test_a_bad_budget_flag_is_a_one_line_error_even_with_smoke(tmp_path, flag):
+    result = subprocess.run([sys.executable, SCRIPT, "--smoke", flag,
+                             f"--out_dir={tmp_path}"], capture_output=True, text=True)
+    assert result.returncode != 0
+    name = flag.split("=")[0]
+    assert result.stderr.strip().splitlines()[-1].startswith(f"table3_controller.py: {name}: ")
+    assert not os.path.exists(tmp_path / "table3_controller.json")
+
+
 def test_default_dataset_is_the_cifar10_subset_from_any_directory():
     dataset = table3_controller.SCALE.dataset
     assert dataset.startswith("npz:") and os.path.isabs(dataset[len("npz:"):])
