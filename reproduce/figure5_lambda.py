@@ -17,9 +17,9 @@ Default scale (``common.Scale``): the CIFAR-10 subset npz of shared/data, 2,000 
 per candidate, filters 8, 2 epochs, k 2, 3 rounds: the five searches took 5.7 minutes on 2
 idle CPU cores (20 minutes shared with other work), and accuracies stay near chance (10 %), so
 at this scale the memory side of the trade-off is what shows. ``--smoke`` writes synthetic
-searches instead (``common.synthetic_search``): the real grow/trim candidates with exact p and r, but accuracy a
-stand-in function of the parameter count and no training, since a real round of even the
-tiniest search (train, then fit the controller) costs tens of seconds here.
+searches instead (``common.synthetic_search``): the real grow/trim candidates with exact p and
+r, but accuracy a stand-in function of the parameter count and no training, since a real round
+of even the tiniest search (train, then fit the controller) costs tens of seconds here.
 
     python reproduce/figure5_lambda.py  # scaled-down searches, then the figure
     python reproduce/figure5_lambda.py --runs=runs/reproduce/searches

@@ -34,8 +34,9 @@ are then chance plus noise (std 0.02 within a round), so y ranks the memory term
 0.97 between them) and the table measures how well each controller learns memory from structure;
 ``--target=val_accuracy`` on the same search shows they learn nothing of the accuracy (tau ~0).
 A bigger CPU scale does not fix that: one epoch on all 4,577 images costs 15 s per candidate
-(82 min for the search) and leaves the accuracies as flat. The paper's scale: ``--dataset=cifar10 --epochs=60 --filters=64 --train_examples=0 --norun_eagerly``
-(all images, traced steps), on a GPU.
+(82 min for the search) and leaves the accuracies as flat. The paper's scale:
+``--dataset=cifar10 --epochs=60 --filters=64 --train_examples=0 --norun_eagerly`` (all images,
+traced steps), on a GPU.
 
     python reproduce/table3_controller.py                     # scaled-down search, then Table 3
     python reproduce/table3_controller.py --runs runs/lambda05  # candidates of existing searches
@@ -63,6 +64,7 @@ TARGETS = ("y", "val_accuracy")
 SCALE = common.Scale(rounds=3, k=150, epochs=1, filters=8, train_examples=256,
                      run_eagerly=True)  # 2 batches per candidate: tracing would cost more
 RANDOM_ORDERS = 200  # random rankings averaged for the reference row
+MEMORY_ROW = "Memory terms of Eq. 4"  # the reference row ranking by Eq. 4 without accuracy
 SMOKE_BUDGET = dict(seeds=2, epochs=2)  # each controller costs a few seconds of tracing alone
 SMOKE_SEARCH = dict(rounds=3, k=60, filters=8)  # common.synthetic_search, a random k per round
 
@@ -223,7 +225,7 @@ def references(split, target, seed=0):
         [scc.ranking_report(y, rng.permutation(len(y))) for _ in range(RANDOM_ORDERS)])}
     memory = [rec["memory_score"] for rec in split.holdout]
     if target == "y" and None not in memory:
-        rows["Memory terms of Eq. 4"] = summarize([scc.ranking_report(y, memory)])
+        rows[MEMORY_ROW] = summarize([scc.ranking_report(y, memory)])
     return rows
 
 
@@ -293,7 +295,7 @@ def plot(results, refs, n, path, title):
                label=f"{label} (ours)")
         ax.bar(x + offset + width, common.PAPER_TABLE3[label], width, color=color, alpha=0.35,
                hatch="//", edgecolor=color, label=f"{label} (paper)")
-    for label, style in (("Random order", "--"), ("Memory terms of Eq. 4", ":")):
+    for label, style in (("Random order", "--"), (MEMORY_ROW, ":")):
         if label in refs:
             ax.hlines([refs[label][m]["mean"] for m in PAPER_METRICS], x - 0.45, x + 0.45,
                       colors="black", linestyles=style, label=f"{label} (ours)")
@@ -324,8 +326,8 @@ def load_searches(out_dir, runs=None, scale=SCALE, lambda_=0.5, smoke=False, log
     return [found], f"scaled-down search into {path}: {scale.describe()}"
 
 
-def notes(searches, source, split, budget, target):
-    """Where every number of the table came from."""
+def notes(searches, source, split, budget, target, refs):
+    """Where every number of the table came from; `refs` are the reference rows shown."""
     lines = ["paper: Table 3 (their CIFAR-10 search: k 100, 60 epochs, filters 64; held-out "
              "set not stated)", f"ours: {source}"]
     for found in searches:
@@ -337,7 +339,7 @@ def notes(searches, source, split, budget, target):
               f"{budget.learning_rate:g}, lists of {budget.list_size}",
               f"random order: mean ± std over {RANDOM_ORDERS} random rankings of the held-out "
               f"round" + ("; memory terms: Eq. 4 with the accuracy term left out"
-                          if target == "y" else "")]
+                          if MEMORY_ROW in refs else "")]
     n = len(split.holdout)
     # AP@k compares the predicted and the true top-k as sets: at k = n both are everything.
     trivial = f"AP@{n} is 1.0 for any ranking (the top {n} of {n} are all of them)"
@@ -366,7 +368,7 @@ def run(out_dir, runs=None, scale=SCALE, lambda_=0.5, budget=Budget(), holdout_r
     results = compare(split, budget, target, log)
     refs = references(split, target)
     n = len(split.holdout)
-    lines = notes(searches, source, split, budget, target)
+    lines = notes(searches, source, split, budget, target, refs)
     text = format_table(results, refs, n)
     log(text + "\n" + "\n".join(lines))
 

@@ -92,7 +92,7 @@ def test_default_held_out_round_is_the_last_and_needs_candidates_and_earlier_rou
 def test_notes_say_when_ap_at_100_cannot_tell_rankings_apart(n, says):
     split = table3_controller.Split([_record(0, "a")], [_record(1, str(i)) for i in range(n)],
                                     1, 0)
-    lines = table3_controller.notes([], "given", split, table3_controller.Budget(), "y")
+    lines = table3_controller.notes([], "given", split, table3_controller.Budget(), "y", {})
     trivial = [line for line in lines if "is 1.0 for any ranking" in line]
     if says is None:
         assert trivial == []
@@ -100,12 +100,15 @@ def test_notes_say_when_ap_at_100_cannot_tell_rankings_apart(n, says):
         assert len(trivial) == 1 and says in trivial[0]
 
 
-@pytest.mark.parametrize("target, mentions_memory", [("y", True), ("val_accuracy", False)])
-def test_notes_explain_the_memory_row_only_when_it_is_shown(target, mentions_memory):
-    split = table3_controller.Split([_record(0, "a")], [_record(1, str(i)) for i in range(150)],
-                                    1, 0)
-    lines = table3_controller.notes([], "given", split, table3_controller.Budget(), target)
-    assert any("memory terms" in line for line in lines) == mentions_memory
+@pytest.mark.parametrize("target", table3_controller.TARGETS)
+def test_notes_explain_the_memory_row_only_when_it_is_shown(target):
+    holdout = [dict(_record(1, str(i)), y=-i, val_accuracy=i / 150, memory_score=-i)
+               for i in range(150)]
+    split = table3_controller.Split([_record(0, "a")], holdout, 1, 0)
+    refs = table3_controller.references(split, target)
+    lines = table3_controller.notes([], "given", split, table3_controller.Budget(), target, refs)
+    mentions_memory = any("memory terms" in line for line in lines)
+    assert mentions_memory == (target == "y") == (table3_controller.MEMORY_ROW in refs)
 
 
 def test_default_search_holds_out_more_than_100_candidates():
