@@ -1,66 +1,68 @@
-"""The MemNAS search loop (paper Figure 1a, Sections 3.1-3.4, Eq. 4; SPEC §7).
+"""The MemNAS search loop (paper Figure 1a, Sections 3.1-3.4).
 
-One round:
+A round is seven steps, one function each:
 
-1. generate candidates from the base by growing and trimming it (round 0: the one-cell
-   networks), one per distinct network;
-2. compute every candidate's parameter memory p and intermediate memory r (exact and cheap);
-3. rank them with the structure correlation controller (SCC), or, before it has seen any data,
-   by the memory terms of Eq. 4, and keep the top k. In the paper the SCC predicts y itself
-   (``--controller_target=y``); by default here it predicts the accuracy only and candidates
+1. ``generate``: the candidates of the base, grown and trimmed (round 0: the one-cell
+   networks), one per distinct network, and 2. ``measure`` their parameter memory p and
+   intermediate memory r (exact and cheap, lifetime.py);
+3. ``select`` the k to train: by the structure correlation controller (SCC; before it has data,
+   by the memory terms of Eq. 4), or by another ``strategy``. In the paper the SCC predicts y
+   itself (``--controller_target=y``); by default here it predicts the accuracy and candidates
    are ranked by Eq. 4 of that prediction and their exact p and r, which the SCC would
    otherwise have to learn from a handful of examples per round;
-4. train the top k and score each with the memory-efficiency metric y of Eq. 4 against the base;
-5. the best becomes the next base;
-6. train the SCC on every candidate trained so far (Eq. 3, MSE against y or the accuracy).
+4. ``evaluate`` them through one seam, an evaluator: a function that takes the round's ``Job``
+   (the candidates to train, the base, the seed) and yields an ``Outcome`` per candidate as it
+   finishes. The default, ``TrainEvaluator``, trains each one from scratch in this process with
+   train.py; each is scored by the memory-efficiency metric y of Eq. 4 (efficiency.py) against
+   the base;
+5. ``pick_base``: the best by y becomes the next base;
+6. ``train_controller``: a fresh SCC on every candidate trained so far (Eq. 3);
+7. ``record`` the round.
 
-It stops after ``rounds`` rounds or when no candidate of a round improves y (y <= 0).
+The search stops after ``rounds`` rounds or when no candidate of a round improves y (y <= 0).
+Round 0 has no base network: it is scored against a reference with chance accuracy and the
+median memory of its candidates.
 
-**The sign of Eq. 4.** The paper prints the memory terms as ``(r_i - r_pre) / r_pre``, which
-rewards *more* memory and contradicts its own text ("lambda = 0 makes MemNAS solely aiming to
-minimize the memory requirement"). The authors' code uses the reduction, and so does this file:
-
-    y = lambda * (a - a_pre) / a_pre + (1 - lambda) * ((r_pre - r) / r_pre + (p_pre - p) / p_pre)
-
-``a`` is accuracy on a validation split held out of the training data, never the test split.
-Round 0 has no base network; it is scored against a reference network with chance accuracy and
-the median memory of the round-0 candidates.
-
-Everything is written to ``out_dir`` as it happens, and rerunning with the same ``out_dir``
-resumes: each round's top-k is recorded before training starts, each trained candidate is one
-line of ``candidates.jsonl``, and the controller is retrained from that file with a fixed seed,
-so nothing already trained is trained again and a resumed search ends where an uninterrupted
-one would.
+Everything is written to ``out_dir`` (records.py) as it happens, and rerunning with the same
+``out_dir`` resumes: a round's selection is recorded before training starts, each trained
+candidate is one line of ``candidates.jsonl``, and the controller is retrained from that file
+with a fixed seed, so nothing already trained is trained again and a resumed search ends where
+an uninterrupted one would.
 
     python search.py --lambda_=0.5 --dataset=cifar10 --out_dir=runs/lambda05
 """
 
 import dataclasses
 import hashlib
-import json
-import os
-import statistics
-import sys
 import time
 
 from absl import app
 from absl import flags
+import numpy as np
+import tensorflow as tf
 
 import cells
 import grow_trim
 import lifetime
-
-
-CONTROLLER_TARGETS = ("accuracy", "y")
+import records
+import scc
+import train
+from efficiency import Stats, memory_efficiency, rank_scores, round0_reference
 
 
 def define_flags():
-    """The command line; defined only when this file runs as a script (see lifetime.py)."""
-    flags.DEFINE_float("lambda_", 0.5, "Trade-off of Eq. 4: 1 = accuracy only, 0 = memory only.")
-    flags.DEFINE_string("dataset", "cifar10", "cifar10, imagenet2012 (tfds) or npz:PATH.")
+    """The command line; defined only when this file runs as a script, so that other scripts
+    can import it as a library without a clash of flag names."""
+    defaults = records.SearchConfig()
+    flags.DEFINE_float("lambda_", defaults.lambda_, "Trade-off of Eq. 4: 1 = accuracy only, "
+                       "0 = memory only.")
+    flags.DEFINE_string("dataset", "cifar10", train.DATASET_HELP)
     flags.DEFINE_string("data_dir", None, "tensorflow-datasets data directory.")
-    flags.DEFINE_integer("rounds", 10, "Search rounds, round 0 included.")
-    flags.DEFINE_integer("k", 100, "Candidates trained per round (top-k of the ranking).")
+    flags.DEFINE_integer("rounds", defaults.rounds, "Search rounds, round 0 included.")
+    flags.DEFINE_integer("k", defaults.k, "Candidates trained per round.")
+    flags.DEFINE_enum("strategy", defaults.strategy, records.STRATEGIES,
+                      "How a round picks its k: memnas (the SCC), memory (the memory terms of "
+                      "Eq. 4 only) or random (seeded).")
     flags.DEFINE_integer("epochs", 60, "Training epochs per candidate.")
     flags.DEFINE_integer("batch_size", 128, "Training batch size.")
     flags.DEFINE_float("learning_rate", 0.01, "SGD learning rate (cosine decay, warm restarts).")
@@ -69,396 +71,344 @@ def define_flags():
     flags.DEFINE_float("val_fraction", 0.1, "Share of the training data held out for selection.")
     flags.DEFINE_string("out_dir", "runs/search", "Where the search writes and resumes.")
     flags.DEFINE_string("base", None, "Start from this architecture (JSON) instead of round 0.")
-    flags.DEFINE_integer("bytes", 4, "Bytes per value for p and r (4 = float32).")
-    flags.DEFINE_enum("schedule", "paper", lifetime.SCHEDULES, "Lifetime schedule for r.")
-    flags.DEFINE_integer("controller_epochs", 100, "SCC training epochs per round.")
-    flags.DEFINE_integer("list_size", 100, "Candidates the SCC ranks together.")
-    flags.DEFINE_enum("controller_target", "accuracy", CONTROLLER_TARGETS,
+    flags.DEFINE_integer("bytes", defaults.bytes_per_value, "Bytes per value for p and r "
+                         "(4 = float32).")
+    flags.DEFINE_enum("schedule", defaults.schedule, lifetime.SCHEDULES, "Lifetime schedule "
+                      "for r.")
+    flags.DEFINE_integer("controller_epochs", defaults.controller_epochs,
+                         "SCC training epochs per round.")
+    flags.DEFINE_integer("list_size", defaults.list_size, "Candidates the SCC ranks together.")
+    flags.DEFINE_enum("controller_target", defaults.controller_target,
+                      records.CONTROLLER_TARGETS,
                       "What the SCC learns: 'accuracy' (rank by Eq. 4 with predicted accuracy "
                       "and exact p, r) or 'y' (the paper: Eq. 3, the SCC predicts y itself).")
-    flags.DEFINE_integer("seed", 0, "Seed of training, controller and data split.")
+    flags.DEFINE_integer("seed", defaults.seed, "Seed of training, controller and data split.")
     flags.DEFINE_integer("verbose", 0, "Keras verbosity while training a candidate.")
     flags.DEFINE_bool("run_eagerly", False, "Train candidates eagerly: faster when each trains "
                       "for only a few batches (scaled-down searches), slower otherwise.")
 
 
-@dataclasses.dataclass(frozen=True)
-class SearchConfig:
-    """Everything a search depends on besides the data; written to out_dir/config.json."""
-    lambda_: float = 0.5
-    rounds: int = 10
-    k: int = 100
-    bytes_per_value: int = 4
-    schedule: str = "paper"
-    controller_epochs: int = 100
-    list_size: int = 100
-    seed: int = 0
-    controller_target: str = "accuracy"
-
-    def check(self):
-        """One ValueError per bad setting, naming the flag."""
-        if not 0.0 <= self.lambda_ <= 1.0:
-            raise ValueError(f"--lambda_ must be in [0, 1], got {self.lambda_}")
-        for name in ("rounds", "k", "bytes_per_value", "controller_epochs", "list_size"):
-            if getattr(self, name) < 1:
-                flag = "bytes" if name == "bytes_per_value" else name
-                raise ValueError(f"--{flag} must be at least 1, got {getattr(self, name)}")
-        if self.controller_target not in CONTROLLER_TARGETS:
-            raise ValueError(f"--controller_target must be one of "
-                             f"{', '.join(CONTROLLER_TARGETS)}, got {self.controller_target!r}")
-        return self
+# Settings a resumed search may change: how long and how it runs, not what it computes.
+MAY_CHANGE = ("search.rounds",) + tuple(f"train.{name}" for name in train.EXECUTION_ONLY)
 
 
 @dataclasses.dataclass(frozen=True)
-class Stats:
-    """What Eq. 4 compares: validation accuracy a, intermediate bytes r, parameter bytes p."""
-    accuracy: float
-    r: int
-    p: int
+class Measured:
+    """A candidate of the round: its key (cells.key), architecture and exact memory."""
+    key: str
+    arch: cells.Arch
+    memory: Stats  # accuracy None: not trained
 
 
-def memory_efficiency(candidate, pre, lambda_):
-    """Eq. 4 with the reduction sign: > 0 when the candidate beats the base `pre`.
-
-    With no accuracy (a candidate not trained yet) only the memory terms count, which is how
-    candidates are ranked before the controller has seen any data.
-    """
-    memory = (pre.r - candidate.r) / pre.r + (pre.p - candidate.p) / pre.p
-    if candidate.accuracy is None:
-        return (1 - lambda_) * memory
-    return lambda_ * (candidate.accuracy - pre.accuracy) / pre.accuracy + (1 - lambda_) * memory
-
-
-def rank_scores(memories, pre, lambda_, predictions=None, target="accuracy"):
-    """The score each candidate is ranked by, before it is trained.
-
-    memories: (r, p) per candidate, exact. predictions: the controller's output per candidate,
-    or None before it has seen data, when only the memory terms of Eq. 4 count. With target
-    "y" (the paper) the controller predicts y itself; with "accuracy" it predicts only the
-    accuracy, and y is Eq. 4 of that prediction and the exact memory terms, so the ranking
-    never has to learn what it can compute.
-    """
-    if predictions is None:
-        return [memory_efficiency(Stats(None, *mem), pre, lambda_) for mem in memories]
-    if target == "y":
-        return [float(y) for y in predictions]
-    return [memory_efficiency(Stats(float(a), *mem), pre, lambda_)
-            for a, mem in zip(predictions, memories)]
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """What an evaluator gets for one round: the candidates to train (Measured, best-ranked
+    first), the round's base network (None in round 0), the out_dir and the search's seed."""
+    round: int
+    candidates: tuple
+    base: cells.Arch | None
+    out_dir: str
+    seed: int
 
 
-def key(arch):
-    """A network's identity across rounds and runs: its canonical form as compact JSON."""
-    return json.dumps(cells.to_json(cells.canonical(arch)), separators=(",", ":"))
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What an evaluator yields per candidate: validation accuracy (None unless status "ok"),
+    train.TrainResult's status, and the seconds it took."""
+    key: str
+    val_accuracy: float | None
+    status: str
+    seconds: float
 
 
-def _seed(seed, text):
-    """A seed per candidate, stable across processes (unlike hash())."""
-    digest = hashlib.blake2b(f"{seed}:{text}".encode(), digest_size=4).digest()
+def candidate_seed(seed, key):
+    """A seed per candidate, the same in every process (unlike hash()) and in every order."""
+    digest = hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=4).digest()
     return int.from_bytes(digest, "little") % (2 ** 31)
 
 
+class TrainEvaluator:
+    """The default evaluator: each candidate trained from scratch, one after the other, in this
+    process (train.train with the candidate's own seed)."""
+
+    def __init__(self, data, train_config):
+        self.data, self.train_config = data, train_config
+        self.description = f"trained from scratch, {train_config.epochs} epochs"
+
+    def __call__(self, job):
+        for candidate in job.candidates:
+            config = dataclasses.replace(self.train_config,
+                                         seed=candidate_seed(job.seed, candidate.key))
+            result = train.train(candidate.arch, self.data, config)
+            yield Outcome(candidate.key, result.val_accuracy, result.status, result.seconds)
+
+
 # ---------------------------------------------------------------------------------------------
-# out_dir: append-only logs that survive a kill
+# The steps of a round
 # ---------------------------------------------------------------------------------------------
 
-def _append(path, record):
-    """One JSON line, flushed to disk before returning: a kill loses nothing finished."""
-    with open(path, "a") as f:
-        f.write(json.dumps(record) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
+def generate(round_index, base, start_from=None):
+    """Step 1: the round's distinct candidates, canonical (grow_trim.Generation). Round 0 has
+    no base: the one-cell networks, or only `start_from` when the search starts from a given
+    network (its accuracy is unknown until it is trained)."""
+    if round_index == 0 and start_from is not None:
+        return grow_trim.Generation((cells.canonical(start_from),), (), 1, 0)
+    return grow_trim.generate(None if round_index == 0 else base)
 
 
-def _write_json(path, data):
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
+def measure(archs, filters, config, data):
+    """Step 2: each network's key and exact memory (bytes_per_value, schedule of `config`),
+    once per key, in the order given."""
+    measured = {}
+    for arch in archs:
+        key = cells.key(arch)
+        if key not in measured:
+            memory = lifetime.arch_memory(arch, filters, config.bytes_per_value,
+                                          config.schedule, data.input_shape, data.num_classes)
+            measured[key] = Measured(key, arch, Stats(None, memory.param_bytes,
+                                                      memory.activation_bytes))
+    return list(measured.values())
 
 
-def drop_cut_line(path, log=print):
-    """Remove a last line cut short by a crash, with a warning, so appending can go on."""
-    if not os.path.exists(path):
-        return
-    with open(path, "rb+") as f:
-        data = f.read()
-        if data and not data.endswith(b"\n"):
-            keep = data.rfind(b"\n") + 1
-            log(f"warning: {path}: skipping its last line, cut short by an earlier crash: "
-                f"{data[keep:][:60]!r}")
-            f.truncate(keep)
+def select(out, round_index, candidates, pre, config, controller_ready, log=print):
+    """Step 3: the round's k to train, best first, recorded before training so that a resumed
+    search trains the same ones. `controller_ready`: an SCC has been trained (strategy memnas)."""
+    by_key = {c.key: c for c in candidates}
+    saved = out.selection(round_index)
+    if saved is not None:
+        return [by_key[key] for key in saved.selected]
+    memories = [c.memory for c in candidates]
+    if config.strategy == "random":
+        rng = np.random.default_rng([config.seed, round_index])
+        order = [int(i) for i in rng.permutation(len(candidates))[:config.k]]
+        how, scores = f"random draw (seed {config.seed}, round {round_index})", ()
+    else:
+        predictions, how = None, "memory terms of Eq. 4"
+        if config.strategy == "memnas" and controller_ready:
+            controller = scc.Controller.load(out.controller_path)
+            predictions = controller.predict([c.arch for c in candidates])
+            how = ("controller (predicted y)" if config.controller_target == "y" else
+                   "controller (Eq. 4 of predicted accuracy and exact memory)")
+        all_scores = rank_scores(memories, pre, config.lambda_, predictions,
+                                 config.controller_target)
+        order = sorted(range(len(candidates)), key=lambda i: -all_scores[i])[:config.k]
+        scores = tuple(float(all_scores[i]) for i in order)
+    out.write_selection(records.Selection(round_index, how,
+                                          tuple(candidates[i].key for i in order), scores))
+    log(f"round {round_index}: picked {len(order)} of {len(candidates)} candidates by the {how}")
+    return [candidates[i] for i in order]
 
 
-def read_jsonl(path):
-    """The records of a JSON-lines file (after drop_cut_line, every line is whole)."""
-    if not os.path.exists(path):
-        return []
-    records = []
-    with open(path) as f:
-        for n, line in enumerate(f, start=1):
-            if line.strip():
-                try:
-                    records.append(json.loads(line))
-                except json.JSONDecodeError:
-                    raise ValueError(f"{path}: line {n} is not JSON") from None
-    return records
+def evaluate(out, state, round_index, selected, pre, base, evaluator, config, log=print):
+    """Step 4: a Candidate record for each selected candidate, in `selected` order: one found
+    in out_dir (a resumed search), one reusing the accuracy of the same network trained in an
+    earlier round, or the evaluator's. Each new record is appended as soon as it exists."""
+    found, todo = {}, []
+    for n, candidate in enumerate(selected, start=1):
+        record = state.trained.get((round_index, candidate.key))
+        if record is not None:
+            log(_progress(record, n, len(selected)) + "  (already trained)")
+            found[candidate.key] = record
+        elif candidate.key in state.accuracy_of:
+            earlier = state.accuracy_of[candidate.key]
+            outcome = Outcome(candidate.key, earlier.val_accuracy, "ok", 0.0)
+            found[candidate.key] = _finish(out, state, round_index, candidate, outcome, pre,
+                                           config, reused_from=earlier.round)
+        else:
+            todo.append(candidate)
+    by_key = {c.key: c for c in todo}
+    job = Job(round_index, tuple(todo), base, out.path, config.seed)
+    for outcome in evaluator(job):
+        if outcome.key not in by_key or outcome.key in found:
+            raise RuntimeError(f"round {round_index}: the evaluator returned {outcome.key}, "
+                               f"which it was not asked for or returned twice")
+        found[outcome.key] = record = _finish(out, state, round_index, by_key[outcome.key],
+                                              outcome, pre, config)
+        log(_progress(record, len(found), len(selected)))
+    missing = [c.key for c in todo if c.key not in found]
+    if missing:
+        raise RuntimeError(f"round {round_index}: the evaluator returned no outcome for "
+                           f"{len(missing)} candidates")
+    return [found[c.key] for c in selected]
 
 
-def _check_config(out_dir, settings):
-    """A resumed search must have the settings it started with, except how many rounds and
-    how training runs (train.EXECUTION_ONLY)."""
-    import train
-    path = os.path.join(out_dir, "config.json")
-    if os.path.exists(path):
-        with open(path) as f:
-            old = json.load(f)
+def _finish(out, state, round_index, candidate, outcome, pre, config, reused_from=None):
+    """The Candidate record of an outcome, with y of Eq. 4 against `pre`, appended to out_dir."""
+    stats = dataclasses.replace(candidate.memory, accuracy=outcome.val_accuracy)
+    y = memory_efficiency(stats, pre, config.lambda_) if outcome.status == "ok" else None
+    record = records.Candidate(
+        round=round_index, key=candidate.key, arch=candidate.arch,
+        val_accuracy=outcome.val_accuracy, param_bytes=stats.param_bytes,
+        activation_bytes=stats.activation_bytes, y=y, seconds=round(outcome.seconds, 3),
+        status=outcome.status, reused_from=reused_from)
+    out.append_candidate(record)
+    state.add(record)
+    return record
 
-        def results_depend_on(name, value):
-            if name == "train" and isinstance(value, dict):
-                return {k: v for k, v in value.items() if k not in train.EXECUTION_ONLY}
-            return value
 
-        changed = [f"{k}: {old.get(k)!r} before, {v!r} now" for k, v in settings.items()
-                   if k != "rounds" and results_depend_on(k, old.get(k))
-                   != results_depend_on(k, v)]
-        if changed:
-            raise ValueError(f"{out_dir} holds a search with other settings ("
-                             + "; ".join(changed) + "); use another --out_dir")
-    _write_json(path, settings)
+def pick_base(round_index, results, out):
+    """Step 5: (the best "ok" record by y, whether it becomes the next base). Round 0 always
+    has a new base; later rounds only if the best improves y over the current one."""
+    ok = [record for record in results if record.ok]
+    if not ok:
+        raise RuntimeError(f"round {round_index}: every candidate failed; see "
+                           f"{out.file('candidates.jsonl')}")
+    best = max(ok, key=lambda record: record.y)
+    return best, round_index == 0 or best.y > 0
+
+
+def train_controller(out, state, config, round_index, log=print):
+    """Step 6: a fresh SCC on every candidate trained so far, seeded by the round, so that a
+    resumed search trains the same one. Its target is y (Eq. 3) or the validation accuracy
+    (config.controller_target); accuracy means the same in every round, while y is measured
+    against each round's own base."""
+    ok = [record for record in state.records if record.ok]
+    targets = [record.y if config.controller_target == "y" else record.val_accuracy
+               for record in ok]
+    controller = scc.Controller(kind="scc", list_size=config.list_size,
+                                seed=config.seed + round_index)
+    controller.fit([record.arch for record in ok], targets, epochs=config.controller_epochs)
+    controller.save(out.controller_path)
+    log(f"round {round_index}: controller trained on {len(ok)} candidates")
+
+
+def record(out, writer, round_record, log=print):
+    """Step 7: the round's line in rounds.jsonl, the network kept as base_roundNN.json, and
+    TensorBoard scalars."""
+    out.save_base(round_record.best_arch, round_record.round)
+    out.append_round(round_record)
+    best = round_record.best
+    with writer.as_default(step=round_record.round):
+        tf.summary.scalar("best/y", round_record.best_y)
+        tf.summary.scalar("best/val_accuracy", best.accuracy)
+        tf.summary.scalar("best/param_bytes", best.param_bytes)
+        tf.summary.scalar("best/activation_bytes", best.activation_bytes)
+    writer.flush()
+    log(f"round {round_record.round} done: best y {round_record.best_y:+.4f}, val acc "
+        f"{best.accuracy:.4f}, p {best.param_bytes / 2**20:.3f} MiB, "
+        f"r {best.activation_bytes / 2**20:.3f} MiB"
+        + ("" if round_record.improved else "; no candidate improves y, stopping"))
 
 
 # ---------------------------------------------------------------------------------------------
 # The search
 # ---------------------------------------------------------------------------------------------
 
-@dataclasses.dataclass(frozen=True)
-class Summary:
-    """The outcome, also written to out_dir/summary.json."""
-    rounds: int
-    best_arch: cells.Arch
-    best: Stats
-    round0_best: Stats
-    y_vs_round0: float  # the final network scored by Eq. 4 against the round-0 best
-    trained: int
-    seconds: float
+class _State:
+    """What the search knows from its out_dir: every trained candidate, by (round, key), and
+    the first "ok" record of each network, whose accuracy later rounds reuse."""
+
+    def __init__(self, candidates):
+        self.records, self.trained, self.accuracy_of = [], {}, {}
+        for candidate in candidates:
+            self.add(candidate)
+
+    def add(self, candidate):
+        self.records.append(candidate)
+        self.trained[(candidate.round, candidate.key)] = candidate
+        if candidate.ok:
+            self.accuracy_of.setdefault(candidate.key, candidate)
 
 
-def run(out_dir, data, config, train_config, base=None, log=print):
-    """Search, writing to `out_dir`; resumes what `out_dir` already holds.
+def run(out_dir, data, config, train_config, base=None, evaluator=None, log=print):
+    """Search, writing to `out_dir`; resumes what `out_dir` already holds; a records.Summary.
 
-    `data` comes from train.load_data, `train_config` is a train.TrainConfig (its seed is
-    replaced per candidate), `base` an optional starting architecture instead of round 0.
+    data: a train.Data (or, with an `evaluator` that needs no data, anything with `name`,
+    `input_shape` and `num_classes`). train_config: a train.TrainConfig; its filters set the
+    network width, and the default evaluator trains with it (seed replaced per candidate).
+    base: a starting architecture instead of round 0. evaluator: see Job and Outcome; default
+    TrainEvaluator(data, train_config). Its `description` (or its name) is recorded.
     """
-    import train
-
     config.check()
-    os.makedirs(out_dir, exist_ok=True)
-    _check_config(out_dir, {**dataclasses.asdict(config), "train": dataclasses.asdict(train_config),
-                            "data": data.name, "base": None if base is None else key(base)})
-    paths = {name: os.path.join(out_dir, name) for name in
-             ("candidates.jsonl", "rounds.jsonl", "best_arch.json", "scc.keras", "summary.json")}
-    for name in ("candidates.jsonl", "rounds.jsonl"):
-        drop_cut_line(paths[name], log)
-    records = read_jsonl(paths["candidates.jsonl"])
-    rounds_done = read_jsonl(paths["rounds.jsonl"])
-    trained = {(rec["round"], rec["key"]): rec for rec in records}
-    accuracy_of = {rec["key"]: rec for rec in records if rec["status"] == "ok"}
-    writer = _summary_writer(out_dir)
+    evaluator = evaluator or TrainEvaluator(data, train_config)
+    out = records.OutDir(out_dir)
+    out.start(records.RunConfig(
+        config, dataclasses.asdict(train_config), data.name,
+        getattr(evaluator, "description", None) or getattr(evaluator, "__name__", "?"),
+        None if base is None else cells.key(base)), MAY_CHANGE, log)
+    state = _State(out.candidates())
+    finished = out.rounds()
+    writer = tf.summary.create_file_writer(out.tensorboard_dir)
     start = time.time()
-
-    def measure(arch):
-        memory = lifetime.arch_memory(arch, train_config.filters, config.bytes_per_value,
-                                      config.schedule, data.input_shape, data.num_classes)
-        return memory.activation_bytes, memory.param_bytes
-
-    start_from = base  # a given base is round 0's only candidate: its accuracy is unknown
-    base_stats = round0_best = None
-    for r in range(config.rounds):
-        if rounds_done and rounds_done[0]["round"] == r:  # finished before a restart
-            done = rounds_done.pop(0)
-            base = cells.from_json(done["best_arch"])
-            base_stats = Stats(**done["best"])
+    start_from, base_stats, round0_best = base, None, None
+    for round_index in range(config.rounds):
+        if finished and finished[0].round == round_index:  # done before a restart
+            done = finished.pop(0)
+            base, base_stats = done.best_arch, done.best
             round0_best = round0_best or base_stats
-            if not done["improved"]:
+            if not done.improved:
                 break
             continue
-        if r == 0 and start_from is not None:
-            generation = grow_trim.Generation((cells.canonical(start_from),), (), 1, 0)
-        else:
-            generation = grow_trim.generate(None if r == 0 else base)
-        # One per distinct network, in canonical form (round 0's 49 encodings are 28 networks).
-        candidates = list({key(a): cells.canonical(a) for a in generation.candidates}.items())
-        round_base = None if r == 0 else base
-        memories = [measure(arch) for _, arch in candidates]
-        if r == 0:
-            pre = Stats(1.0 / data.num_classes, statistics.median(m[0] for m in memories),
-                        statistics.median(m[1] for m in memories))
-        else:
-            pre = base_stats
-        selected = _select(out_dir, r, candidates, memories, pre, config, records, log)
-        log(f"round {r}: {len(candidates)} candidates (grow {generation.counts()['grow']}, "
-            f"trim {generation.counts()['trim']}), training the top {len(selected)}")
-        results = []
-        for n, (cand_key, arch, (act, par)) in enumerate(selected, start=1):
-            record = trained.get((r, cand_key))
-            if record is None:
-                record = _train_one(r, cand_key, arch, act, par, pre, data, config,
-                                    train_config, accuracy_of, train)
-                _append(paths["candidates.jsonl"], record)
-                trained[(r, cand_key)] = record
-                records.append(record)
-                if record["status"] == "ok":
-                    accuracy_of.setdefault(cand_key, record)
-                log(_progress(record, n, len(selected)))
-            else:
-                log(_progress(record, n, len(selected)) + "  (already trained)")
-            results.append(record)
-        ok = [rec for rec in results if rec["status"] == "ok"]
-        if not ok:
-            raise RuntimeError(f"round {r}: every candidate failed; see {paths['candidates.jsonl']}")
-        best = max(ok, key=lambda rec: rec["y"])
-        improved = r == 0 or best["y"] > 0
+        generation = generate(round_index, base, start_from)
+        candidates = measure(generation.candidates, train_config.filters, config, data)
+        pre = round0_reference([c.memory for c in candidates], data.num_classes) \
+            if round_index == 0 else base_stats
+        counts = generation.counts()
+        log(f"round {round_index}: {len(candidates)} candidates (grow {counts['grow']}, "
+            f"trim {counts['trim']})")
+        selected = select(out, round_index, candidates, pre, config,
+                          any(r.ok for r in state.records), log)
+        results = evaluate(out, state, round_index, selected, pre,
+                           None if round_index == 0 else base, evaluator, config, log)
+        best, improved = pick_base(round_index, results, out)
+        round_base = None if round_index == 0 else base
         if improved:
-            base = cells.from_json(best["arch"])
-            base_stats = Stats(best["val_accuracy"], best["activation_bytes"], best["param_bytes"])
+            base, base_stats = best.arch, best.stats
         round0_best = round0_best or base_stats
-        _train_controller(records, paths["scc.keras"], config, r, log)
-        cells.save(base, os.path.join(out_dir, f"base_round{r + 1:02d}.json"))
-        cells.save(base, paths["best_arch.json"])
-        _append(paths["rounds.jsonl"], {
-            "round": r, "base_arch": None if round_base is None else cells.to_json(round_base),
-            "base": dataclasses.asdict(pre), "best_key": best["key"],
-            "best_arch": cells.to_json(base), "best": dataclasses.asdict(base_stats),
-            "best_y": best["y"], "improved": improved, "trained": len(results),
-            "failed": len(results) - len(ok)})
-        _scalars(writer, r, best, base_stats)
-        log(f"round {r} done: best y {best['y']:+.4f}, val acc {best['val_accuracy']:.4f}, "
-            f"p {best['param_bytes'] / 2**20:.3f} MiB, r {best['activation_bytes'] / 2**20:.3f} MiB"
-            + ("" if improved else "; no candidate improves y, stopping"))
+        if config.strategy == "memnas":
+            train_controller(out, state, config, round_index, log)
+        record(out, writer, records.Round(
+            round=round_index, base_arch=round_base, base=pre, best_key=best.key,
+            best_arch=base, best=base_stats, best_y=best.y, improved=improved,
+            trained=len(results), failed=sum(not r.ok for r in results)), log)
         if not improved:
             break
-    summary = Summary(r, base, base_stats, round0_best,
-                      memory_efficiency(base_stats, round0_best, config.lambda_),
-                      len(records), time.time() - start)
-    _write_json(paths["summary.json"], {
-        "rounds": summary.rounds, "best_arch": cells.to_json(summary.best_arch),
-        "best": dataclasses.asdict(summary.best), "round0_best": dataclasses.asdict(round0_best),
-        "y_vs_round0": summary.y_vs_round0, "trained": summary.trained,
-        "seconds_this_run": summary.seconds})
+    summary = records.Summary(
+        rounds=round_index + 1, best_arch=base, best=base_stats, round0_best=round0_best,
+        y_vs_round0=memory_efficiency(base_stats, round0_best, config.lambda_),
+        trained=len(state.records), seconds=round(time.time() - start, 3))
+    out.write_summary(summary)
     return summary
 
 
-def _select(out_dir, r, candidates, memories, pre, config, records, log):
-    """The round's top-k as (key, arch, (r, p)); recorded before training so a resume
-    trains the same ones."""
-    path = os.path.join(out_dir, f"selected_round{r:02d}.json")
-    by_key = {k: (k, arch, mem) for (k, arch), mem in zip(candidates, memories)}
-    if os.path.exists(path):
-        with open(path) as f:
-            return [by_key[k] for k in json.load(f)["selected"]]
-    predictions = None
-    how = "memory terms of Eq. 4"
-    if any(rec["status"] == "ok" for rec in records):
-        import scc
-        controller = scc.Controller.load(os.path.join(out_dir, "scc.keras"))
-        predictions = controller.predict([arch for _, arch in candidates])
-        how = ("controller (predicted y)" if config.controller_target == "y" else
-               "controller (Eq. 4 of predicted accuracy and exact memory)")
-    scores = rank_scores(memories, pre, config.lambda_, predictions, config.controller_target)
-    order = sorted(range(len(candidates)), key=lambda i: -float(scores[i]))[:config.k]
-    _write_json(path, {"round": r, "ranked_by": how,
-                       "selected": [candidates[i][0] for i in order],
-                       "scores": [float(scores[i]) for i in order]})
-    log(f"round {r}: ranked {len(candidates)} candidates by the {how}")
-    return [by_key[candidates[i][0]] for i in order]
-
-
-def _train_one(r, cand_key, arch, act, par, pre, data, config, train_config, accuracy_of, train):
-    """Train one candidate (or reuse the accuracy of the same network from an earlier round)."""
-    start = time.time()
-    earlier = accuracy_of.get(cand_key)
-    if earlier is not None:
-        accuracy, status, reused = earlier["val_accuracy"], "ok", earlier["round"]
-    else:
-        seeded = dataclasses.replace(train_config, seed=_seed(config.seed, cand_key))
-        result = train.train(arch, data, seeded)
-        accuracy, status, reused = result.val_accuracy, result.status, None
-    y = None
-    if status == "ok":
-        y = memory_efficiency(Stats(accuracy, act, par), pre, config.lambda_)
-    return {"round": r, "key": cand_key, "arch": cells.to_json(arch), "val_accuracy": accuracy,
-            "param_bytes": par, "activation_bytes": act, "y": y,
-            "seconds": round(time.time() - start, 3), "status": status, "reused_from": reused}
-
-
-def _train_controller(records, path, config, r, log):
-    """A fresh SCC on every candidate trained so far, seeded by round: reproducible on resume.
-
-    Its target is y (Eq. 3) or the validation accuracy (config.controller_target); accuracy
-    means the same in every round, while y is measured against each round's own base.
-    """
-    import scc
-    ok = [rec for rec in records if rec["status"] == "ok"]
-    target = "val_accuracy" if config.controller_target == "accuracy" else "y"
-    controller = scc.Controller(kind="scc", list_size=config.list_size, seed=config.seed + r)
-    controller.fit([cells.from_json(rec["arch"]) for rec in ok], [rec[target] for rec in ok],
-                   epochs=config.controller_epochs)
-    controller.save(path)
-    log(f"round {r}: controller trained on {len(ok)} candidates")
-
-
 def _progress(record, n, total):
-    if record["status"] != "ok":
-        return f"  [{n}/{total}] {record['status']} ({record['seconds']:.1f}s)"
-    return (f"  [{n}/{total}] val acc {record['val_accuracy']:.4f}  "
-            f"p {record['param_bytes'] / 2**20:.3f} MiB  "
-            f"r {record['activation_bytes'] / 2**20:.3f} MiB  y {record['y']:+.4f}  "
-            f"({record['seconds']:.1f}s)")
-
-
-def _summary_writer(out_dir):
-    import tensorflow as tf
-    return tf.summary.create_file_writer(os.path.join(out_dir, "tensorboard"))
-
-
-def _scalars(writer, r, best, stats):
-    import tensorflow as tf
-    with writer.as_default(step=r):
-        tf.summary.scalar("best/y", best["y"])
-        tf.summary.scalar("best/val_accuracy", stats.accuracy)
-        tf.summary.scalar("best/param_bytes", stats.p)
-        tf.summary.scalar("best/activation_bytes", stats.r)
-    writer.flush()
+    if not record.ok:
+        return f"  [{n}/{total}] {record.status} ({record.seconds:.1f}s)"
+    return (f"  [{n}/{total}] val acc {record.val_accuracy:.4f}  "
+            f"p {record.param_bytes / 2**20:.3f} MiB  "
+            f"r {record.activation_bytes / 2**20:.3f} MiB  y {record.y:+.4f}  "
+            f"({record.seconds:.1f}s)" + ("" if record.reused_from is None else
+                                          f"  (accuracy of round {record.reused_from})"))
 
 
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
-    config = SearchConfig(FLAGS.lambda_, FLAGS.rounds, FLAGS.k, FLAGS.bytes, FLAGS.schedule,
-                          FLAGS.controller_epochs, FLAGS.list_size, FLAGS.seed,
-                          FLAGS.controller_target)
+    config = records.SearchConfig(
+        lambda_=FLAGS.lambda_, rounds=FLAGS.rounds, k=FLAGS.k, bytes_per_value=FLAGS.bytes,
+        schedule=FLAGS.schedule, strategy=FLAGS.strategy,
+        controller_epochs=FLAGS.controller_epochs, list_size=FLAGS.list_size,
+        controller_target=FLAGS.controller_target, seed=FLAGS.seed)
     try:
         config.check()
-        if FLAGS.epochs < 1 or FLAGS.filters < 1:
-            raise ValueError("--epochs and --filters must be at least 1")
+        records.OutDir(FLAGS.out_dir)  # a bad --out_dir fails before the data is loaded
+        train_config = train.TrainConfig(
+            epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
+            filters=FLAGS.filters, seed=FLAGS.seed, verbose=FLAGS.verbose,
+            run_eagerly=FLAGS.run_eagerly)
         base = cells.load(FLAGS.base) if FLAGS.base else None
-        import train
         data = train.load_data(FLAGS.dataset, FLAGS.data_dir, FLAGS.val_fraction,
                                FLAGS.train_examples, FLAGS.seed)
-        train_config = train.TrainConfig(epochs=FLAGS.epochs, batch_size=FLAGS.batch_size,
-                                         learning_rate=FLAGS.learning_rate,
-                                         filters=FLAGS.filters, seed=FLAGS.seed,
-                                         verbose=FLAGS.verbose,
-                                         run_eagerly=FLAGS.run_eagerly)
         summary = run(FLAGS.out_dir, data, config, train_config, base,
                       log=lambda line: print(line, flush=True))
-    except ValueError as e:
+    except (ValueError, OSError) as e:
         raise SystemExit(f"search.py: {e}") from None
     best, ref = summary.best, summary.round0_best
     print(f"final network ({FLAGS.out_dir}/best_arch.json): val acc {best.accuracy:.4f}, "
-          f"p {best.p / 2**20:.3f} MiB, r {best.r / 2**20:.3f} MiB; round-0 best: val acc "
-          f"{ref.accuracy:.4f}, p {ref.p / 2**20:.3f} MiB, r {ref.r / 2**20:.3f} MiB; "
-          f"y against the round-0 best {summary.y_vs_round0:+.4f}")
+          f"p {best.param_bytes / 2**20:.3f} MiB, r {best.activation_bytes / 2**20:.3f} MiB; "
+          f"round-0 best: val acc {ref.accuracy:.4f}, p {ref.param_bytes / 2**20:.3f} MiB, "
+          f"r {ref.activation_bytes / 2**20:.3f} MiB; y against the round-0 best "
+          f"{summary.y_vs_round0:+.4f}")
 
 
 if __name__ == "__main__":

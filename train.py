@@ -1,4 +1,4 @@
-"""Training one candidate network (paper Section 4.1; SPEC §6).
+"""Training one candidate network (paper Section 4.1).
 
 The paper trains every candidate the same way: CIFAR-10 with per-channel normalization, the
 training images padded to 40x40 and randomly cropped back to 32x32, random horizontal flips and
@@ -9,16 +9,16 @@ leaves open, made here once:
 
 * **Validation split.** Candidates are selected on a validation split carved out of the training
   data (a seeded random `val_fraction` of it); the test split is only for reports (the authors'
-  code selected on the test set: SPEC §4). `train_examples=N` keeps N training examples *after*
+  code selected on the test set). `train_examples=N` keeps N training examples *after*
   the validation split is carved, so a quick run trains on less but is still measured on the
   same validation images as a full run with the same seed.
 * **Restart period.** The paper names SGDR but not its period. T_mult = 2 as in SGDR, and a first
   period of 4 epochs, so that 60 = 4 + 8 + 16 + 32 epochs end exactly at the end of a cycle (the
   lowest learning rate), with four cycles like SGDR's own T_0 = 10 run over 150 epochs. Keras'
-  `CosineDecayRestarts` counts steps, not epochs (SPEC §9): periods are converted here.
+  `CosineDecayRestarts` counts steps, not epochs: periods are converted here.
 * **Where augmentation runs.** Normalization runs in the `tf.data` pipeline of every split;
   pad/crop/flip/cutout run in a `tf.data` map on the training split only, never inside the
-  model (SPEC §9). The model is exactly `cells.build_model(...)`, so the trained network is the
+  model. The model is exactly `cells.build_model(...)`, so the trained network is the
   one `lifetime.py` measures; a user of the saved model normalizes with `Data.mean`/`Data.std`
   (also written to the command line's result.json). Normalization comes first, so padding and
   the cutout hole are zeros, i.e. the channel mean.
@@ -67,7 +67,7 @@ def define_flags():
     other scripts can import it as a library without a clash of flag names."""
     defaults = TrainConfig()
     flags.DEFINE_string("arch", None, "JSON architecture file (see cells.py, examples/).")
-    flags.DEFINE_string("dataset", "cifar10", "cifar10, imagenet2012 (tfds) or npz:PATH.")
+    flags.DEFINE_string("dataset", "cifar10", DATASET_HELP)
     flags.DEFINE_string("data_dir", None, "tensorflow-datasets data directory.")
     flags.DEFINE_float("val_fraction", 0.1, "Fraction of the training data held out for "
                        "validation (selection).")
@@ -100,6 +100,8 @@ def define_flags():
 # ---------------------------------------------------------------------------------------------
 
 DATASET_FORMS = "cifar10, imagenet2012 or npz:PATH"
+DATASET_HELP = ("cifar10, imagenet2012 (tensorflow-datasets, downloaded on first use) or "
+                "npz:PATH (x_train, y_train, x_test, y_test uint8 arrays).")
 NPZ_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 
 # ImageNet: the usual per-channel constants (in pixel units, like the means computed for the
@@ -265,7 +267,7 @@ def _tfds_builder(name, data_dir):
 def _split_size(builder, split):
     if split in builder.info.splits:
         return builder.info.splits[split].num_examples
-    # Under tfds.testing.mock_data info.splits is empty (SPEC §9): count the mock examples.
+    # Under tfds.testing.mock_data info.splits is empty: count the mock examples.
     return int(builder.as_dataset(split=split).reduce(0, lambda n, _: n + 1))
 
 

@@ -9,23 +9,17 @@ images: 2 batches per candidate) is what `run_eagerly` was added for.
 
     python bench/eager_training.py                  # 256 and 2,000 images, 6 candidates each
 """
-import os
 import random
 import statistics
-import sys
 import time
 
 from absl import app
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+import grow_trim
+import train
 
-import grow_trim  # noqa: E402
-import train  # noqa: E402
-
-SUBSET = os.path.join(os.path.dirname(os.path.dirname(os.path.abspath(__file__))), "..",
-                      "shared", "data", "cifar10_subset.npz")
-flags.DEFINE_string("dataset", f"npz:{os.path.normpath(SUBSET)}", "cifar10 (tfds) or npz:PATH.")
+flags.DEFINE_string("dataset", "cifar10", train.DATASET_HELP)
 flags.DEFINE_list("train_examples", ["256", "2000"], "Training-set sizes to compare.")
 flags.DEFINE_integer("candidates", 6, "Round-1 candidates trained each way per size.")
 flags.DEFINE_integer("epochs", 1, "Epochs per candidate.")

@@ -3,7 +3,7 @@
 Every intermediate representation r1..r11 of the block is a row, generated at a filled circle and
 deleted at a hollow one; the memory row beneath sums the live sizes at each time. With every
 node of size 1 the paper's figure reads ``1, 3, 2, 4, 3, 4, 3, 1``, peak 4, and so must ours
-(``lifetime.schedule``, paper schedule, on ``lifetime.block_graph`` of ``cells.FIGURE_1B``'s first
+(``lifetime.analyze``, paper schedule, on ``lifetime.block_graph`` of ``cells.FIGURE_1B``'s first
 block). Nothing here is scaled down: the figure is exact.
 
 With ``--filters`` the script also shows the real sizes of that block as the first block of a
@@ -15,8 +15,6 @@ network of width w on 32x32 CIFAR-10 images (input: the stem's w channels), in b
     python reproduce/figure3_lifetime.py --smoke    # the same, real sizes at width 4
 """
 
-import common  # noqa: F401  (first: puts the repository root on sys.path)
-
 import dataclasses
 import os
 
@@ -25,6 +23,8 @@ from absl import flags
 
 import cells
 import lifetime
+from reproduce import paper
+from reproduce import report
 
 # The figure's names of our nodes, in our order: the input, C1's layers and sum, C2's average
 # pool (r6) and dwconv5x5 (r5) and concat, C3's layers and sum, the block output.
@@ -68,15 +68,15 @@ def run(out_dir, filters=None, bytes_per_value=4, log=print):
         raise ValueError(f"--bytes must be at least 1, got {bytes_per_value}")
     os.makedirs(out_dir, exist_ok=True)
     nodes = figure_block()
-    unit = labelled(lifetime.schedule(nodes, "paper", sizes=[1] * len(nodes)), nodes)
-    paper_row, paper_peak = common.PAPER_FIGURE3_ROW, common.PAPER_FIGURE3_PEAK
+    unit = labelled(lifetime.analyze(nodes, "paper", sizes=[1] * len(nodes)), nodes)
+    paper_row, paper_peak = paper.FIGURE3_ROW, paper.FIGURE3_PEAK
     times = [f"t={t}" for t in range(1, len(unit.memory) + 1)]
     log("Figure 3: lifetime of the Figure 1b block, every node of size 1, paper schedule")
-    log(common.table(["", *times, "peak"], [["paper (Figure 3)", *paper_row, paper_peak],
+    log(report.table(["", *times, "peak"], [["paper (Figure 3)", *paper_row, paper_peak],
                                             ["ours", *unit.memory, unit.peak]]))
     log(f"memory row: {row_text(unit.memory)}, peak {unit.peak} "
         f"(paper: {row_text(paper_row)}, peak {paper_peak})")
-    log(common.table(["node", "generated", "deleted"],
+    log(report.table(["node", "generated", "deleted"],
                      [[name, b, d] for name, b, d in zip(unit.names, unit.born, unit.dead)]))
     png = os.path.join(out_dir, "figure3_lifetime.png")
     lifetime.plot(unit, png, f"Figure 3: Figure 1b block, unit sizes, peak {unit.peak}")
@@ -88,7 +88,7 @@ def run(out_dir, filters=None, bytes_per_value=4, log=print):
     if filters is not None:
         result["real_sizes"] = real_sizes(out_dir, nodes[0].name, filters, bytes_per_value, log)
     path = os.path.join(out_dir, "figure3_lifetime.json")
-    common.write_json(path, result)
+    report.write_json(path, result)
     log(f"wrote {png} and {path}")
     return result
 
@@ -96,11 +96,11 @@ def run(out_dir, filters=None, bytes_per_value=4, log=print):
 def real_sizes(out_dir, input_name, filters, bytes_per_value, log):
     """The block at width `filters`: bytes per node and the memory row in KiB, with its plot."""
     nodes = figure_block(filters)
-    life = labelled(lifetime.schedule(nodes, "paper"), nodes)
+    life = labelled(lifetime.analyze(nodes, "paper"), nodes)
     kib = tuple(m * bytes_per_value / 1024 for m in life.memory)
     log(f"\nThe same block at width {filters} on {INPUT_SIZE}x{INPUT_SIZE} maps "
         f"({input_name}: the stem's {filters} channels), {bytes_per_value} bytes per value")
-    log(common.table(["node", "shape", "KiB"],
+    log(report.table(["node", "shape", "KiB"],
                      [[name, "x".join(map(str, node.shape)), node.size * bytes_per_value / 1024]
                       for name, node in zip(life.names, nodes)], digits=1))
     log(f"memory row (KiB): {row_text(f'{m:g}' for m in kib)}, peak {max(kib):g} KiB "

@@ -12,58 +12,57 @@ paper lifetime schedule) of lifetime.py, float32, in MiB. The claim is checked o
 networks: our accuracy of each and our p and r savings of lambda 0.5 against lambda 1.
 
 Sources: search.py out_dirs (``--runs=DIR,...``, folders of them work, one run per lambda), or,
-without ``--runs``, the scaled-down searches of ``common.Scale`` run (or resumed: nothing is
+without ``--runs``, the scaled-down searches of ``sweep.Scale`` run (or resumed: nothing is
 trained twice) into ``--searches`` (default runs/reproduce/searches, shared with Figure 5 and
-Table 1).
-
-Default scale (``common.Scale``): the CIFAR-10 subset npz of shared/data, 2,000 training images
-per candidate, filters 8, 2 epochs, k 2, 3 rounds: the five searches took 5.7 minutes on 2
-idle CPU cores (20 minutes shared with other work), and accuracies stay near chance (10 %), so
-at this scale the memory side of the trade-off is what shows. ``--smoke`` writes synthetic
-searches instead (``common.synthetic_search``): the real grow/trim candidates with exact p and
-r, but accuracy a stand-in function of the parameter count and no training, since a real round
-of even the tiniest search (train, then fit the controller) costs tens of seconds here.
+Table 1). Their default data set is tensorflow-datasets' cifar10, 2,000 training images per
+candidate; ``--dataset=npz:PATH`` runs offline. At that scale accuracies stay near chance, so
+the memory side of the trade-off is what shows. ``--smoke`` runs synthetic searches instead
+(``sweep.synthetic_search``): the real grow/trim candidates with exact p and r, but accuracy a
+stand-in function of the parameter count and no training.
 
     python reproduce/figure4_rounds.py  # scaled-down searches, then the figure
     python reproduce/figure4_rounds.py --runs=runs/lambda1,runs/lambda05
     python reproduce/figure4_rounds.py --smoke  # seconds: synthetic searches, no training
 """
 
-import common  # noqa: F401  (first: puts the repository root on sys.path)
-
+import dataclasses
 import os
 import textwrap
 
 from absl import app
 from absl import flags
 
+from reproduce import paper
+from reproduce import report
+from reproduce import sweep
+
 LAMBDAS = (1.0, 0.5)  # accuracy only, and the paper's balanced trade-off
-PAPER_ACCURACY = 94.02  # %, both searches' final networks (test accuracy, full training)
-PAPER_P_SAVING = 96.7  # % less parameter memory at lambda 0.5 than at lambda 1
-PAPER_R_SAVING = 28.2  # % less intermediate memory
 COLORS = {1.0: "tab:blue", 0.5: "tab:orange"}  # the paper's
 
 
 def define_flags():
     """The command line; defined only when this file runs as a script (see lifetime.py)."""
-    common.define_sweep_flags("figure4_rounds", "a lambda = 1 and a lambda = 0.5 search")
+    sweep.define_sweep_flags("figure4_rounds", "a lambda = 1 and a lambda = 0.5 search")
 
 
 def round_rows(run):
     """One row per finished round: the network kept after it (MiB, validation accuracy)."""
-    return [{"round": rec["round"], "val_accuracy": rec["best"]["accuracy"],
-             "param_mib": rec["best"]["p"] / common.MB,
-             "activation_mib": rec["best"]["r"] / common.MB,
-             "best_y": rec["best_y"], "improved": rec["improved"]}
+    return [{"round": rec.round, "val_accuracy": rec.best.accuracy,
+             "param_mib": rec.best.param_bytes / report.MB,
+             "activation_mib": rec.best.activation_bytes / report.MB,
+             "best_y": rec.best_y, "improved": rec.improved}
             for rec in run.rounds]
 
 
 def savings(final_1, final_05):
-    """Our side of the paper's claim: lambda 0.5's final network against lambda 1's."""
-    return {"accuracy_lambda_1": 100 * final_1["accuracy"],
-            "accuracy_lambda_0.5": 100 * final_05["accuracy"],
-            "param_saving_pct": 100 * (final_1["p"] - final_05["p"]) / final_1["p"],
-            "activation_saving_pct": 100 * (final_1["r"] - final_05["r"]) / final_1["r"]}
+    """Our side of the paper's claim: lambda 0.5's final network (efficiency.Stats) against
+    lambda 1's."""
+    def saved(field):
+        return 100 * (getattr(final_1, field) - getattr(final_05, field)) / getattr(final_1, field)
+    return {"accuracy_lambda_1": 100 * final_1.accuracy,
+            "accuracy_lambda_0.5": 100 * final_05.accuracy,
+            "param_saving_pct": saved("param_bytes"),
+            "activation_saving_pct": saved("activation_bytes")}
 
 
 def format_rounds(rows_by_lambda):
@@ -72,21 +71,22 @@ def format_rounds(rows_by_lambda):
              row["activation_mib"], row["param_mib"] + row["activation_mib"], row["best_y"],
              "new" if row["improved"] else "base kept"]
             for lam, rows_ in rows_by_lambda.items() for row in rows_]
-    return common.table(header, rows, digits=3)
+    return report.table(header, rows, digits=3)
 
 
 def format_claim(ours):
-    rows = [["accuracy, lambda = 1 (%)", PAPER_ACCURACY, ours["accuracy_lambda_1"]],
-            ["accuracy, lambda = 0.5 (%)", PAPER_ACCURACY, ours["accuracy_lambda_0.5"]],
-            ["parameter memory saved by lambda 0.5 (%)", PAPER_P_SAVING, ours["param_saving_pct"]],
-            ["intermediate memory saved by lambda 0.5 (%)", PAPER_R_SAVING,
+    rows = [["accuracy, lambda = 1 (%)", paper.FIGURE4_ACCURACY, ours["accuracy_lambda_1"]],
+            ["accuracy, lambda = 0.5 (%)", paper.FIGURE4_ACCURACY, ours["accuracy_lambda_0.5"]],
+            ["parameter memory saved by lambda 0.5 (%)", paper.FIGURE4_PARAM_SAVING,
+             ours["param_saving_pct"]],
+            ["intermediate memory saved by lambda 0.5 (%)", paper.FIGURE4_ACTIVATION_SAVING,
              ours["activation_saving_pct"]]]
-    return common.table(["final networks", "paper", "ours"], rows)
+    return report.table(["final networks", "paper", "ours"], rows)
 
 
 def plot(rows_by_lambda, path, title):
     """Figure 4's layout: accuracy against round, memory against round, a colour per lambda."""
-    plt = common.pyplot()
+    plt = report.pyplot()
     fig, (acc_ax, mem_ax) = plt.subplots(1, 2, figsize=(10, 4))
     for lam, rows in rows_by_lambda.items():
         color = COLORS.get(lam)
@@ -104,16 +104,16 @@ def plot(rows_by_lambda, path, title):
         ax.grid(alpha=0.3)
         ax.legend(fontsize=8)
     fig.suptitle(textwrap.fill(title, 150), fontsize=8)
-    common.save_figure(fig, path)
+    report.save_figure(fig, path)
 
 
-def run(out_dir, runs=None, searches=common.SEARCHES, scale=common.Scale(), smoke=False,
+def run(out_dir, runs=None, searches=sweep.SEARCHES, scale=sweep.Scale(), smoke=False,
         log=print):
     """Figure 4 into out_dir (PNG and JSON) from `runs` (out_dirs) or scaled-down searches;
     prints the tables with `log` and returns what the JSON holds."""
     if smoke:
         searches = os.path.join(out_dir, "smoke_searches")
-    by_lambda, source = common.sweep(runs, LAMBDAS, searches, scale, smoke, log)
+    by_lambda, source = sweep.sweep(runs, LAMBDAS, searches, scale, smoke, log)
     missing = [lam for lam in LAMBDAS if lam not in by_lambda]
     if missing:
         raise ValueError(f"--runs: no search with lambda {missing[0]} (found lambdas "
@@ -123,8 +123,9 @@ def run(out_dir, runs=None, searches=common.SEARCHES, scale=common.Scale(), smok
     for lam, run_ in by_lambda.items():
         if not rows[lam]:
             raise ValueError(f"{run_.out_dir}: no finished round yet")
-    ours = savings(common.final_network(by_lambda[1.0]), common.final_network(by_lambda[0.5]))
-    for line in common.describe_runs(by_lambda, source):
+    finals = {lam: run_.final()[1] for lam, run_ in by_lambda.items()}
+    ours = savings(finals[1.0], finals[0.5])
+    for line in sweep.describe_runs(by_lambda, source):
         log(line)
     log("\nPer round: the network each search keeps (validation accuracy; p, r float32)")
     log(format_rounds(rows))
@@ -133,13 +134,14 @@ def run(out_dir, runs=None, searches=common.SEARCHES, scale=common.Scale(), smok
     log(format_claim(ours))
     png = os.path.join(out_dir, "figure4_rounds.png")
     plot(rows, png, f"Figure 4 (ours): {source}")
-    data = {"paper": {"accuracy_pct": PAPER_ACCURACY, "param_saving_pct": PAPER_P_SAVING,
-                      "activation_saving_pct": PAPER_R_SAVING},
+    data = {"paper": {"accuracy_pct": paper.FIGURE4_ACCURACY,
+                      "param_saving_pct": paper.FIGURE4_PARAM_SAVING,
+                      "activation_saving_pct": paper.FIGURE4_ACTIVATION_SAVING},
             "ours": ours, "source": source, "synthetic": bool(smoke and not runs),
-            "runs": [{**common.run_entry(run_), "rounds": rows[lam],
-                      "final": common.final_network(run_)}
+            "runs": [{**sweep.run_entry(run_), "rounds": rows[lam],
+                      "final": dataclasses.asdict(finals[lam])}
                      for lam, run_ in by_lambda.items()]}
-    common.write_json(os.path.join(out_dir, "figure4_rounds.json"), data)
+    report.write_json(os.path.join(out_dir, "figure4_rounds.json"), data)
     log(f"\nwrote {png} and {os.path.join(out_dir, 'figure4_rounds.json')}")
     return data
 
@@ -148,7 +150,7 @@ def main(argv):
     del argv
     FLAGS = flags.FLAGS
     try:
-        run(FLAGS.out_dir, FLAGS.runs, FLAGS.searches, common.scale_from_flags(FLAGS),
+        run(FLAGS.out_dir, FLAGS.runs, FLAGS.searches, sweep.scale_from_flags(FLAGS),
             FLAGS.smoke, log=lambda line: print(line, flush=True))
     except ValueError as e:
         raise SystemExit(f"figure4_rounds.py: {e}") from None

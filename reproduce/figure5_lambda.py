@@ -9,24 +9,16 @@ test accuracy after full training), the total memory is p + r of that network (p
 peak intermediate data, paper lifetime schedule, float32, MiB).
 
 Sources: search.py out_dirs (``--runs=DIR,...``, folders of them work, one run per lambda; every
-lambda found is plotted), or, without ``--runs``, the scaled-down searches of ``common.Scale``
-run (or resumed: nothing is trained twice) into ``--searches`` (default runs/reproduce/searches,
-shared with Figure 4 and Table 1).
-
-Default scale (``common.Scale``): the CIFAR-10 subset npz of shared/data, 2,000 training images
-per candidate, filters 8, 2 epochs, k 2, 3 rounds: the five searches took 5.7 minutes on 2
-idle CPU cores (20 minutes shared with other work), and accuracies stay near chance (10 %), so
-at this scale the memory side of the trade-off is what shows. ``--smoke`` writes synthetic
-searches instead (``common.synthetic_search``): the real grow/trim candidates with exact p and
-r, but accuracy a stand-in function of the parameter count and no training, since a real round
-of even the tiniest search (train, then fit the controller) costs tens of seconds here.
+lambda found is plotted), or, without ``--runs``, the scaled-down searches of ``sweep.Scale`` run
+(or resumed: nothing is trained twice) into ``--searches`` (default runs/reproduce/searches,
+shared with Figure 4 and Table 1). Their default data set is tensorflow-datasets' cifar10, 2,000
+training images per candidate; ``--dataset=npz:PATH`` runs offline. ``--smoke`` runs synthetic
+searches instead (``sweep.synthetic_search``: exact memory, stand-in accuracy, no training).
 
     python reproduce/figure5_lambda.py  # scaled-down searches, then the figure
     python reproduce/figure5_lambda.py --runs=runs/reproduce/searches
     python reproduce/figure5_lambda.py --smoke  # seconds: synthetic searches, no training
 """
-
-import common  # noqa: F401  (first: puts the repository root on sys.path)
 
 import os
 import textwrap
@@ -34,24 +26,25 @@ import textwrap
 from absl import app
 from absl import flags
 
-# The endpoints the text gives: lambda -> (error %, total memory MB); lambda 1's is "over 2.5".
-PAPER_ENDPOINTS = {0.0: (9.5, 0.5), 1.0: (4.0, 2.5)}
+from reproduce import paper
+from reproduce import report
+from reproduce import sweep
 
 
 def define_flags():
     """The command line; defined only when this file runs as a script (see lifetime.py)."""
-    common.define_sweep_flags("figure5_lambda", "one search per lambda")
-    flags.DEFINE_list("lambdas", [str(lam) for lam in common.PAPER_FIGURE5_LAMBDAS],
+    sweep.define_sweep_flags("figure5_lambda", "one search per lambda")
+    flags.DEFINE_list("lambdas", [str(lam) for lam in paper.FIGURE5_LAMBDAS],
                       "Lambdas of the scaled-down searches (ignored with --runs).")
 
 
 def point(run):
     """A search's point of Figure 5: its final network's error rate and memory."""
-    final = common.final_network(run)
-    return {"lambda": run.lambda_, "val_accuracy": final["accuracy"],
-            "error_pct": 100 * (1 - final["accuracy"]), "param_mib": final["p"] / common.MB,
-            "activation_mib": final["r"] / common.MB,
-            "total_mib": (final["p"] + final["r"]) / common.MB}
+    _, final = run.final()
+    return {"lambda": run.lambda_, "val_accuracy": final.accuracy,
+            "error_pct": 100 * (1 - final.accuracy), "param_mib": final.param_bytes / report.MB,
+            "activation_mib": final.activation_bytes / report.MB,
+            "total_mib": (final.param_bytes + final.activation_bytes) / report.MB}
 
 
 def format_points(points):
@@ -59,17 +52,17 @@ def format_points(points):
               "ours p MiB", "ours r MiB"]
     rows = []
     for p in points:
-        paper_error, paper_total = PAPER_ENDPOINTS.get(p["lambda"], (None, None))
+        paper_error, paper_total = paper.FIGURE5_ENDPOINTS.get(p["lambda"], (None, None))
         if p["lambda"] == 1.0:
             paper_total = f"> {paper_total}"
         rows.append([p["lambda"], paper_error, p["error_pct"], paper_total, p["total_mib"],
                      p["param_mib"], p["activation_mib"]])
-    return common.table(header, rows, digits=3)
+    return report.table(header, rows, digits=3)
 
 
 def plot(points, path, title):
     """Error rate against total memory, a point per lambda, the paper's endpoints beside."""
-    plt = common.pyplot()
+    plt = report.pyplot()
     fig, ax = plt.subplots(figsize=(7, 5))
     ax.plot([p["total_mib"] for p in points], [p["error_pct"] for p in points], "o-",
             color="tab:orange", label="ours (validation error of the search)")
@@ -80,10 +73,10 @@ def plot(points, path, title):
     for i, (xy, lambdas) in enumerate(labels.items()):  # above, below, ...: neighbours apart
         ax.annotate(f"λ={', '.join(lambdas)}", xy, textcoords="offset points",
                     xytext=(4, 6 if i % 2 == 0 else -13), fontsize=8)
-    paper = sorted(PAPER_ENDPOINTS.items())
-    ax.plot([total for _, (_, total) in paper], [error for _, (error, _) in paper], "s--",
+    endpoints = sorted(paper.FIGURE5_ENDPOINTS.items())
+    ax.plot([total for _, (_, total) in endpoints], [error for _, (error, _) in endpoints], "s--",
             color="tab:blue", mfc="none", label="paper (endpoints in the text; λ=1: over 2.5 MB)")
-    for lam, (error, total) in paper:
+    for lam, (error, total) in endpoints:
         ax.annotate(f"λ={lam:g}", (total, error), textcoords="offset points", xytext=(5, -12),
                     fontsize=8, color="tab:blue")
     # Log scale: a scaled-down search's networks are far smaller than the paper's.
@@ -93,11 +86,11 @@ def plot(points, path, title):
     ax.grid(alpha=0.3)
     ax.legend(fontsize=8)
     ax.set_title(textwrap.fill(title, 100), fontsize=7)
-    common.save_figure(fig, path)
+    report.save_figure(fig, path)
 
 
-def run(out_dir, runs=None, lambdas=common.PAPER_FIGURE5_LAMBDAS, searches=common.SEARCHES,
-        scale=common.Scale(), smoke=False, log=print):
+def run(out_dir, runs=None, lambdas=paper.FIGURE5_LAMBDAS, searches=sweep.SEARCHES,
+        scale=sweep.Scale(), smoke=False, log=print):
     """Figure 5 into out_dir (PNG and JSON) from `runs` (out_dirs) or scaled-down searches;
     prints the table with `log` and returns what the JSON holds."""
     if smoke:
@@ -105,9 +98,9 @@ def run(out_dir, runs=None, lambdas=common.PAPER_FIGURE5_LAMBDAS, searches=commo
     for lam in lambdas:
         if not 0 <= lam <= 1:
             raise ValueError(f"--lambdas: {lam} is not in [0, 1]")
-    by_lambda, source = common.sweep(runs, lambdas, searches, scale, smoke, log)
+    by_lambda, source = sweep.sweep(runs, lambdas, searches, scale, smoke, log)
     points = [point(run_) for run_ in by_lambda.values()]
-    for line in common.describe_runs(by_lambda, source):
+    for line in sweep.describe_runs(by_lambda, source):
         log(line)
     log("\nFinal network of each search: error rate against total memory (paper: its text's "
         "endpoints, test error after 60 epochs; ours: validation error of the search)")
@@ -115,11 +108,11 @@ def run(out_dir, runs=None, lambdas=common.PAPER_FIGURE5_LAMBDAS, searches=commo
     png = os.path.join(out_dir, "figure5_lambda.png")
     plot(points, png, f"Figure 5 (ours): {source}")
     data = {"paper": {str(lam): {"error_pct": error, "total_mb": total}
-                      for lam, (error, total) in PAPER_ENDPOINTS.items()},
+                      for lam, (error, total) in paper.FIGURE5_ENDPOINTS.items()},
             "source": source, "synthetic": bool(smoke and not runs),
-            "runs": [{**common.run_entry(run_), **p}
+            "runs": [{**sweep.run_entry(run_), **p}
                      for run_, p in zip(by_lambda.values(), points)]}
-    common.write_json(os.path.join(out_dir, "figure5_lambda.json"), data)
+    report.write_json(os.path.join(out_dir, "figure5_lambda.json"), data)
     log(f"\nwrote {png} and {os.path.join(out_dir, 'figure5_lambda.json')}")
     return data
 
@@ -133,7 +126,7 @@ def main(argv):
         raise SystemExit(f"figure5_lambda.py: --lambdas: not numbers: "
                          f"{','.join(FLAGS.lambdas)}") from None
     try:
-        run(FLAGS.out_dir, FLAGS.runs, lambdas, FLAGS.searches, common.scale_from_flags(FLAGS),
+        run(FLAGS.out_dir, FLAGS.runs, lambdas, FLAGS.searches, sweep.scale_from_flags(FLAGS),
             FLAGS.smoke, log=lambda line: print(line, flush=True))
     except ValueError as e:
         raise SystemExit(f"figure5_lambda.py: {e}") from None

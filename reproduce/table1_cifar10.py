@@ -5,12 +5,12 @@ Memory needs no training: we build the baselines in Keras and measure them with
 ``lifetime.model_memory`` at 32x32 (parameters with BatchNorm folded, plus the peak of the
 lifetime analysis, paper schedule by default):
 
-* ResNet-56 and ResNet-110: He et al. 2016's CIFAR networks (``common.resnet_cifar``), option A
+* ResNet-56 and ResNet-110: He et al. 2016's CIFAR networks (``baselines.resnet_cifar``), option A
   (parameter-free) shortcuts; 0.85 M and 1.7 M parameters, as published.
-* MobileNet-V2: width 1.0 with the usual CIFAR strides (``common.mobilenet_v2_cifar``: stem and
+* MobileNet-V2: width 1.0 with the usual CIFAR strides (``baselines.mobilenet_v2_cifar``: stem and
   second stage stride 1, 4x4 final maps), 10 classes.
 * ShuffleNet: ShuffleNet V1 1.0x, g = 3 (the paper cites V1), CIFAR layout
-  (``common.shufflenet_v1``: stride-1 stem, no max pool), 10 classes.
+  (``baselines.shufflenet_v1``: stride-1 stem, no max pool), 10 classes.
 * CondenseNet-86/-50 and DPPNet-P/-M are not built: their rows show the paper's numbers only.
 * MemNAS (lambda=0.5) / (lambda=0.8): the final network of each search.py out_dir given with
   ``--runs`` (one per lambda; other lambdas get rows of their own), measured at the run's search
@@ -26,14 +26,17 @@ The baselines' accuracy is the paper's only: we train none of them.
     python reproduce/table1_cifar10.py --smoke     # seconds: tiny stand-ins under the same rows
 """
 
-import common  # noqa: F401  (first: puts the repository root on sys.path)
-
 import os
 
 from absl import app
 from absl import flags
 
 import lifetime
+import records
+from reproduce import baselines
+from reproduce import paper
+from reproduce import report
+from reproduce import sweep
 
 PAPER_FILTERS = 64  # Section 4.1: "The number of filters in each operation layer is 64."
 INPUT_SHAPE = (32, 32, 3)
@@ -46,48 +49,48 @@ def define_flags():
                       "networks fill the MemNAS rows; default: the paper's numbers only.")
     flags.DEFINE_string("out_dir", "runs/reproduce/table1_cifar10",
                         "Where table1_cifar10.json and table1_cifar10.png go.")
-    common.define_memory_flags()
+    baselines.define_memory_flags()
     flags.DEFINE_bool("smoke", False, "Seconds: tiny stand-ins of the baselines (ResNet-8/-14, "
                       "one block or unit per stage) under the same rows.")
 
 
-def baselines(smoke=False):
+def networks(smoke=False):
     """(row, how it is built, builder) of the networks we build; with smoke, tiny stand-ins
     that keep the rows and the code path but build in a fraction of the time."""
-    depths, stages, units = (56, 110), common.MOBILENET_V2_CIFAR_STAGES, common.SHUFFLENET_V1_UNITS
+    depths, stages, units = (56, 110), baselines.MOBILENET_V2_CIFAR_STAGES, baselines.SHUFFLENET_V1_UNITS
     if smoke:
         depths, stages, units = (8, 14), tuple((t, c, 1, s) for t, c, _, s in stages), (1, 1, 1)
     tag = " [SMOKE stand-in: fewer blocks]" if smoke else ""
     return [(name, how + tag, build) for name, how, build in (
         ("MobileNet-V2", "MobileNetV2 1.0x, CIFAR strides (stem and stage 2 stride 1, 4x4 final "
-         "maps), 10 classes", lambda: common.mobilenet_v2_cifar(10, INPUT_SHAPE, stages)),
+         "maps), 10 classes", lambda: baselines.mobilenet_v2_cifar(10, INPUT_SHAPE, stages)),
         ("ResNet-110", f"ResNet-{depths[1]} of He et al. 2016, option A shortcuts",
-         lambda: common.resnet_cifar(depths[1], 10, INPUT_SHAPE)),
+         lambda: baselines.resnet_cifar(depths[1], 10, INPUT_SHAPE)),
         ("ResNet-56", f"ResNet-{depths[0]} of He et al. 2016, option A shortcuts",
-         lambda: common.resnet_cifar(depths[0], 10, INPUT_SHAPE)),
+         lambda: baselines.resnet_cifar(depths[0], 10, INPUT_SHAPE)),
         ("ShuffleNet", "ShuffleNet V1 1.0x, g = 3, CIFAR layout (stride-1 stem, no max pool), "
-         "10 classes", lambda: common.shufflenet_v1("1.0x", 10, INPUT_SHAPE, True, units)))]
+         "10 classes", lambda: baselines.shufflenet_v1("1.0x", 10, INPUT_SHAPE, True, units)))]
 
 
 def memnas_rows(runs, bytes_per_value, schedule):
     """({row name: (ours at the paper's width, rows at the search width)}, notes) of each
     search's final network; accuracy: the search's validation accuracy of that network."""
     found, notes = {}, []
-    for lam, run in common.runs_by_lambda(runs).items():
-        arch, final = common.final_arch(run), common.final_network(run)
+    for lam, run in records.runs_by_lambda(runs).items():
+        arch, final = run.final()
 
         def ours(filters):
             memory = lifetime.arch_memory(arch, filters, bytes_per_value, schedule, INPUT_SHAPE)
-            return dict(common.memory_mib(memory), filters=filters,
-                        accuracy=100 * final["accuracy"])
+            return dict(report.memory_mib(memory), filters=filters,
+                        accuracy=100 * final.accuracy)
 
-        searched = run.config["train"]["filters"]
+        searched = run.config.train["filters"]
         extra = [] if searched == PAPER_FILTERS else [
             {"model": f"  at w={searched}, as searched", "paper": None, "ours": ours(searched)}]
         name = f"MemNAS (lambda={lam:g})"
         found[name] = (ours(PAPER_FILTERS), extra)
         notes.append(f"- {name}: final network of {run.out_dir} (SCALED-DOWN search: "
-                     f"{run.scale()}), memory at the paper's width {PAPER_FILTERS}"
+                     f"{run.describe()}), memory at the paper's width {PAPER_FILTERS}"
                      + (f" and, indented, at its search width {searched}" if extra else "")
                      + "; accuracy: its validation accuracy in that search, not a test "
                      "accuracy after the paper's 60 epochs at width 64.")
@@ -99,15 +102,15 @@ def run(out_dir, runs=None, bytes_per_value=4, schedule="paper", smoke=False, lo
     returns the rows (dicts with model, paper and ours)."""
     if bytes_per_value < 1:
         raise ValueError(f"--bytes must be at least 1, got {bytes_per_value}")
-    memnas, memnas_notes = (memnas_rows(common.find_runs(runs), bytes_per_value, schedule)
+    memnas, memnas_notes = (memnas_rows(sweep.find_runs(runs), bytes_per_value, schedule)
                             if runs else ({}, []))
     os.makedirs(out_dir, exist_ok=True)
     log(f"building the baselines at {INPUT_SHAPE[0]}x{INPUT_SHAPE[1]}" +
         (" (--smoke: tiny stand-ins)" if smoke else ""))
-    built = common.measure_models(baselines(smoke), bytes_per_value, schedule, log)
+    built = baselines.measure_models(networks(smoke), bytes_per_value, schedule, log)
 
     rows = []
-    for name, (total, params, accuracy) in common.PAPER_TABLE1.items():
+    for name, (total, params, accuracy) in paper.TABLE1.items():
         # MemNAS rows come from the searches (with their search-width variants), the rest
         # from the networks built above, if any.
         ours, extra = memnas.pop(name, (built.get(name), []))
@@ -117,18 +120,18 @@ def run(out_dir, runs=None, bytes_per_value=4, schedule="paper", smoke=False, lo
     for name, (ours, extra) in memnas.items():  # lambdas the paper does not report
         rows += [{"model": name, "paper": None, "ours": ours}] + extra
 
-    text = common.table(
+    text = report.table(
         ["model", "paper total MB", "paper params MB", "paper top-1 %", "ours total MiB",
          "ours params MiB", "ours interm. MiB", "ours acc %"],
-        common.paper_vs_ours(rows, ("total_mb", "params_mb", "top1"),
-                             ("total_mib", "params_mib", "intermediate_mib", "accuracy")))
+        report.paper_vs_ours(rows, ("total_mb", "params_mb", "top1"),
+                             ("total_mib", "param_mib", "activation_mib", "accuracy")))
     notes = notes_for(rows, memnas_notes, bytes_per_value, schedule, smoke)
     log("\nTable 1, CIFAR-10 (32x32), paper beside ours\n" + text + "\n" + "\n".join(notes))
 
     png = os.path.join(out_dir, "table1_cifar10.png")
-    common.bar_chart(png, rows, f"Table 1, CIFAR-10: total memory ({schedule} schedule, "
+    report.bar_chart(png, rows, f"Table 1, CIFAR-10: total memory ({schedule} schedule, "
                      f"{bytes_per_value} B/value){', SMOKE' if smoke else ''}")
-    common.write_json(os.path.join(out_dir, "table1_cifar10.json"), {
+    report.write_json(os.path.join(out_dir, "table1_cifar10.json"), {
         "rows": rows, "notes": notes, "table": text, "bytes_per_value": bytes_per_value,
         "schedule": schedule, "input_shape": list(INPUT_SHAPE), "smoke": smoke,
         "runs": list(runs or []), "png": png})
@@ -138,13 +141,13 @@ def run(out_dir, runs=None, bytes_per_value=4, schedule="paper", smoke=False, lo
 
 def notes_for(rows, memnas_notes, bytes_per_value, schedule, smoke):
     """What the table's numbers are: how each of ours was got, and what is the paper's only."""
-    notes = common.memory_notes(rows, bytes_per_value, schedule)
+    notes = report.memory_notes(rows, bytes_per_value, schedule)
     notes.append(f"- {', '.join(NOT_BUILT)}: not built; the paper's numbers only.")
     notes.append("- baselines' accuracy: the paper's only (we train none of them).")
     notes += memnas_notes or [
         f"- MemNAS rows: the paper's numbers only. For ours, run searches with lambda 0.5 "
-        f"and 0.8 (python reproduce/figure5_lambda.py writes them to {common.SEARCHES}) and "
-        f"pass --runs {common.SEARCHES}."]
+        f"and 0.8 (python reproduce/figure5_lambda.py writes them to {sweep.SEARCHES}) and "
+        f"pass --runs {sweep.SEARCHES}."]
     if smoke:
         notes.append("- SMOKE: tiny stand-in networks, not the paper's; numbers meaningless.")
     return notes

@@ -5,7 +5,7 @@ Ours, at 224x224 with 1000 classes (``lifetime.model_memory``: parameters with B
 plus the peak of the lifetime analysis, paper schedule by default):
 
 * MobileNet V2 (1.0x) and (1.4x), NASNet (Mobile): ``keras.applications`` (weights=None).
-* ShuffleNet V1 (1.5x) and (2.0x): ``common.shufflenet_v1`` (g = 3, ImageNet layout). The V2
+* ShuffleNet V1 (1.5x) and (2.0x): ``baselines.shufflenet_v1`` (g = 3, ImageNet layout). The V2
   rows, CondenseNet, DVOLER, EMNAS, FBNet, MnasNet, DARTS, DPPNet and ProxylessNAS are not built:
   the paper's numbers only.
 * MemNAS-A / MemNAS-B: Section 4.1 "extends the number of the blocks and the filters of the
@@ -30,8 +30,6 @@ Accuracy and latency are the paper's only: no ImageNet training, no phone.
     python reproduce/table2_imagenet.py --smoke     # seconds: small stand-ins, big models skipped
 """
 
-import common  # noqa: F401  (first: puts the repository root on sys.path)
-
 import os
 
 from absl import app
@@ -39,6 +37,11 @@ from absl import flags
 
 import cells
 import lifetime
+import records
+from reproduce import baselines
+from reproduce import paper
+from reproduce import report
+from reproduce import sweep
 
 INPUT_SHAPE = (224, 224, 3)
 NUM_CLASSES = 1000
@@ -47,7 +50,7 @@ IMAGENET_STRIDES = (2, 1, 1, 2, 1, 1, 2, 1, 1, 2, 1, 1, 1, 2, 1, 1)
 IMAGENET_WIDTHS = (1, 1, 1, 2, 2, 2, 4, 4, 4, 8, 8, 8, 8, 8, 8, 8)
 IMAGENET_FILTERS = 32  # w: the widest blocks have 8w = 256 filters, the paper's number
 LAMBDAS = {"MemNAS-A": 0.5, "MemNAS-B": 0.8}  # Table 2's caption
-FALLBACK = os.path.join(common.ROOT, "examples", "figure1b.json")
+FALLBACK = "examples/figure1b.json"  # cells.FIGURE_1B, as a file
 FIGURE_1B_LABEL = "Figure 1b block, NOT a search result"
 
 
@@ -57,7 +60,7 @@ def define_flags():
                       "and 0.8 searches give MemNAS-A and -B. Default: the Figure 1b block.")
     flags.DEFINE_string("out_dir", "runs/reproduce/table2_imagenet",
                         "Where table2_imagenet.json and table2_imagenet.png go.")
-    common.define_memory_flags()
+    baselines.define_memory_flags()
     flags.DEFINE_integer("filters", IMAGENET_FILTERS, "w of the MemNAS-A/-B extension; the "
                          "widest blocks have 8w filters (default 32: 256, the paper's number).")
     flags.DEFINE_bool("smoke", False, "Seconds: MobileNetV2 0.35x at 96x96 and ShuffleNets with "
@@ -69,14 +72,14 @@ def keras_app(name, **kwargs):
     return getattr(keras.applications, name)(weights=None, classes=NUM_CLASSES, **kwargs)
 
 
-def baselines(smoke=False):
+def networks(smoke=False):
     """(row, how it is built, builder) of the networks we build; with smoke, small stand-ins
     of three of them under the same rows, and the slow ones left out."""
     def mobilenet(alpha, size=INPUT_SHAPE[0]):
         return lambda: keras_app("MobileNetV2", input_shape=(size, size, 3), alpha=alpha)
 
-    def shufflenet(scale, units=common.SHUFFLENET_V1_UNITS):
-        return lambda: common.shufflenet_v1(scale, NUM_CLASSES, INPUT_SHAPE, False, units)
+    def shufflenet(scale, units=baselines.SHUFFLENET_V1_UNITS):
+        return lambda: baselines.shufflenet_v1(scale, NUM_CLASSES, INPUT_SHAPE, False, units)
 
     if smoke:
         tag = " [SMOKE stand-in]"
@@ -93,9 +96,9 @@ def baselines(smoke=False):
         ("NASNet (Mobile)", "keras.applications.NASNetMobile",
          lambda: keras_app("NASNetMobile", input_shape=INPUT_SHAPE)),
         ("ShuffleNet V1 (1.5x)", "ShuffleNet V1 1.5x, g = 3, ImageNet layout "
-         "(common.shufflenet_v1)", shufflenet("1.5x")),
+         "(baselines.shufflenet_v1)", shufflenet("1.5x")),
         ("ShuffleNet V1 (2.0x)", "ShuffleNet V1 2.0x, g = 3, ImageNet layout "
-         "(common.shufflenet_v1)", shufflenet("2.0x"))]
+         "(baselines.shufflenet_v1)", shufflenet("2.0x"))]
 
 
 def source_blocks(strides=IMAGENET_STRIDES, template=cells.BLOCK_STRIDES):
@@ -120,21 +123,21 @@ def imagenet_arch(arch):
 def memnas_rows(runs, filters, bytes_per_value, schedule):
     """{"MemNAS-A": ours, "MemNAS-B": ours} and a note each: the lambda 0.5 / 0.8 search's
     final network (or the Figure 1b block) on the 16-block template at width `filters`."""
-    found = common.runs_by_lambda(runs) if runs else {}
+    found = records.runs_by_lambda(runs) if runs else {}
     rows, notes = {}, []
     for name, lam in LAMBDAS.items():
         if lam in found:
-            arch, arch_file = common.final_arch(found[lam]), found[lam].out_dir
+            arch, arch_file = found[lam].final()[0], found[lam].out_dir
             source = (f"the final network of {arch_file} (lambda {lam:g}, SCALED-DOWN search: "
-                      f"{found[lam].scale()})")
+                      f"{found[lam].describe()})")
         else:
-            arch, arch_file = cells.load(FALLBACK), os.path.relpath(FALLBACK, common.ROOT)
+            arch, arch_file = cells.FIGURE_1B, FALLBACK
             source = (f"{FIGURE_1B_LABEL} ({arch_file}): no lambda {lam:g} search given with "
                       f"--runs")
         memory = lifetime.arch_memory(imagenet_arch(arch), filters, bytes_per_value, schedule,
                                       INPUT_SHAPE, NUM_CLASSES, IMAGENET_STRIDES,
                                       IMAGENET_WIDTHS)
-        rows[name] = dict(common.memory_mib(memory), filters=filters, arch=arch_file,
+        rows[name] = dict(report.memory_mib(memory), filters=filters, arch=arch_file,
                           search_result=lam in found)
         notes.append(f"- {name}: {source}, on the 16-block template at w = {filters}; "
                      f"{memory.params:,d} parameters (BN folded).")
@@ -158,25 +161,25 @@ def run(out_dir, runs=None, filters=IMAGENET_FILTERS, bytes_per_value=4, schedul
         raise ValueError(f"--bytes must be at least 1, got {bytes_per_value}")
     if filters < 1:
         raise ValueError(f"--filters must be at least 1, got {filters}")
-    memnas, memnas_notes = memnas_rows(common.find_runs(runs) if runs else None, filters,
+    memnas, memnas_notes = memnas_rows(sweep.find_runs(runs) if runs else None, filters,
                                        bytes_per_value, schedule)
     os.makedirs(out_dir, exist_ok=True)
     log(f"building the baselines at {INPUT_SHAPE[0]}x{INPUT_SHAPE[1]}, {NUM_CLASSES} classes"
         + (" (--smoke: small stand-ins)" if smoke else ""))
-    built = common.measure_models(baselines(smoke), bytes_per_value, schedule, log)
+    built = baselines.measure_models(networks(smoke), bytes_per_value, schedule, log)
     built.update(memnas)
     rows = [{"model": name, "paper": {"total_mb": total, "latency_ms": latency, "top1": top1},
              "ours": built.get(name)}
-            for name, (total, latency, top1) in common.PAPER_TABLE2.items()]
+            for name, (total, latency, top1) in paper.TABLE2.items()]
 
     shown = [dict(row, model=f"{row['model']} ({FIGURE_1B_LABEL})")
              if (row["ours"] or {}).get("search_result") is False else row for row in rows]
-    text = common.table(
+    text = report.table(
         ["model", "paper total MB", "paper latency ms", "paper top-1 %", "ours total MiB",
          "ours params MiB", "ours interm. MiB"],
-        common.paper_vs_ours(shown, ("total_mb", "latency_ms", "top1"),
-                             ("total_mib", "params_mib", "intermediate_mib")))
-    notes = common.memory_notes(rows, bytes_per_value, schedule) + memnas_notes
+        report.paper_vs_ours(shown, ("total_mb", "latency_ms", "top1"),
+                             ("total_mib", "param_mib", "activation_mib")))
+    notes = report.memory_notes(rows, bytes_per_value, schedule) + memnas_notes
     notes.append(template_note(filters))
     notes.append("- rows without ours: not built, the paper's numbers only"
                  + (" (MobileNet V2 1.4x and NASNet skipped in --smoke)" if smoke else "")
@@ -187,10 +190,10 @@ def run(out_dir, runs=None, filters=IMAGENET_FILTERS, bytes_per_value=4, schedul
         + "\n".join(notes))
 
     png = os.path.join(out_dir, "table2_imagenet.png")
-    common.bar_chart(png, shown, f"Table 2, ImageNet: total memory ({schedule} schedule, "
+    report.bar_chart(png, shown, f"Table 2, ImageNet: total memory ({schedule} schedule, "
                      f"{bytes_per_value} B/value){', SMOKE' if smoke else ''}")
     path = os.path.join(out_dir, "table2_imagenet.json")
-    common.write_json(path, {
+    report.write_json(path, {
         "rows": rows, "notes": notes, "table": text, "bytes_per_value": bytes_per_value,
         "schedule": schedule, "input_shape": list(INPUT_SHAPE), "filters": filters,
         "template": {"strides": list(IMAGENET_STRIDES), "widths": list(IMAGENET_WIDTHS),

@@ -8,7 +8,7 @@ Here:
 
 * **Data**: real trained candidates, every "ok" record of search.py out_dirs (``--runs DIR...``),
   or, without ``--runs``, of a scaled-down search this script runs into ``OUT_DIR/search``
-  (``common.scaled_search``; rerunning resumes it without retraining anything). The target is y
+  (``sweep.scaled_search``; rerunning resumes it without retraining anything). The target is y
   as the search recorded it, each round's y against that round's base, as in Eq. 3. Candidates
   of several runs are pooled, so give runs of one lambda.
 * **Split by round**: the controllers train on every round before the held-out round (default:
@@ -26,24 +26,19 @@ Here:
   k = n (``scc.ranking_report`` clips k), and AP@n is 1.0 for any ranking (the predicted and the
   true top n are the same set), as it is at n = 100; the table says so. Hence the default k 150.
 
-Defaults (17 min on 2 CPU cores, measured: 328 candidates trained in ~15 min, then 9 controllers
-in ~1.5 min; 1.7 GB of memory): CIFAR-10 subset npz, lambda 0.5, 3 rounds (0 and 1 to train on, 2
-held out), top-150 per round (the paper's k is 100; 150 makes AP@100 of the held-out round measure
-something), each candidate trained 1 epoch on 256 images with filters 8, eager steps. Accuracies
-are then chance plus noise (std 0.02 within a round), so y ranks the memory terms (Kendall tau
-0.97 between them) and the table measures how well each controller learns memory from structure;
-``--target=val_accuracy`` on the same search shows they learn nothing of the accuracy (tau ~0).
-A bigger CPU scale does not fix that: one epoch on all 4,577 images costs 15 s per candidate
-(82 min for the search) and leaves the accuracies as flat. The paper's scale:
-``--dataset=cifar10 --epochs=60 --filters=64 --train_examples=0 --norun_eagerly`` (all images,
-traced steps), on a GPU.
+Defaults: tensorflow-datasets' cifar10 (``--dataset=npz:PATH`` offline), lambda 0.5, 3 rounds
+(0 and 1 to train on, 2 held out), top-150 per round (the paper's k is 100; 150 makes AP@100 of
+the held-out round measure something), each candidate trained 1 epoch on 256 images with filters
+8, eager steps. Accuracies are then chance plus noise, so y ranks the memory terms and the table
+measures how well each controller learns memory from structure; ``--target=val_accuracy`` on the
+same search shows whether they learn anything of the accuracy. The README has the numbers and
+times measured. The paper's scale: ``--dataset=cifar10 --epochs=60 --filters=64
+--train_examples=0 --norun_eagerly`` (all images, traced steps), on a GPU.
 
     python reproduce/table3_controller.py                     # scaled-down search, then Table 3
     python reproduce/table3_controller.py --runs runs/lambda05  # candidates of existing searches
     python reproduce/table3_controller.py --smoke              # seconds: synthetic candidates
 """
-
-import common  # first: puts the repository root on sys.path
 
 import dataclasses
 import os
@@ -53,20 +48,24 @@ from absl import app
 from absl import flags
 import numpy as np
 
-import cells
-import search
+import records
+import scc
+import train
+from efficiency import memory_efficiency
+from reproduce import paper
+from reproduce import report
+from reproduce import sweep
 
 CONTROLLERS = (("single", "Single-RNN"), ("double", "Double-RNN"), ("scc", "SCC"))
-PAPER_METRICS = ("AP@50", "AP@100", "NDCG@50", "NDCG@100")  # the columns of PAPER_TABLE3
+PAPER_METRICS = ("AP@50", "AP@100", "NDCG@50", "NDCG@100")  # the columns of paper.TABLE3
 METRICS = PAPER_METRICS + ("kendall_tau", "spearman_rho")
 TARGETS = ("y", "val_accuracy")
-# The default search: 17 minutes on 2 CPU cores (see the module docstring).
-SCALE = common.Scale(rounds=3, k=150, epochs=1, filters=8, train_examples=256,
+SCALE = sweep.Scale(rounds=3, k=150, epochs=1, filters=8, train_examples=256,
                      run_eagerly=True)  # 2 batches per candidate: tracing would cost more
 RANDOM_ORDERS = 200  # random rankings averaged for the reference row
 MEMORY_ROW = "Memory terms of Eq. 4"  # the reference row ranking by Eq. 4 without accuracy
 SMOKE_BUDGET = dict(seeds=2, epochs=2)  # each controller costs a few seconds of tracing alone
-SMOKE_SEARCH = dict(rounds=3, k=60, filters=8)  # common.synthetic_search, a random k per round
+SMOKE_SEARCH = dict(rounds=3, k=60, filters=8)  # sweep.synthetic_search, a random k per round
 
 
 def define_flags():
@@ -78,7 +77,7 @@ def define_flags():
     flags.DEFINE_bool("smoke", False, "Seconds: synthetic candidates, 2 seeds, 2 controller "
                       "epochs (overrides --seeds and --controller_epochs).")
     # The search that makes the data, when --runs is not given.
-    flags.DEFINE_string("dataset", SCALE.dataset, "cifar10 (tfds) or npz:PATH.")
+    flags.DEFINE_string("dataset", SCALE.dataset, train.DATASET_HELP)
     flags.DEFINE_float("lambda_", 0.5, "Eq. 4 trade-off of the search.")
     flags.DEFINE_integer("rounds", SCALE.rounds, "Search rounds; the last is held out.")
     flags.DEFINE_integer("k", SCALE.k, "Candidates trained per round (paper: 100).")
@@ -124,28 +123,26 @@ class Budget:
 # ---------------------------------------------------------------------------------------------
 
 def candidate_records(runs):
-    """Every "ok" candidate of `runs` (common.Run) as a dict: run (index), round, key, arch
+    """Every "ok" candidate of `runs` (records.Run) as a dict: run (index), round, key, arch
     (cells.Arch), y, val_accuracy and memory_score, the memory terms of Eq. 4 against its
     round's base (None if that base is not recorded)."""
-    records = []
+    found = []
     for n, run in enumerate(runs):
-        bases = {rec["round"]: search.Stats(**rec["base"]) for rec in run.rounds}
+        bases = {rec.round: rec.base for rec in run.rounds}
         # A round still in progress has no rounds.jsonl line yet; its base is the best so far.
-        bases.update({rec["round"] + 1: search.Stats(**rec["best"]) for rec in run.rounds
-                      if rec["round"] + 1 not in bases})
+        bases.update({rec.round + 1: rec.best for rec in run.rounds
+                      if rec.round + 1 not in bases})
         for rec in run.candidates:
-            if rec["status"] != "ok":
+            if not rec.ok:
                 continue
-            pre = bases.get(rec["round"])
-            memory = None if pre is None else search.memory_efficiency(
-                search.Stats(None, rec["activation_bytes"], rec["param_bytes"]), pre,
-                run.lambda_)
-            records.append({"run": n, "round": rec["round"], "key": rec["key"],
-                            "arch": cells.from_json(rec["arch"]), "y": rec["y"],
-                            "val_accuracy": rec["val_accuracy"], "memory_score": memory})
-    if not records:
+            pre = bases.get(rec.round)
+            memory = None if pre is None else memory_efficiency(
+                dataclasses.replace(rec.stats, accuracy=None), pre, run.lambda_)
+            found.append({"run": n, "round": rec.round, "key": rec.key, "arch": rec.arch,
+                          "y": rec.y, "val_accuracy": rec.val_accuracy, "memory_score": memory})
+    if not found:
         raise ValueError("the runs hold no trained candidate (status \"ok\")")
-    return records
+    return found
 
 
 @dataclasses.dataclass(frozen=True)
@@ -190,7 +187,6 @@ def split_by_round(records, holdout_round=None):
 
 def score_controller(kind, seed, split, budget, target="y"):
     """Train one controller on split.train and rank split.holdout; scc.ranking_report."""
-    import scc
     controller = scc.Controller(kind, list_size=budget.list_size,
                                 learning_rate=budget.learning_rate, seed=seed)
     controller.fit([rec["arch"] for rec in split.train], [rec[target] for rec in split.train],
@@ -218,7 +214,6 @@ def summarize(reports):
 def references(split, target, seed=0):
     """The rows to read the controllers against: random orders, and (for y) the exact memory
     terms of Eq. 4, the search's ranking before it has a controller."""
-    import scc
     y = [rec[target] for rec in split.holdout]
     rng = np.random.default_rng(seed)
     rows = {"Random order": summarize(
@@ -263,17 +258,17 @@ def format_table(results, refs, n):
     header = ["controller", "source", *column_names(n), "Kendall tau", "Spearman rho"]
 
     def ours(summary, spread=True):
-        return [common.fmt(summary[m]["mean"], 3) + (
+        return [report.fmt(summary[m]["mean"], 3) + (
             f" ± {summary[m]['std']:.3f}" if spread and summary[m]["std"] is not None else "")
             for m in METRICS]
 
     rows = []
     for _, label in CONTROLLERS:
-        rows.append([label, "paper", *common.PAPER_TABLE3[label], None, None])
+        rows.append([label, "paper", *paper.TABLE3[label], None, None])
         rows.append([label, "ours", *ours(results[label])])
     for label, summary in refs.items():
         rows.append([label, "ours", *ours(summary, spread=label == "Random order")])
-    return common.table(header, rows, digits=3)
+    return report.table(header, rows, digits=3)
 
 
 def plot(results, refs, n, path, title):
@@ -293,7 +288,7 @@ def plot(results, refs, n, path, title):
         offset = (2 * c - len(CONTROLLERS) + 0.5) * width
         ax.bar(x + offset, mean, width, yerr=std, capsize=3, color=color,
                label=f"{label} (ours)")
-        ax.bar(x + offset + width, common.PAPER_TABLE3[label], width, color=color, alpha=0.35,
+        ax.bar(x + offset + width, paper.TABLE3[label], width, color=color, alpha=0.35,
                hatch="//", edgecolor=color, label=f"{label} (paper)")
     for label, style in (("Random order", "--"), (MEMORY_ROW, ":")):
         if label in refs:
@@ -312,17 +307,17 @@ def plot(results, refs, n, path, title):
 def load_searches(out_dir, runs=None, scale=SCALE, lambda_=0.5, smoke=False, log=print):
     """The searches to take candidates from, and a line saying where they came from: `runs`
     (search.py out_dirs) if given, else synthetic candidates with `smoke`, else a search at
-    `scale` (common.Scale) and `lambda_` run or resumed in OUT_DIR/search."""
+    `scale` (sweep.Scale) and `lambda_` run or resumed in OUT_DIR/search."""
     if runs:
-        return common.find_runs(runs), "search.py out_dirs given with --runs"
+        return records.find_runs(runs), "search.py out_dirs given with --runs"
     if smoke:
-        found = common.synthetic_search(os.path.join(out_dir, "search_synthetic"), lambda_,
-                                        SMOKE_SEARCH["rounds"], SMOKE_SEARCH["k"],
-                                        SMOKE_SEARCH["filters"], sample_seed=0)
-        return [found], (f"{common.SYNTHETIC}; a random {SMOKE_SEARCH['k']} real candidates "
+        found = sweep.synthetic_search(os.path.join(out_dir, "search_synthetic"), lambda_,
+                                       strategy="random", **SMOKE_SEARCH)
+        return [found], (f"{sweep.SYNTHETIC}: {sweep.StandInEvaluator.description}; a random "
+                         f"{SMOKE_SEARCH['k']} real candidates "
                          f"per round, exact p and r at filters {SMOKE_SEARCH['filters']}")
     path = os.path.join(out_dir, "search")
-    found = common.scaled_search(path, scale, lambda_, log)
+    found = sweep.scaled_search(path, scale, lambda_, log)
     return [found], f"scaled-down search into {path}: {scale.describe()}"
 
 
@@ -331,8 +326,8 @@ def notes(searches, source, split, budget, target, refs):
     lines = ["paper: Table 3 (their CIFAR-10 search: k 100, 60 epochs, filters 64; held-out "
              "set not stated)", f"ours: {source}"]
     for found in searches:
-        note = common.rounds_note(found)
-        lines.append(f"  {found.out_dir}: {found.scale()}" + (f" ({note})" if note else ""))
+        note = found.rounds_note()
+        lines.append(f"  {found.out_dir}: {found.describe()}" + (f" ({note})" if note else ""))
     lines += [f"ours: {split.describe()}; target {target}",
               f"ours: mean ± std over seeds 0..{budget.seeds - 1} (initial weights, lists, "
               f"order of the held-out round); every controller {budget.epochs} epochs, Adam "
@@ -373,22 +368,22 @@ def run(out_dir, runs=None, scale=SCALE, lambda_=0.5, budget=Budget(), holdout_r
     log(text + "\n" + "\n".join(lines))
 
     png = os.path.join(out_dir, "table3_controller.png")
-    where = ("SYNTHETIC candidates (--smoke)" if synthetic else searches[0].scale()
+    where = ("SYNTHETIC candidates (--smoke)" if synthetic else searches[0].describe()
              if len(searches) == 1 else f"{len(searches)} searches pooled")
     plot(results, refs, n, png, f"Table 3: controllers ranking the {n} candidates of round "
                                 f"{split.holdout_round}\n{where}")
-    data = {"paper": {label: dict(zip(PAPER_METRICS, common.PAPER_TABLE3[label]))
+    data = {"paper": {label: dict(zip(PAPER_METRICS, paper.TABLE3[label]))
                       for _, label in CONTROLLERS},
             "ours": results, "references": refs,
             "data": {"source": source, "runs": [found.out_dir for found in searches],
-                     "scale": [found.scale() for found in searches], "synthetic": synthetic,
+                     "scale": [found.describe() for found in searches], "synthetic": synthetic,
                      "train_rounds": sorted({rec["round"] for rec in split.train}),
                      "holdout_round": split.holdout_round, "train_candidates": len(split.train),
                      "holdout_candidates": n, "dropped_duplicates": split.dropped,
                      "k": clipped_k(n), "target": target},
             "budget": dataclasses.asdict(budget), "notes": lines, "table": text, "png": png}
     path = os.path.join(out_dir, "table3_controller.json")
-    common.write_json(path, data)
+    report.write_json(path, data)
     log(f"wrote {path} and {png}")
     return data
 

@@ -1,12 +1,77 @@
-"""Test setup: quiet TensorFlow, import the project from the repository root, parsed flags."""
+"""Test setup and what several test files share: quiet TensorFlow, parsed flags, a tiny learnable
+data set, running a script as a user would, and search out_dirs written through records.py
+without training anything."""
 import os
+import subprocess
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, ROOT)
 
 from absl import flags  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
-# Under pytest absl flags are never parsed; reading one would raise (SPEC §9).
+import cells  # noqa: E402
+import records  # noqa: E402
+from efficiency import Stats  # noqa: E402
+
+# Under pytest absl flags are never parsed; reading one would raise.
 flags.FLAGS.mark_as_parsed()
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+MIB = 2 ** 20
+
+
+def run_script(*args, cwd=ROOT, timeout=300):
+    """`python ARGS...` from the repository root, output captured."""
+    return subprocess.run([sys.executable, *args], cwd=cwd, capture_output=True, text=True,
+                          timeout=timeout)
+
+
+def assert_one_line_error(result, expected):
+    """Exit status 1, no traceback, and the last line of stderr is `expected` (a user sees one
+    line naming the problem; absl may log above it)."""
+    assert result.returncode == 1, result.stdout + result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert result.stderr.strip().splitlines()[-1] == expected, result.stderr
+
+
+@pytest.fixture(scope="session")
+def tiny_npz(tmp_path_factory):
+    """A learnable toy problem: 4 classes, each a different mean colour, 16x16 images; 48
+    training and 16 test images."""
+    rng = np.random.default_rng(0)
+
+    def split(n):
+        y = rng.integers(0, 4, n)
+        x = rng.normal(60 + 40 * y[:, None, None, None], 20, (n, 16, 16, 3))
+        return np.clip(x, 0, 255).astype(np.uint8), y.astype(np.int64)
+
+    path = tmp_path_factory.mktemp("data") / "tiny.npz"
+    x_train, y_train = split(48)
+    x_test, y_test = split(16)
+    np.savez(path, x_train=x_train, y_train=y_train, x_test=x_test, y_test=y_test)
+    return str(path)
+
+
+def write_search(path, lambda_, bests, improved=None, finished=True, arch=cells.FIGURE_1B,
+                 filters=8, rounds=3):
+    """A search.py out_dir as a search leaves it, written through records.OutDir, with its
+    rounds but no candidates. bests: the network kept after each round as (accuracy,
+    param_bytes, activation_bytes); improved: per round (default: all True); finished: whether
+    summary.json exists. Every round keeps `arch`."""
+    improved = [True] * len(bests) if improved is None else improved
+    out = records.OutDir(str(path))
+    out.start(records.RunConfig(records.SearchConfig(lambda_=lambda_, rounds=rounds, k=2),
+                                {"filters": filters, "epochs": 2}, "npz:fake.npz",
+                                "trained from scratch, 2 epochs"), log=lambda line: None)
+    stats = [Stats(*best) for best in bests]
+    for n, (best, better) in enumerate(zip(stats, improved)):
+        out.append_round(records.Round(
+            round=n, base_arch=None if n == 0 else arch, base=best, best_key=cells.key(arch),
+            best_arch=arch, best=best, best_y=0.1 * n, improved=better, trained=2, failed=0))
+    if finished:
+        out.write_summary(records.Summary(rounds=len(bests), best_arch=arch, best=stats[-1],
+                                          round0_best=stats[0], y_vs_round0=0.0, trained=6,
+                                          seconds=1.0))
+    return str(path)

@@ -2,21 +2,18 @@
 import json
 import math
 import os
-import subprocess
-import sys
 
 import pytest
 
 import cells
 import lifetime
-
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "reproduce"))
-
-import common  # noqa: E402
-import figure3_lifetime  # noqa: E402
-import table1_cifar10  # noqa: E402
-import table2_imagenet  # noqa: E402
+import records
+from conftest import MIB, assert_one_line_error, run_script, write_search
+from reproduce import baselines
+from reproduce import figure3_lifetime
+from reproduce import paper
+from reproduce import table1_cifar10
+from reproduce import table2_imagenet
 
 
 def trainable(model):
@@ -25,7 +22,7 @@ def trainable(model):
 
 def test_resnet56_and_resnet110_have_the_published_parameter_counts():
     # He et al. 2016 print 0.85 M and 1.7 M (Table 6, option A shortcuts: no parameters).
-    r56, r110 = common.resnet_cifar(56), common.resnet_cifar(110)
+    r56, r110 = baselines.resnet_cifar(56), baselines.resnet_cifar(110)
     assert round(trainable(r56) / 1e6, 2) == 0.85 and round(trainable(r110) / 1e6, 1) == 1.7
     # Exactly: kernels + dense + BatchNorm's scale and shift.
     assert (trainable(r56), trainable(r110)) == (853_018, 1_727_962)
@@ -35,17 +32,17 @@ def test_resnet56_and_resnet110_have_the_published_parameter_counts():
 
 def test_resnet_depth_must_be_6n_plus_2():
     with pytest.raises(ValueError, match="ResNet depth 55: must be 6n"):
-        common.resnet_cifar(55)
+        baselines.resnet_cifar(55)
 
 
 def test_channel_shuffle_costs_no_memory_and_reshapes_are_fused(monkeypatch):
-    model = common.shufflenet_v1("1.0x", 10, (32, 32, 3), True, (1, 1, 1))
+    model = baselines.shufflenet_v1("1.0x", 10, (32, 32, 3), True, (1, 1, 1))
     names = [node.name for node in lifetime.model_graph(model)]
     assert any(n.startswith("permute") for n in names)
     assert not any(n.startswith("reshape") for n in names)
     with_shuffle = lifetime.model_memory(model)
-    monkeypatch.setattr(common, "_channel_shuffle", lambda x, groups: x)
-    without = lifetime.model_memory(common.shufflenet_v1("1.0x", 10, (32, 32, 3), True,
+    monkeypatch.setattr(baselines, "_channel_shuffle", lambda x, groups: x)
+    without = lifetime.model_memory(baselines.shufflenet_v1("1.0x", 10, (32, 32, 3), True,
                                                          (1, 1, 1)))
     assert with_shuffle == without
 
@@ -70,9 +67,8 @@ def test_figure3_prints_the_paper_row_and_peak_4(tmp_path):
 
 
 def check_ours(ours):
-    values = [ours["total_mib"], ours["params_mib"], ours["intermediate_mib"]]
+    values = [ours["total_mib"], ours["param_mib"], ours["activation_mib"]]
     assert all(math.isfinite(v) and v > 0 for v in values), ours
-    assert ours["total_mib"] == pytest.approx(ours["params_mib"] + ours["intermediate_mib"])
 
 
 def read_rows(path):
@@ -84,8 +80,8 @@ def read_rows(path):
 def test_table1_smoke_writes_every_paper_row(tmp_path):
     table1_cifar10.run(str(tmp_path), smoke=True, log=lambda line: None)
     data, rows = read_rows(tmp_path / "table1_cifar10.json")
-    assert list(rows) == list(common.PAPER_TABLE1)
-    for name, (total, params, top1) in common.PAPER_TABLE1.items():
+    assert list(rows) == list(paper.TABLE1)
+    for name, (total, params, top1) in paper.TABLE1.items():
         assert rows[name]["paper"] == {"total_mb": total, "params_mb": params, "top1": top1}
     for name in ("MobileNet-V2", "ResNet-110", "ResNet-56", "ShuffleNet"):
         check_ours(rows[name]["ours"])
@@ -96,33 +92,25 @@ def test_table1_smoke_writes_every_paper_row(tmp_path):
     assert os.path.getsize(tmp_path / "table1_cifar10.png") > 1000
 
 
-def fake_search(out_dir, lambda_, arch, filters=8, accuracy=0.5):
-    """A finished search.py out_dir as common.load_run reads it, without training."""
-    os.makedirs(out_dir)
-    config = {"lambda_": lambda_, "k": 2, "rounds": 1, "data": "synthetic",
-              "train": {"filters": filters, "epochs": 1}}
-    best = {"accuracy": accuracy, "r": 1, "p": 1}
-    for name, data in (("config.json", config),
-                       ("summary.json", {"best_arch": cells.to_json(arch), "best": best})):
-        with open(os.path.join(out_dir, name), "w") as f:
-            json.dump(data, f)
-    with open(os.path.join(out_dir, "rounds.jsonl"), "w") as f:
-        f.write(json.dumps({"round": 0, "best_arch": cells.to_json(arch), "best": best}) + "\n")
-    return out_dir
-
-
 def test_memnas_rows_come_from_the_searches_final_networks(tmp_path):
-    arch = cells.ROUND0[0]
-    runs = common.find_runs([fake_search(str(tmp_path / "lam05"), 0.5, arch)])
+    arch = cells.one_cell("conv3x3", "conv3x3")
+    path = write_search(tmp_path / "lam05", 0.5, [(0.5, 1, 1)], arch=arch, filters=8)
+    runs = records.find_runs([path])
     rows, notes = table1_cifar10.memnas_rows(runs, 4, "paper")
     ours, extra = rows["MemNAS (lambda=0.5)"]
     assert ours["filters"] == 64 and ours["accuracy"] == 50.0
-    assert ours["total_mib"] == lifetime.arch_memory(arch, 64).total_bytes / common.MB
+    # By hand at w = 64, BN folded: stem 9*3*64 + 64 = 1,792; per block two 3x3 convs from
+    # cin to f, 2 * (9 cin f + f): 73,856 (64 -> 64) twice, 147,712 (64 -> 128), 295,168
+    # (128 -> 128), 590,336 (128 -> 256); head 256*10 + 10 = 2,570. Sum: 1,185,290.
+    assert ours["params"] == 1_185_290
+    assert ours["param_mib"] == pytest.approx(1_185_290 * 4 / MIB)
+    # The peak is block 1's two 32x32x64 conv outputs alive together: 2 * 65,536 values.
+    assert ours["activation_mib"] == pytest.approx(2 * 65_536 * 4 / MIB)  # 0.5 MiB
     assert [row["ours"]["filters"] for row in extra] == [8]
     assert "SCALED-DOWN" in notes[0]
 
     imagenet, notes = table2_imagenet.memnas_rows(runs, 32, 4, "paper")
-    assert imagenet["MemNAS-A"]["search_result"] and imagenet["MemNAS-A"]["arch"] == runs[0].out_dir
+    assert imagenet["MemNAS-A"]["search_result"] and imagenet["MemNAS-A"]["arch"] == path
     assert not imagenet["MemNAS-B"]["search_result"]  # no lambda 0.8 search: Figure 1b
     assert "NOT a search result" in notes[1]
     check_ours(imagenet["MemNAS-A"])
@@ -140,7 +128,7 @@ def test_imagenet_template_copies_blocks_of_the_same_stride():
 def test_table2_smoke_writes_every_paper_row(tmp_path):
     table2_imagenet.run(str(tmp_path), smoke=True, log=lambda line: None)
     data, rows = read_rows(tmp_path / "table2_imagenet.json")
-    assert list(rows) == list(common.PAPER_TABLE2)
+    assert list(rows) == list(paper.TABLE2)
     built = ("MobileNet V2 (1.0x)", "ShuffleNet V1 (1.5x)", "ShuffleNet V1 (2.0x)", "MemNAS-A",
              "MemNAS-B")
     for name in built:
@@ -157,9 +145,6 @@ def test_bad_input_is_one_line_naming_the_problem(tmp_path):
         table2_imagenet.run(str(tmp_path), runs=[missing], smoke=True)
     with pytest.raises(ValueError, match="--filters must be at least 1"):
         figure3_lifetime.run(str(tmp_path), filters=0)
-    result = subprocess.run([sys.executable, "reproduce/table1_cifar10.py", f"--runs={missing}",
-                             f"--out_dir={tmp_path}"], cwd=ROOT, capture_output=True, text=True)
-    assert result.returncode == 1
-    assert result.stderr.strip().splitlines()[-1] == \
-        f"table1_cifar10.py: --runs: {missing}: no such directory"
-    assert "Traceback" not in result.stderr
+    result = run_script("reproduce/table1_cifar10.py", f"--runs={missing}",
+                        f"--out_dir={tmp_path}")
+    assert_one_line_error(result, f"table1_cifar10.py: --runs: {missing}: no such directory")

@@ -1,24 +1,16 @@
-"""reproduce/figure4_rounds.py and figure5_lambda.py: smoke runs, reading search.py out_dirs,
-errors, and the shared lambda sweep of reproduce/common.py."""
-import dataclasses
+"""reproduce/figure4_rounds.py and figure5_lambda.py: smoke runs (synthetic searches through
+search.run), reading search.py out_dirs, errors, and the shared lambda sweep of sweep.py."""
 import json
 import math
 import os
-import subprocess
-import sys
 
 import pytest
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
-sys.path.insert(0, os.path.join(ROOT, "reproduce"))
-
-import common  # noqa: E402
-import figure4_rounds  # noqa: E402
-import figure5_lambda  # noqa: E402
-import search  # noqa: E402
-import train  # noqa: E402
-
-MIB = 2 ** 20
+import records
+from conftest import MIB, ROOT, assert_one_line_error, run_script, write_search
+from reproduce import figure4_rounds
+from reproduce import figure5_lambda
+from reproduce import sweep
 
 
 def quiet(line):
@@ -34,7 +26,8 @@ def assert_png(path):
 def assert_network(stats):
     """A final network or a round's: accuracy in [0, 1], memory positive and finite."""
     assert 0 <= stats["accuracy"] <= 1
-    assert all(math.isfinite(stats[m]) and stats[m] > 0 for m in ("p", "r"))
+    assert all(math.isfinite(stats[m]) and stats[m] > 0
+               for m in ("param_bytes", "activation_bytes"))
 
 
 def test_figure4_smoke_writes_the_figure_and_every_round_of_both_lambdas(tmp_path):
@@ -67,7 +60,6 @@ def test_figure5_smoke_writes_a_point_per_lambda(tmp_path):
     for p in data["runs"]:
         assert 0 <= p["error_pct"] <= 100
         assert math.isfinite(p["total_mib"]) and p["total_mib"] > 0
-        assert p["total_mib"] == pytest.approx(p["param_mib"] + p["activation_mib"])
     # The stand-in accuracy grows with the parameters: accuracy-only ends biggest and best.
     by_lambda = {p["lambda"]: p for p in data["runs"]}
     assert by_lambda[1.0]["total_mib"] > by_lambda[0.0]["total_mib"]
@@ -77,39 +69,16 @@ def test_figure5_smoke_writes_a_point_per_lambda(tmp_path):
     assert "> 2.5" in "\n".join(lines)
 
 
-def fake_out_dir(path, lambda_, bests, improved, finished=True):
-    """A search.py out_dir holding what search.run writes about its rounds (no candidates):
-    bests is the network kept after each round as (accuracy, r bytes, p bytes)."""
-    os.makedirs(path)
-    config = {**dataclasses.asdict(search.SearchConfig(lambda_=lambda_, rounds=3, k=2)),
-              "train": dataclasses.asdict(train.TrainConfig(epochs=2, filters=8)),
-              "data": "npz:fake.npz", "base": None}
-    with open(os.path.join(path, "config.json"), "w") as f:
-        json.dump(config, f)
-    with open(os.path.join(path, "rounds.jsonl"), "w") as f:
-        for r, (best, better) in enumerate(zip(bests, improved)):
-            stats = dict(zip(("accuracy", "r", "p"), best))
-            f.write(json.dumps({"round": r, "base_arch": None, "base": stats, "best_key": "k",
-                                "best_arch": None, "best": stats, "best_y": 0.1 * r,
-                                "improved": better, "trained": 2, "failed": 0}) + "\n")
-    if finished:
-        final = dict(zip(("accuracy", "r", "p"), bests[-1]))
-        with open(os.path.join(path, "summary.json"), "w") as f:
-            json.dump({"rounds": len(bests) - 1, "best_arch": None, "best": final,
-                       "round0_best": final, "y_vs_round0": 0.0, "trained": 6}, f)
-
-
 @pytest.fixture
 def literal_runs(tmp_path):
     """lambda 1 grows for three rounds; lambda 0.5 stops after round 1 (base kept); lambda 0
     has not finished (no summary.json yet)."""
-    root = tmp_path / "searches"
-    fake_out_dir(str(root / "one"), 1.0,
-                 [(0.5, 2 * MIB, 4 * MIB), (0.6, 3 * MIB, 8 * MIB), (0.7, 4 * MIB, 10 * MIB)],
-                 [True, True, True])
-    fake_out_dir(str(root / "half"), 0.5, [(0.55, 2 * MIB, 1 * MIB), (0.55, 2 * MIB, 1 * MIB)],
+    root = tmp_path / "searches"  # (accuracy, param_bytes, activation_bytes) after each round
+    write_search(root / "one", 1.0,
+                 [(0.5, 4 * MIB, 2 * MIB), (0.6, 8 * MIB, 3 * MIB), (0.7, 10 * MIB, 4 * MIB)])
+    write_search(root / "half", 0.5, [(0.55, 1 * MIB, 2 * MIB), (0.55, 1 * MIB, 2 * MIB)],
                  [True, False])
-    fake_out_dir(str(root / "zero"), 0.0, [(0.3, 1 * MIB, MIB // 2)], [True], finished=False)
+    write_search(root / "zero", 0.0, [(0.3, MIB // 2, 1 * MIB)], finished=False)
     return str(root)
 
 
@@ -141,14 +110,14 @@ def test_figure5_plots_every_lambda_found_even_an_unfinished_search(tmp_path, li
 
 
 def test_figure4_needs_both_lambdas(tmp_path):
-    fake_out_dir(str(tmp_path / "only"), 1.0, [(0.5, MIB, MIB)], [True])
+    write_search(tmp_path / "only", 1.0, [(0.5, MIB, MIB)])
     with pytest.raises(ValueError, match=r"no search with lambda 0.5 \(found lambdas 1.0\)"):
         figure4_rounds.run(str(tmp_path / "out"), runs=[str(tmp_path)], log=quiet)
 
 
 def test_two_searches_with_one_lambda_are_an_error(tmp_path):
     for name in ("a", "b"):
-        fake_out_dir(str(tmp_path / name), 0.5, [(0.5, MIB, MIB)], [True])
+        write_search(tmp_path / name, 0.5, [(0.5, MIB, MIB)])
     with pytest.raises(ValueError, match="two searches with lambda 0.5"):
         figure5_lambda.run(str(tmp_path / "out"), runs=[str(tmp_path)], log=quiet)
 
@@ -157,13 +126,9 @@ def test_a_missing_runs_dir_is_a_one_line_error(tmp_path):
     missing = str(tmp_path / "nowhere")
     with pytest.raises(ValueError, match="no such directory"):
         figure4_rounds.run(str(tmp_path / "out"), runs=[missing], log=quiet)
-    result = subprocess.run([sys.executable, "reproduce/figure5_lambda.py", f"--runs={missing}",
-                             f"--out_dir={tmp_path / 'out'}"], cwd=ROOT, capture_output=True,
-                            text=True, timeout=120)
-    assert result.returncode != 0
-    assert result.stderr.strip().splitlines()[-1] == \
-        f"figure5_lambda.py: --runs: {missing}: no such directory"
-    assert "Traceback" not in result.stderr
+    result = run_script("reproduce/figure5_lambda.py", f"--runs={missing}",
+                        f"--out_dir={tmp_path / 'out'}")
+    assert_one_line_error(result, f"figure5_lambda.py: --runs: {missing}: no such directory")
 
 
 def test_lambda_runs_gives_each_lambda_its_own_resumable_search(tmp_path, monkeypatch):
@@ -173,15 +138,32 @@ def test_lambda_runs_gives_each_lambda_its_own_resumable_search(tmp_path, monkey
         calls.append((out_dir, scale, lambda_))
         return lambda_
 
-    monkeypatch.setattr(common, "scaled_search", fake_search)
-    scale = common.Scale(dataset="npz:x.npz", rounds=5, k=3, epochs=7, filters=6,
-                         train_examples=100, controller_epochs=9, seed=2)
-    assert common.lambda_runs([0, 0.5], str(tmp_path), scale, quiet) == [0.0, 0.5]
+    monkeypatch.setattr(sweep, "scaled_search", fake_search)
+    scale = sweep.Scale(dataset="npz:x.npz", rounds=5, k=3, epochs=7, filters=6,
+                        train_examples=100, controller_epochs=9, seed=2)
+    assert sweep.lambda_runs([0, 0.5], str(tmp_path), scale, quiet) == [0.0, 0.5]
     assert calls == [(str(tmp_path / "lambda_0.0"), scale, 0.0),
                      (str(tmp_path / "lambda_0.5"), scale, 0.5)]
 
 
-def test_the_default_scale_searches_the_cifar10_subset():
-    scale = common.Scale()
-    assert scale.dataset.startswith("npz:") and scale.dataset.endswith("cifar10_subset.npz")
-    assert "filters 8 (paper 64)" in scale.describe()
+def test_smoke_searches_are_search_py_out_dirs_made_by_search_run(tmp_path):
+    figure4_rounds.run(str(tmp_path), smoke=True, log=quiet)
+    run = records.load_run(str(tmp_path / "smoke_searches" / "lambda_0.5"))
+    assert run.config.evaluation == sweep.StandInEvaluator.description
+    assert run.config.search.strategy == "memory"
+    assert os.path.exists(tmp_path / "smoke_searches" / "lambda_0.5" / "selected_round00.json")
+    # Round 0 is scored against chance accuracy of 10 classes (search.run's rule), not a copy.
+    assert run.rounds[0].base.accuracy == 0.1
+    # The stand-in of the parameter count, e.g. 0 parameters would give 0.95 - 0.85 = 0.10.
+    assert sweep.stand_in_accuracy(0) == pytest.approx(0.10)
+    assert sweep.stand_in_accuracy(40_000) == pytest.approx(0.95 - 0.85 / math.e)
+
+
+def test_tables_1_and_2_say_which_script_makes_the_shared_sweep(tmp_path):
+    # From an empty directory: the repository may hold the sweep (runs/ is where it goes).
+    result = run_script(os.path.join(ROOT, "reproduce", "table1_cifar10.py"),
+                        f"--runs={sweep.SEARCHES}",
+                        f"--out_dir={tmp_path / 'out'}", cwd=tmp_path)
+    assert_one_line_error(result, f"table1_cifar10.py: --runs: {sweep.SEARCHES}: no such "
+                                  f"directory (python reproduce/figure5_lambda.py runs the "
+                                  f"shared lambda sweep into {sweep.SEARCHES})")

@@ -121,6 +121,17 @@ def test_imagenet_through_tfds_mock_data(tmp_path):
     assert labels.dtype == tf.int64
 
 
+def test_cifar10_without_internet_says_to_pass_an_npz(monkeypatch):
+    def offline(name, data_dir=None):
+        raise ConnectionError("Failed to resolve 'www.cs.toronto.edu'\nmore lines")
+
+    monkeypatch.setattr(tfds, "builder", offline)
+    with pytest.raises(ValueError, match=r"^cifar10: tensorflow-datasets could not prepare it "
+                                         r"\(Failed to resolve 'www.cs.toronto.edu'\); without "
+                                         r"internet use --dataset=npz:PATH$"):
+        train.load_data("cifar10")
+
+
 def test_imagenet_without_its_manual_download_says_so(tmp_path):
     with pytest.raises(ValueError, match="imagenet2012 needs its manual download"):
         train.load_data("imagenet2012", data_dir=str(tmp_path))
@@ -393,9 +404,22 @@ def test_cli_errors_name_the_problem(args, message):
     assert last_line.startswith("train.py: ") and message in last_line
 
 
-def test_cli_bad_architecture_file(tmp_path):
+@pytest.mark.parametrize("content, rule", [
+    ('{"blocks": []}', "block count"),
+    (b'{"blocks": "\xe9"}', "not UTF-8 text"),
+    # Every layer of block 2 removed: the file parses, but the block prunes to nothing.
+    (json.dumps({"blocks": [{"cells": [{"inputs": [0, 0] if b != 1 else [None, None],
+                                         "ops": ["conv3x3", "conv3x3"], "combine": "sum",
+                                         "output": True}]} for b in range(5)]}), "block 2"),
+])
+def test_cli_bad_architecture_file_is_refused_before_the_data_is_read(tmp_path, content, rule):
     arch_file = tmp_path / "bad.json"
-    arch_file.write_text('{"blocks": []}')
-    result = _run(f"--arch={arch_file}", "--dataset=npz:x.npz")
-    assert result.returncode != 0 and "Traceback" not in result.stderr
-    assert result.stderr.strip().splitlines()[-1].startswith(f"train.py: {arch_file}: ")
+    if isinstance(content, bytes):
+        arch_file.write_bytes(content)
+    else:
+        arch_file.write_text(content)
+    # The data set does not exist either: the architecture's error must come first.
+    result = _run(f"--arch={arch_file}", "--dataset=npz:missing.npz")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith(f"train.py: {arch_file}: ") and rule in last, result.stderr

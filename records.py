@@ -1,0 +1,452 @@
+"""A search's out_dir: the typed records a search writes, and the only code that writes and
+reads them.
+
+    config.json            RunConfig: the settings; a resumed search must have the same ones
+    selected_roundNN.json  Selection: round NN's top-k, written before any of it is trained
+    candidates.jsonl       one Candidate per trained candidate, appended as each finishes
+    rounds.jsonl           one Round per finished round
+    base_roundNN.json      the network kept after round NN - 1 (a cells.py architecture file)
+    best_arch.json         the latest of them
+    summary.json           Summary, when the search ends
+    scc.keras              the controller, retrained every round (search.py writes it)
+    tensorboard/           per-round scalars (search.py writes them)
+
+A kill loses nothing finished: each line of a .jsonl file is flushed to disk before the next
+step, JSON files are replaced atomically, and a line cut short by a crash is dropped (with a
+warning) before a search appends again. Readers of a search still running skip such a line.
+
+Plain Python: the readers in reproduce/ use this module without loading TensorFlow.
+"""
+
+import dataclasses
+import glob
+import json
+import os
+
+import cells
+from efficiency import Stats
+
+FORMAT = 2  # 2: Stats as param_bytes / activation_bytes (1 had p / r), config sections
+STRATEGIES = ("memnas", "memory", "random")
+CONTROLLER_TARGETS = ("accuracy", "y")
+
+
+# ---------------------------------------------------------------------------------------------
+# The records
+# ---------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class SearchConfig:
+    """Everything a search depends on besides the data and the training recipe.
+
+    strategy: how a round picks the k candidates to train: "memnas" (the paper: the SCC's
+    ranking, or the memory terms of Eq. 4 before it has data), "memory" (the memory terms of
+    Eq. 4 only, no controller) or "random" (k drawn uniformly, seeded).
+    controller_target: what the SCC learns: "accuracy" (candidates are ranked by Eq. 4 of the
+    predicted accuracy and their exact memory) or "y" (the paper's Eq. 3).
+    """
+    lambda_: float = 0.5
+    rounds: int = 10
+    k: int = 100
+    bytes_per_value: int = 4
+    schedule: str = "paper"
+    strategy: str = "memnas"
+    controller_epochs: int = 100
+    list_size: int = 100
+    controller_target: str = "accuracy"
+    seed: int = 0
+
+    def check(self):
+        """One ValueError per bad setting, naming its flag."""
+        if not 0.0 <= self.lambda_ <= 1.0:
+            raise ValueError(f"--lambda_ must be in [0, 1], got {self.lambda_}")
+        for name, flag in (("rounds", "rounds"), ("k", "k"), ("bytes_per_value", "bytes"),
+                           ("controller_epochs", "controller_epochs"),
+                           ("list_size", "list_size")):
+            if getattr(self, name) < 1:
+                raise ValueError(f"--{flag} must be at least 1, got {getattr(self, name)}")
+        if self.seed < 0:
+            raise ValueError(f"--seed must be at least 0, got {self.seed}")
+        for name, choices in (("strategy", STRATEGIES),
+                              ("controller_target", CONTROLLER_TARGETS)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"--{name} must be one of {', '.join(choices)}, "
+                                 f"got {getattr(self, name)!r}")
+        return self
+
+
+@dataclasses.dataclass(frozen=True)
+class RunConfig:
+    """config.json: the search's settings, its training recipe (train.TrainConfig as a dict),
+    the data set's name, how candidates were evaluated (the evaluator's description) and the
+    starting network's key (None: round 0)."""
+    search: SearchConfig
+    train: dict
+    data: str
+    evaluation: str
+    base: str | None = None
+
+    def to_json(self):
+        return {"format": FORMAT, "search": dataclasses.asdict(self.search),
+                "train": dict(self.train), "data": self.data, "evaluation": self.evaluation,
+                "base": self.base}
+
+    @classmethod
+    def from_json(cls, data):
+        return cls(SearchConfig(**data["search"]), data["train"], data["data"],
+                   data["evaluation"], data["base"])
+
+
+@dataclasses.dataclass(frozen=True)
+class Candidate:
+    """One line of candidates.jsonl: a trained candidate (y None unless status is "ok").
+
+    reused_from: the round whose accuracy of the same network was reused instead of training
+    it again (a trim can undo an earlier growth), or None.
+    """
+    round: int
+    key: str
+    arch: cells.Arch
+    val_accuracy: float | None
+    param_bytes: int
+    activation_bytes: int
+    y: float | None
+    seconds: float
+    status: str
+    reused_from: int | None = None
+
+    @property
+    def ok(self):
+        return self.status == "ok"
+
+    @property
+    def stats(self):
+        return Stats(self.val_accuracy, self.param_bytes, self.activation_bytes)
+
+    def to_json(self):
+        return {**_fields(self), "arch": cells.to_json(self.arch)}
+
+    @classmethod
+    def from_json(cls, data):
+        return cls(**{**data, "arch": cells.from_json(data["arch"])})
+
+
+@dataclasses.dataclass(frozen=True)
+class Round:
+    """One line of rounds.jsonl: a finished round.
+
+    base: the `pre` of Eq. 4 in this round (round 0: chance accuracy and median memory);
+    best: the network kept after it, the next round's base (the old base when no candidate
+    improved y, which ends the search).
+    """
+    round: int
+    base_arch: cells.Arch | None
+    base: Stats
+    best_key: str
+    best_arch: cells.Arch
+    best: Stats
+    best_y: float
+    improved: bool
+    trained: int
+    failed: int
+
+    def to_json(self):
+        return {**_fields(self), "base": _stats_json(self.base), "best": _stats_json(self.best),
+                "base_arch": None if self.base_arch is None else cells.to_json(self.base_arch),
+                "best_arch": cells.to_json(self.best_arch)}
+
+    @classmethod
+    def from_json(cls, data):
+        return cls(**{**data, "base": Stats(**data["base"]), "best": Stats(**data["best"]),
+                      "base_arch": None if data["base_arch"] is None else
+                      cells.from_json(data["base_arch"]),
+                      "best_arch": cells.from_json(data["best_arch"])})
+
+
+@dataclasses.dataclass(frozen=True)
+class Selection:
+    """selected_roundNN.json: the keys a round trains, best first, and how they were ranked."""
+    round: int
+    ranked_by: str
+    selected: tuple
+    scores: tuple
+
+    def to_json(self):
+        return {**_fields(self), "selected": list(self.selected), "scores": list(self.scores)}
+
+    @classmethod
+    def from_json(cls, data):
+        return cls(data["round"], data["ranked_by"], tuple(data["selected"]),
+                   tuple(data["scores"]))
+
+
+@dataclasses.dataclass(frozen=True)
+class Summary:
+    """summary.json: the final network, the round-0 best, and y of the one against the other
+    (Eq. 4); rounds: how many rounds ran; seconds: this process's share of the search."""
+    rounds: int
+    best_arch: cells.Arch
+    best: Stats
+    round0_best: Stats
+    y_vs_round0: float
+    trained: int
+    seconds: float
+
+    def to_json(self):
+        return {**_fields(self), "best_arch": cells.to_json(self.best_arch),
+                "best": _stats_json(self.best), "round0_best": _stats_json(self.round0_best)}
+
+    @classmethod
+    def from_json(cls, data):
+        return cls(**{**data, "best_arch": cells.from_json(data["best_arch"]),
+                      "best": Stats(**data["best"]), "round0_best": Stats(**data["round0_best"])})
+
+
+def _fields(record):
+    """The record's fields as a dict, shallow (dataclasses.asdict would also turn an Arch into
+    nested tuples)."""
+    return {f.name: getattr(record, f.name) for f in dataclasses.fields(record)}
+
+
+def _stats_json(stats):
+    return dataclasses.asdict(stats)
+
+
+# ---------------------------------------------------------------------------------------------
+# Files that survive a kill
+# ---------------------------------------------------------------------------------------------
+
+def _append(path, data):
+    """One JSON line, flushed to disk before returning: a kill loses nothing finished."""
+    with open(path, "a") as f:
+        f.write(json.dumps(data) + "\n")
+        f.flush()
+        os.fsync(f.fileno())
+
+
+def write_json(path, data):
+    """Replace `path` atomically: a crash leaves the old file or the new one, never half."""
+    tmp = f"{path}.tmp"
+    with open(tmp, "w") as f:
+        json.dump(data, f, indent=1)
+    os.replace(tmp, path)
+
+
+def _read_json(path):
+    with open(path) as f:
+        try:
+            return json.load(f)
+        except json.JSONDecodeError:
+            raise ValueError(f"{path}: not JSON") from None
+
+
+def drop_cut_line(path, log=print):
+    """Remove a last line cut short by a crash, with a warning, so appending can go on."""
+    if not os.path.exists(path):
+        return
+    with open(path, "rb+") as f:
+        data = f.read()
+        if data and not data.endswith(b"\n"):
+            keep = data.rfind(b"\n") + 1
+            log(f"warning: {path}: skipping its last line, cut short by an earlier crash: "
+                f"{data[keep:][:60]!r}")
+            f.truncate(keep)
+
+
+def read_jsonl(path):
+    """The JSON objects of a JSON-lines file, in order. A last line without its newline (a
+    search writing it now, or one killed while writing it) is not read."""
+    if not os.path.exists(path):
+        return []
+    with open(path) as f:
+        lines = f.read().split("\n")[:-1]  # the piece after the last newline is not whole
+    records = []
+    for n, line in enumerate(lines, start=1):
+        if line.strip():
+            try:
+                records.append(json.loads(line))
+            except json.JSONDecodeError:
+                raise ValueError(f"{path}: line {n} is not JSON") from None
+    return records
+
+
+# ---------------------------------------------------------------------------------------------
+# The out_dir
+# ---------------------------------------------------------------------------------------------
+
+class OutDir:
+    """A search's out_dir, for the search that writes it (search.run) and for readers.
+
+    Opening one creates the directory; a path that is a file is a ValueError naming it.
+    """
+
+    def __init__(self, path):
+        if os.path.exists(path) and not os.path.isdir(path):
+            raise ValueError(f"--out_dir: {path} is a file, not a directory")
+        os.makedirs(path, exist_ok=True)
+        self.path = path
+
+    def file(self, name):
+        return os.path.join(self.path, name)
+
+    @property
+    def controller_path(self):
+        return self.file("scc.keras")
+
+    @property
+    def tensorboard_dir(self):
+        return self.file("tensorboard")
+
+    def start(self, config, may_change=(), log=print):
+        """Write config.json, or check it against the one a search left here; then drop a
+        line cut short by a crash from the logs so appending can go on.
+
+        may_change: "section.field" names that may differ on resume (e.g. "search.rounds",
+        "train.verbose"): how long or how a search runs, not what it computes.
+        """
+        old = self.config()
+        if old is not None:
+            before, now = _flat(old.to_json()), _flat(config.to_json())
+            changed = [f"{name}: {before.get(name)!r} before, {now.get(name)!r} now"
+                       for name in sorted(set(before) | set(now))
+                       if name not in may_change and before.get(name) != now.get(name)]
+            if changed:
+                raise ValueError(f"{self.path} holds a search with other settings ("
+                                 + "; ".join(changed) + "); use another --out_dir")
+        write_json(self.file("config.json"), config.to_json())
+        for name in ("candidates.jsonl", "rounds.jsonl"):
+            drop_cut_line(self.file(name), log)
+
+    def config(self):
+        """The RunConfig of config.json, or None if there is none yet."""
+        path = self.file("config.json")
+        if not os.path.isfile(path):
+            return None
+        data = _read_json(path)
+        if not isinstance(data, dict) or data.get("format") != FORMAT:
+            found = data.get("format", 1) if isinstance(data, dict) else "unknown"
+            raise ValueError(f"{path}: out_dir format {found}, this version reads format "
+                             f"{FORMAT}; rerun that search into another --out_dir")
+        return RunConfig.from_json(data)
+
+    def candidates(self):
+        return [Candidate.from_json(d) for d in read_jsonl(self.file("candidates.jsonl"))]
+
+    def append_candidate(self, candidate):
+        _append(self.file("candidates.jsonl"), candidate.to_json())
+
+    def rounds(self):
+        return [Round.from_json(d) for d in read_jsonl(self.file("rounds.jsonl"))]
+
+    def append_round(self, round_record):
+        _append(self.file("rounds.jsonl"), round_record.to_json())
+
+    def selection(self, round_index):
+        """The round's Selection, or None if it has not been made yet."""
+        path = self.file(f"selected_round{round_index:02d}.json")
+        return Selection.from_json(_read_json(path)) if os.path.exists(path) else None
+
+    def write_selection(self, selection):
+        write_json(self.file(f"selected_round{selection.round:02d}.json"), selection.to_json())
+
+    def save_base(self, arch, round_index):
+        """The network kept after `round_index`: base_round{NN}.json with NN = round_index + 1
+        (the round it is the base of), and best_arch.json."""
+        cells.save(arch, self.file(f"base_round{round_index + 1:02d}.json"))
+        cells.save(arch, self.file("best_arch.json"))
+
+    def summary(self):
+        path = self.file("summary.json")
+        return Summary.from_json(_read_json(path)) if os.path.exists(path) else None
+
+    def write_summary(self, summary):
+        write_json(self.file("summary.json"), summary.to_json())
+
+
+def _flat(data, prefix=""):
+    """{"section.field": value} of a nested dict, for naming what changed."""
+    out = {}
+    for name, value in data.items():
+        if isinstance(value, dict):
+            out.update(_flat(value, f"{prefix}{name}."))
+        else:
+            out[f"{prefix}{name}"] = value
+    return out
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading finished (or running) searches
+# ---------------------------------------------------------------------------------------------
+
+@dataclasses.dataclass(frozen=True)
+class Run:
+    """One search out_dir as read back: summary None while the search is unfinished."""
+    out_dir: str
+    config: RunConfig
+    candidates: list
+    rounds: list
+    summary: Summary | None
+
+    @property
+    def lambda_(self):
+        return self.config.search.lambda_
+
+    def final(self):
+        """(architecture, Stats) of the final network: summary.json's, or the last finished
+        round's while the search is still going."""
+        if self.summary is not None:
+            return self.summary.best_arch, self.summary.best
+        if not self.rounds:
+            raise ValueError(f"{self.out_dir}: no finished round yet")
+        return self.rounds[-1].best_arch, self.rounds[-1].best
+
+    def describe(self):
+        """How the run was scaled down, for the notes of a table."""
+        c = self.config
+        return (f"{c.data}, filters {c.train['filters']}, {c.evaluation}, k {c.search.k}, "
+                f"strategy {c.search.strategy}, {len(self.rounds)} rounds")
+
+    def rounds_note(self):
+        """Says when a search has fewer rounds than it was asked for, and why; else None."""
+        asked, done = self.config.search.rounds, len(self.rounds)
+        if self.rounds and not self.rounds[-1].improved:
+            return (f"stopped after round {done - 1} of 0..{asked - 1}: no candidate of that "
+                    f"round improved y over its base (the base is kept)")
+        if self.summary is None:
+            return f"unfinished: {done} of {asked} rounds so far"
+        return None if done >= asked else f"{done} of {asked} rounds"
+
+
+def load_run(path):
+    """A search out_dir, read only; ValueError naming the directory if it is not one."""
+    if not os.path.isdir(path):
+        raise ValueError(f"{path}: no such directory")
+    out = OutDir(path)
+    config = out.config()
+    if config is None:
+        raise ValueError(f"{path}: not a search.py out_dir (no config.json)")
+    return Run(path, config, out.candidates(), out.rounds(), out.summary())
+
+
+def find_runs(paths):
+    """Every out_dir at or under the given paths (a directory holding several runs works)."""
+    found = []
+    for path in paths:
+        if not os.path.isdir(path):
+            raise ValueError(f"--runs: {path}: no such directory")
+        configs = sorted(glob.glob(os.path.join(path, "**", "config.json"), recursive=True))
+        if not configs:
+            raise ValueError(f"--runs: {path}: holds no search.py out_dir (no config.json)")
+        found += [load_run(os.path.dirname(c)) for c in configs]
+    return found
+
+
+def runs_by_lambda(runs):
+    """{lambda: Run}, sorted by lambda; ValueError if two runs share a lambda."""
+    found = {}
+    for run in runs:
+        if run.lambda_ in found:
+            raise ValueError(f"two searches with lambda {run.lambda_}: "
+                             f"{found[run.lambda_].out_dir} and {run.out_dir}; give one")
+        found[run.lambda_] = run
+    return dict(sorted(found.items()))

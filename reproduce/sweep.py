@@ -1,0 +1,186 @@
+"""The searches the figures plot: scaled-down search.py runs, one per lambda, and synthetic ones
+for --smoke.
+
+A scaled-down search (``Scale``) is ``search.run`` itself on fewer images, a narrower network,
+fewer epochs, a smaller k and fewer rounds than the paper's (CIFAR-10, 60 epochs, filters 64,
+k 100). A synthetic search is ``search.run`` too, with an evaluator that trains nothing: each
+candidate's accuracy is a stand-in function of its parameter count, so a figure's whole code
+path runs in seconds on the real grow/trim candidates with their exact memory.
+"""
+
+import dataclasses
+import math
+import os
+import typing
+
+from absl import flags
+
+import lifetime
+import records
+import search
+import train
+
+# One lambda sweep serves Figure 4, Figure 5 and Table 1 (--runs runs/reproduce/searches).
+SEARCHES = os.path.join("runs", "reproduce", "searches")
+SYNTHETIC = "SYNTHETIC (--smoke)"
+
+
+@dataclasses.dataclass(frozen=True)
+class Scale:
+    """How far a search is scaled down from the paper's (CIFAR-10, 60 epochs, w 64, k 100).
+
+    dataset: tensorflow-datasets' cifar10 (downloaded on first use), or npz:PATH offline.
+    train_examples: training images per candidate, None for all left after the validation split.
+    """
+    dataset: str = "cifar10"
+    rounds: int = 3
+    k: int = 2
+    epochs: int = 2
+    filters: int = 8
+    train_examples: int | None = 2000
+    controller_epochs: int = 30
+    seed: int = 0
+    run_eagerly: bool = False  # train.TrainConfig.run_eagerly: same numbers, other speed
+
+    def describe(self):
+        images = "all training images" if self.train_examples is None else \
+            f"{self.train_examples:,d} training images"
+        return (f"{self.dataset} ({images}, 10% held out for validation), filters {self.filters} "
+                f"(paper 64), {self.epochs} epochs (paper 60), k {self.k} (paper 100), up to "
+                f"{self.rounds} rounds")
+
+
+def scaled_search(out_dir, scale, lambda_, log=print):
+    """A search.py run at `scale` (a Scale) into out_dir, resumed if it exists; its records.Run."""
+    data = train.load_data(scale.dataset, None, 0.1, scale.train_examples, scale.seed)
+    config = records.SearchConfig(lambda_=lambda_, rounds=scale.rounds, k=scale.k,
+                                  controller_epochs=scale.controller_epochs, seed=scale.seed)
+    train_config = train.TrainConfig(epochs=scale.epochs, filters=scale.filters, seed=scale.seed,
+                                     verbose=0, run_eagerly=scale.run_eagerly)
+    search.run(out_dir, data, config, train_config, log=log)
+    return records.load_run(out_dir)
+
+
+def stand_in_accuracy(params):
+    """What --smoke uses instead of training: grows with the parameter count, saturating:
+    0.10 with no parameters, 0.95 - 0.85 / e = 0.637 at 40,000."""
+    return 0.95 - 0.85 * math.exp(-params / 40_000)
+
+
+class StandInEvaluator:
+    """search.py's evaluator for --smoke: trains nothing; each candidate's accuracy is
+    stand_in_accuracy of its parameter count at `filters`."""
+
+    description = "no training: accuracy a stand-in function of the parameter count"
+
+    def __init__(self, filters):
+        self.filters = filters
+
+    def __call__(self, job):
+        for candidate in job.candidates:
+            params = lifetime.arch_memory(candidate.arch, self.filters).params
+            yield search.Outcome(candidate.key, stand_in_accuracy(params), "ok", 0.0)
+
+
+class SyntheticData(typing.NamedTuple):
+    """What search.run needs of a data set when its evaluator trains nothing."""
+    name: str = SYNTHETIC
+    input_shape: tuple = (32, 32, 3)
+    num_classes: int = 10
+
+
+def synthetic_search(out_dir, lambda_, rounds=3, k=8, filters=8, strategy="memory", seed=0):
+    """search.run with StandInEvaluator into out_dir (resumed if it exists): seconds, for
+    --smoke. strategy: "memory" ranks by Eq. 4's memory terms (no controller to train);
+    "random" draws k per round, so that they span the whole range of y (Table 3 ranks them)."""
+    config = records.SearchConfig(lambda_=lambda_, rounds=rounds, k=k, strategy=strategy,
+                                  seed=seed)
+    search.run(out_dir, SyntheticData(), config, train.TrainConfig(filters=filters, verbose=0),
+               evaluator=StandInEvaluator(filters), log=lambda line: None)
+    return records.load_run(out_dir)
+
+
+def lambda_runs(lambdas, root, scale=Scale(), log=print):
+    """One scaled-down search per lambda into ROOT/lambda_LAM, run or resumed; their Runs."""
+    return [scaled_search(os.path.join(root, f"lambda_{float(lam)}"), scale, float(lam), log)
+            for lam in lambdas]
+
+
+def find_runs(paths):
+    """records.find_runs; where a path is the shared sweep's folder and missing, the error
+    says which script makes it."""
+    try:
+        return records.find_runs(paths)
+    except ValueError as e:
+        if any(os.path.normpath(p) == SEARCHES and not os.path.isdir(p) for p in paths):
+            raise ValueError(f"{e} (python reproduce/figure5_lambda.py runs the shared lambda "
+                             f"sweep into {SEARCHES})") from None
+        raise
+
+
+def sweep(runs, lambdas, root, scale=Scale(), smoke=False, log=print):
+    """The searches a figure plots and where they came from: ({lambda: Run}, note).
+
+    `runs`: search.py out_dirs (or folders of them) to read, as given with --runs. Without them
+    a scaled-down search per lambda is run (or resumed) into `root`, or with `smoke` a
+    synthetic_search (no training; `scale` gives its rounds, k and filters).
+    """
+    if runs:
+        return records.runs_by_lambda(find_runs(runs)), "search.py out_dirs given with --runs"
+    if smoke:
+        return ({float(lam): synthetic_search(os.path.join(root, f"lambda_{float(lam)}"),
+                                              float(lam), scale.rounds, scale.k, scale.filters)
+                 for lam in sorted(lambdas)},
+                f"{SYNTHETIC}: {StandInEvaluator.description}; exact p, r of real candidates "
+                f"at filters {scale.filters}")
+    return (records.runs_by_lambda(lambda_runs(lambdas, root, scale, log)),
+            f"scaled-down searches in {root}: {scale.describe()}")
+
+
+def define_sweep_flags(name, runs_help):
+    """The flags of a script that plots a lambda sweep: --runs, --out_dir, --smoke,
+    --searches and the Scale of the searches it runs without --runs."""
+    default = Scale()
+    flags.DEFINE_list("runs", None, f"search.py out_dirs (or folders of them): {runs_help}; "
+                      "default: run scaled-down searches into --searches.")
+    flags.DEFINE_string("out_dir", f"runs/reproduce/{name}",
+                        f"Where {name}.png and {name}.json go.")
+    flags.DEFINE_bool("smoke", False, "Seconds: synthetic searches (exact memory, stand-in "
+                      "accuracy, no training) into OUT_DIR/smoke_searches.")
+    flags.DEFINE_string("searches", SEARCHES, "Where the scaled-down searches are run and "
+                        "resumed (one out_dir per lambda), when --runs is not given.")
+    flags.DEFINE_string("dataset", default.dataset, f"Data of the searches: {train.DATASET_HELP}")
+    flags.DEFINE_integer("rounds", default.rounds, "Search rounds, round 0 included (paper: "
+                         "until no improvement).")
+    flags.DEFINE_integer("k", default.k, "Candidates trained per round (paper: 100).")
+    flags.DEFINE_integer("epochs", default.epochs, "Training epochs per candidate (paper: 60).")
+    flags.DEFINE_integer("filters", default.filters, "Filters of the first block (paper: 64).")
+    flags.DEFINE_integer("train_examples", default.train_examples,
+                         "Training images per candidate; 0: all.")
+    flags.DEFINE_integer("controller_epochs", default.controller_epochs,
+                         "SCC training epochs per round.")
+    flags.DEFINE_bool("run_eagerly", default.run_eagerly, "Train the candidates eagerly: "
+                      "faster when each trains for only a few batches.")
+
+
+def scale_from_flags(values):
+    """The Scale that define_sweep_flags' flags (parsed, in `values`) ask for."""
+    return Scale(dataset=values.dataset, rounds=values.rounds, k=values.k, epochs=values.epochs,
+                 filters=values.filters, train_examples=values.train_examples or None,
+                 controller_epochs=values.controller_epochs, run_eagerly=values.run_eagerly)
+
+
+def run_entry(run):
+    """What the figures' JSON records of each search besides its numbers."""
+    return {"lambda": run.lambda_, "out_dir": run.out_dir, "scale": run.describe(),
+            "note": run.rounds_note()}
+
+
+def describe_runs(by_lambda, source):
+    """Lines saying where each search came from and how it was scaled down."""
+    lines = [f"ours: {source}"]
+    for lam, run in by_lambda.items():
+        note = run.rounds_note()
+        lines.append(f"  lambda {lam}: {run.out_dir}: {run.describe()}"
+                     + (f"; {note}" if note else ""))
+    return lines

@@ -1,0 +1,129 @@
+"""records.py: every record reads back as written, a kill loses nothing finished, a resume
+must keep its settings, and readers get one-line errors."""
+import json
+
+import pytest
+
+import cells
+import records
+from conftest import MIB, write_search
+from efficiency import Stats
+
+ARCH = cells.one_cell("conv3x3", "maxpool3x3")
+CONFIG = records.RunConfig(records.SearchConfig(lambda_=0.5, rounds=3, k=2),
+                           {"filters": 8, "epochs": 2, "verbose": 0}, "npz:x.npz",
+                           "trained from scratch, 2 epochs")
+
+
+def quiet(line):
+    del line
+
+
+def test_every_record_reads_back_equal_to_what_was_written(tmp_path):
+    out = records.OutDir(str(tmp_path / "run"))
+    out.start(CONFIG, log=quiet)
+    candidate = records.Candidate(round=1, key=cells.key(ARCH), arch=ARCH, val_accuracy=0.5,
+                                  param_bytes=1000, activation_bytes=2000, y=0.25, seconds=1.5,
+                                  status="ok", reused_from=0)
+    failed = records.Candidate(round=1, key="other", arch=cells.FIGURE_1B, val_accuracy=None,
+                               param_bytes=1, activation_bytes=2, y=None, seconds=0.0,
+                               status="nan")
+    round_ = records.Round(round=0, base_arch=None, base=Stats(0.1, 100, 200),
+                           best_key=candidate.key, best_arch=ARCH, best=Stats(0.5, 1000, 2000),
+                           best_y=0.25, improved=True, trained=2, failed=1)
+    selection = records.Selection(round=1, ranked_by="memory terms of Eq. 4",
+                                  selected=("a", "b"), scores=(0.5, 0.25))
+    summary = records.Summary(rounds=1, best_arch=ARCH, best=Stats(0.5, 1000, 2000),
+                              round0_best=Stats(0.5, 1000, 2000), y_vs_round0=0.0, trained=2,
+                              seconds=3.0)
+    out.append_candidate(candidate)
+    out.append_candidate(failed)
+    out.append_round(round_)
+    out.write_selection(selection)
+    out.write_summary(summary)
+    run = records.load_run(str(tmp_path / "run"))
+    assert run.config == CONFIG
+    assert run.candidates == [candidate, failed]
+    assert [c.ok for c in run.candidates] == [True, False]
+    assert run.rounds == [round_]
+    assert out.selection(1) == selection and out.selection(2) is None
+    assert run.summary == summary
+    # Stats are stored by their names, not as p and r.
+    line = json.loads((tmp_path / "run" / "rounds.jsonl").read_text())
+    assert line["best"] == {"accuracy": 0.5, "param_bytes": 1000, "activation_bytes": 2000}
+
+
+def test_a_line_cut_by_a_crash_is_dropped_on_resume_and_skipped_by_readers(tmp_path):
+    out = records.OutDir(str(tmp_path))
+    out.start(CONFIG, log=quiet)
+    path = tmp_path / "candidates.jsonl"
+    path.write_text('{"a": 1}\n{"a": 2}\n{"a": 3, "b": [1, 2')
+    assert records.read_jsonl(str(path)) == [{"a": 1}, {"a": 2}]  # a reader leaves it there
+    assert path.read_text().endswith("[1, 2")
+    warnings = []
+    out.start(CONFIG, log=warnings.append)
+    assert path.read_text() == '{"a": 1}\n{"a": 2}\n'
+    assert len(warnings) == 1 and "cut short by an earlier crash" in warnings[0]
+    path.write_text('{"a": 1}\nnot json\n')
+    with pytest.raises(ValueError, match="candidates.jsonl: line 2 is not JSON"):
+        records.read_jsonl(str(path))
+
+
+def test_a_resume_may_change_how_a_search_runs_but_not_what_it_computes(tmp_path):
+    out = records.OutDir(str(tmp_path))
+    out.start(CONFIG, log=quiet)
+    longer = records.RunConfig(records.SearchConfig(lambda_=0.5, rounds=9, k=2),
+                               {**CONFIG.train, "verbose": 2}, CONFIG.data, CONFIG.evaluation)
+    out.start(longer, may_change=("search.rounds", "train.verbose"), log=quiet)
+    other = records.RunConfig(CONFIG.search, {**CONFIG.train, "epochs": 3}, CONFIG.data,
+                              CONFIG.evaluation)
+    with pytest.raises(ValueError, match=r"holds a search with other settings \(train.epochs: "
+                                         r"2 before, 3 now\); use another --out_dir"):
+        out.start(other, may_change=("search.rounds", "train.verbose"), log=quiet)
+
+
+def test_an_out_dir_of_an_earlier_format_is_refused_by_name(tmp_path):
+    (tmp_path / "config.json").write_text(json.dumps({"lambda_": 0.5, "train": {}}))
+    with pytest.raises(ValueError, match=r"config.json: out_dir format 1, this version reads "
+                                         r"format 2; rerun that search"):
+        records.load_run(str(tmp_path))
+
+
+def test_an_out_dir_that_is_a_file_is_a_one_line_error(tmp_path):
+    (tmp_path / "taken").write_text("")
+    with pytest.raises(ValueError, match=f"--out_dir: {tmp_path / 'taken'} is a file, not a "
+                                         "directory"):
+        records.OutDir(str(tmp_path / "taken"))
+
+
+def test_the_final_network_of_an_unfinished_search_is_its_last_rounds(tmp_path):
+    path = write_search(tmp_path / "a", 0.5, [(0.3, MIB, 2 * MIB), (0.4, MIB // 2, MIB)],
+                        finished=False)
+    run = records.load_run(path)
+    assert run.final() == (cells.FIGURE_1B, Stats(0.4, MIB // 2, MIB))
+    assert run.rounds_note() == "unfinished: 2 of 3 rounds so far"
+    assert run.describe() == ("npz:fake.npz, filters 8, trained from scratch, 2 epochs, k 2, "
+                              "strategy memnas, 2 rounds")
+
+
+def test_a_search_that_stopped_says_why(tmp_path):
+    path = write_search(tmp_path / "a", 1.0, [(0.3, MIB, MIB), (0.3, MIB, MIB)],
+                        improved=[True, False])
+    assert records.load_run(path).rounds_note() == (
+        "stopped after round 1 of 0..2: no candidate of that round improved y over its base "
+        "(the base is kept)")
+
+
+def test_find_runs_reads_a_folder_of_searches_and_refuses_two_of_one_lambda(tmp_path):
+    write_search(tmp_path / "x" / "one", 1.0, [(0.3, MIB, MIB)])
+    write_search(tmp_path / "x" / "half", 0.5, [(0.3, MIB, MIB)])
+    runs = records.runs_by_lambda(records.find_runs([str(tmp_path / "x")]))
+    assert list(runs) == [0.5, 1.0]
+    write_search(tmp_path / "x" / "half_again", 0.5, [(0.3, MIB, MIB)])
+    with pytest.raises(ValueError, match="two searches with lambda 0.5"):
+        records.runs_by_lambda(records.find_runs([str(tmp_path / "x")]))
+    with pytest.raises(ValueError, match="--runs: .*nowhere: no such directory"):
+        records.find_runs([str(tmp_path / "nowhere")])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ValueError, match="holds no search.py out_dir"):
+        records.find_runs([str(tmp_path / "empty")])
