@@ -16,7 +16,7 @@ the sequence of its cells' tuples ``(I1, I2, L1, L2, O)``, block after block, an
   i depends on the candidates before it in its list: the R-GRU "remembers the features of the
   past candidate networks to estimate the relative performance of the current network".
 * **loss** (Eq. 3): the mean squared error between the score and the memory-efficiency metric y
-  of ``search.py``, over the real candidates of a list (padded list positions weigh 0); Adam.
+  of ``efficiency.py``, over the real candidates of a list (padded list positions weigh 0); Adam.
 
 Table 3 compares the SCC with two controllers that score every candidate on its own, with no
 ranking layer: **Single-RNN** (one GRU(100) over the tokens, then FC) and **Double-RNN** (two
@@ -152,8 +152,14 @@ class CandidateEncoder(keras.layers.Layer):
 
 @keras.saving.register_keras_serializable(package="memnas")
 class ListMSE(keras.losses.Loss):
-    """Eq. 3 over lists: the squared error of each list position, averaged with the sample
-    weights (1 for a real candidate, 0 for padding), so padding never counts in the mean."""
+    """Eq. 3 over lists of candidates:
+
+        Loss_mem = 1/n * sum_i (y_i - y_i^p)^2
+
+    y_i the memory-efficiency metric of candidate i (or, with search.py's default controller
+    target, its accuracy), y_i^p the score predicted for it, n the real candidates: each list
+    position's squared error is averaged with the sample weights (1 for a real candidate, 0 for
+    padding), so padding never counts in the mean."""
 
     def __init__(self, name="list_mse", reduction="mean_with_sample_weight", **kwargs):
         super().__init__(name=name, reduction=reduction, **kwargs)
@@ -231,9 +237,10 @@ class Controller:
     hundredths, which would leave the initial gradients of the MSE tiny. Eq. 3 on standardized
     y has the same minimizer, and the ranking, all the search uses, is unchanged.
 
-    jit_compile=True (XLA) scores about 20% faster on CPU once compiled (bench/scc_scoring.py),
-    but compiles again for every new input shape, several seconds for a round's first call, so
-    the default stays "auto" (no XLA on CPU, none with the cuDNN GRU on a GPU either).
+    jit_compile=True (XLA) scores faster on CPU once compiled (bench/scc_scoring.py measures
+    it), but compiles again for every new input shape, which costs more than it saves in a
+    round's first call, so the default stays "auto" (no XLA on CPU, none with the cuDNN GRU on
+    a GPU either).
     """
 
     def __init__(self, kind="scc", units=100, list_size=100, learning_rate=1e-3, seed=0,

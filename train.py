@@ -440,8 +440,8 @@ class TrainConfig:
     verbose: int = 1
     # Keras traces a tf.function per candidate model; a scaled-down search that trains each
     # candidate for a few batches spends more time tracing than stepping, and eager steps are
-    # about twice as fast there (bench/eager_training.py). Same numbers either way, up to
-    # float32 rounding (traced steps fuse ops differently: weights agree to ~1e-6).
+    # faster there (bench/eager_training.py measures by how much). Same numbers either way, up
+    # to float32 rounding (traced steps fuse ops differently).
     run_eagerly: bool = False
 
     def __post_init__(self):

@@ -12,47 +12,23 @@ garbage of candidate generation out of the numbers.
     python bench/scc_scoring.py                       # the three kinds at the default settings
     python bench/scc_scoring.py --batch_sizes=2,4,8,16,32 --jit_compile=true,auto
 
-Measured here, `python bench/scc_scoring.py --jit_compile=auto,true` (2 CPU cores, TF 2.21 on
-CPU, 10,000 candidates of 14-45 tokens, mean 37.7; best of 3 calls; other jobs shared the two
-cores at times, and repeated runs moved by up to 20%):
-
-      kind   jit lists/batch  best s median s  cand/s x target
-       scc  auto          16    1.23     1.29    8106     1.62
-    single  auto          16    1.10     1.15    9079     1.82
-    double  auto          16    1.79     1.80    5585     1.12
-       scc  true          16    0.96     1.04   10391     2.08
-    single  true          16    0.84     0.89   11847     2.37
-    double  true          16    1.32     1.33    7557     1.51
-
-All three meet the target at the library defaults; the SCC scores 10,000 candidates in about
-1.1-1.25 s, of which `encode` takes 0.08-0.15 s. Lists per batch (`--batch_sizes=4,8,16,32,64`,
-jit auto, SCC): 1.50, 1.04, 1.06, 1.10, 1.30 s; with few lists per call the per-step overhead
-of the GRU loop dominates. With jit_compile=True the same calls are about 20% faster, but the
-first call compiles every new input shape: 8.1 s instead of 2.4 s for a first 10,000, which is
-why the library keeps "auto". While another job kept both cores busy, the SCC at 8 lists per
-batch took up to 2.3 s.
-
 What it took: (1) `encode` tokenizes each distinct cell once and looks shared blocks up by
-identity: one `cell_token` call per cell, written straight into the array, takes 0.9-1.4 s
-for the same 10,000 candidates, most of the budget; (2) lists are cut in input order and each
-batch is padded only to its own longest candidate; (3) 16 lists (1,600 candidates) per model
-call. The rest is arithmetic: one GRU(100) step over 10,000 sequences is ~1.2 GFLOP (input and
+identity (one `cell_token` call per cell, written straight into the array, took most of the
+budget); (2) lists are cut in input order and each batch is padded only to its own longest
+candidate; (3) 16 lists (1,600 candidates) per model call. The rest is arithmetic: one GRU(100) step over 10,000 sequences is ~1.2 GFLOP (input and
 recurrent matrices), and each batch runs ~40 steps, so ~50 GFLOP per 10,000 candidates.
 """
 import gc
 import os
 import random
 import statistics
-import sys
 import time
 
 from absl import app
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import grow_trim  # noqa: E402
-import scc  # noqa: E402
+import grow_trim
+import scc
 
 flags.DEFINE_integer("candidates", 10_000, "Candidates to score.")
 flags.DEFINE_list("kinds", list(scc.KINDS), "Controllers to time.")

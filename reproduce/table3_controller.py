@@ -398,8 +398,8 @@ def main(argv):
         seed=FLAGS.search_seed, run_eagerly=FLAGS.run_eagerly)
     try:
         # Checked before --smoke overrides it: a bad flag is an error in either mode.
-        budget = Budget(FLAGS.seeds, FLAGS.controller_epochs, FLAGS.learning_rate,
-                        FLAGS.list_size).check()
+        budget = Budget(seeds=FLAGS.seeds, epochs=FLAGS.controller_epochs,
+                        learning_rate=FLAGS.learning_rate, list_size=FLAGS.list_size).check()
         if smoke:
             budget = dataclasses.replace(budget, **SMOKE_BUDGET)
         run(FLAGS.out_dir, FLAGS.runs, scale, FLAGS.lambda_, budget, FLAGS.holdout_round,
