@@ -6,7 +6,7 @@ import pytest
 
 import cells
 import records
-from conftest import MIB, write_search
+from conftest import MIB, run_script, write_search
 from efficiency import Stats
 
 ARCH = cells.one_cell("conv3x3", "maxpool3x3")
@@ -127,3 +127,9 @@ def test_find_runs_reads_a_folder_of_searches_and_refuses_two_of_one_lambda(tmp_
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="holds no search.py out_dir"):
         records.find_runs([str(tmp_path / "empty")])
+
+
+def test_reading_searches_and_eq4_never_load_tensorflow():
+    result = run_script("-c", "import sys, records, efficiency; "
+                              "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)")
+    assert result.returncode == 0, result.stderr
