@@ -138,23 +138,6 @@ def _memory_row(born, dead, sizes):
 # The graph of an Arch
 # ---------------------------------------------------------------------------------------------
 
-def _conv(cin, filters, kernel_area=1):
-    return kernel_area * cin * filters + filters  # + the bias BN folds into
-
-
-# Folded parameters of each operation layer, as cells.OPS builds it, from its input channels.
-OP_PARAMS = {
-    "conv3x3": lambda cin, f: _conv(cin, f, 9),
-    "dwconv3x3": lambda cin, f: 9 * cin + cin + _conv(cin, f),  # depthwise + BN, pointwise
-    "dwconv5x5": lambda cin, f: 25 * cin + cin + _conv(cin, f),
-    "conv1x7_7x1": lambda cin, f: _conv(cin, f) + 2 * _conv(f, f, 7),
-    "avgpool3x3": lambda cin, f: _conv(cin, f),
-    "maxpool3x3": lambda cin, f: _conv(cin, f),
-    "dilconv3x3": lambda cin, f: _conv(cin, f, 9),
-    cells.IDENTITY: lambda cin, f: _conv(cin, f),  # only when it projects
-}
-
-
 def block_graph(block, in_shape, filters, stride, prefix="b1"):
     """Nodes of one block, node 0 being its input; returns (nodes, index of the output node).
 
@@ -194,7 +177,7 @@ def _cell_nodes(block, in_shape, filters, stride, prefix):
             outs.append(loc[src])  # no projection needed: the layer is no node
             continue
         nodes.append(Node(f"{prefix}_c{j}_l{i}_{op}", (h, w, filters), (loc[src],),
-                          OP_PARAMS[op](cin, filters)))
+                          cells.op_params(op, cin, filters)))
         outs.append(len(nodes) - 1)
     if len(outs) > 1:
         channels = filters if cell.combine == "sum" else sum(nodes[k].shape[-1] for k in outs)
@@ -206,7 +189,7 @@ def _cell_nodes(block, in_shape, filters, stride, prefix):
 def _stem_graph(input_shape, filters):
     image = Node("image", tuple(input_shape))
     return [image, Node("stem", (*input_shape[:2], filters), (0,),
-                        OP_PARAMS["conv3x3"](input_shape[-1], filters))], 1
+                        cells.op_params("conv3x3", input_shape[-1], filters))], 1
 
 
 def _head_graph(in_shape, num_classes):

@@ -1,10 +1,11 @@
-"""cells.py: the two encodings, validation, prune, canonical form and the Keras builder."""
+"""cells.py: the two encodings, validation, prune, canonical form, OPS and the builder."""
 import json
 
 import numpy as np
 import pytest
 
 import cells
+import lifetime
 from cells import Arch, Cell
 
 
@@ -183,9 +184,32 @@ def test_load_names_the_file(tmp_path):
         cells.load(bad)
 
 
-def test_ops_covers_the_seven_types_and_identity():
-    assert set(cells.OPS) == set(cells.OP_NAMES) | {cells.IDENTITY}
-    assert len(cells.OP_NAMES) == 7
+def test_op_bits_follow_the_paper_s_order_and_identity_comes_last():
+    assert cells.OP_NAMES == ("conv3x3", "dwconv3x3", "dwconv5x5", "conv1x7_7x1",
+                              "avgpool3x3", "maxpool3x3", "dilconv3x3")
+    assert list(cells.OPS) == list(cells.OP_NAMES) + ["identity"]
+
+
+def test_op_params_by_hand():
+    # conv 3x3 + BN folded: 9 * 3 * 4 kernel + 4 biases = 112.
+    assert cells.op_params("conv3x3", 3, 4) == 112
+    # depthwise 5x5 + BN: 25 * 3 + 3 = 78; pointwise 1x1 + BN: 3 * 4 + 4 = 16; 78 + 16 = 94.
+    assert cells.op_params("dwconv5x5", 3, 4) == 94
+    # 1x1: 3 * 4 + 4 = 16; 1x7 and 7x1, 4 -> 4 each: 7 * 4 * 4 + 4 = 116; 16 + 2 * 116 = 248.
+    assert cells.op_params("conv1x7_7x1", 3, 4) == 248
+    # 1x1 conv + BN, then a pool, which has no parameter: 3 * 4 + 4 = 16.
+    assert cells.op_params("maxpool3x3", 3, 4) == 16
+
+
+@pytest.mark.parametrize("op", list(cells.OPS))
+@pytest.mark.parametrize("cin, filters, stride", [(3, 4, 1), (8, 4, 2), (4, 6, 2)])
+def test_op_params_count_what_build_op_builds(op, cin, filters, stride):
+    import keras
+    layer = cells.build_op(op, filters, stride, "op")
+    out = layer(keras.Input((8, 8, cin)))
+    assert tuple(out.shape) == (None, 8 // stride, 8 // stride, filters)
+    # folded_params counts the Keras layer's own weights: an independent count.
+    assert cells.op_params(op, cin, filters) == lifetime.folded_params(layer)
 
 
 @pytest.mark.parametrize("arch", cells.ROUND0, ids=lambda a: "+".join(a.blocks[0][0].ops))
