@@ -74,26 +74,27 @@ class Lifetime:
     born: tuple
     dead: tuple     # None for a node nothing deletes (the network output)
     memory: tuple   # memory[t - 1] = sum of the sizes live at time t
-    mode: str
+    schedule: str
 
     @property
     def peak(self):
         return max(self.memory)
 
 
-def schedule(nodes, mode="paper", sizes=None):
-    """Lifetime of `nodes` (a list in program order, inputs given by index) under `mode`."""
+def analyze(nodes, schedule="paper", sizes=None):
+    """Lifetime of `nodes` (a list in program order, inputs given by index) under `schedule`;
+    `sizes` replaces the nodes' own (H x W x C), e.g. all 1 as in Figure 3."""
     sizes = tuple(math.prod(node.shape) for node in nodes) if sizes is None else tuple(sizes)
-    born, dead = _times(nodes, mode)
+    born, dead = _times(nodes, schedule)
     return Lifetime(tuple(n.name for n in nodes), sizes, tuple(born), tuple(dead),
-                    tuple(_memory_row(born, dead, sizes)), mode)
+                    tuple(_memory_row(born, dead, sizes)), schedule)
 
 
-def _times(nodes, mode):
-    """When each node is generated and deleted (None: never) under `mode`."""
-    if mode not in SCHEDULES:
-        raise ValueError(f"schedule: {mode!r} is not one of {', '.join(SCHEDULES)}")
-    paper = mode == "paper"
+def _times(nodes, schedule):
+    """When each node is generated and deleted (None: never) under `schedule`."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule: {schedule!r} is not one of {', '.join(SCHEDULES)}")
+    paper = schedule == "paper"
     born = [0] * len(nodes)
     last = [0] * len(nodes)  # time of each node's last consumer
     holds = []
@@ -228,7 +229,7 @@ def arch_graph(arch, filters=64, input_shape=(32, 32, 3), num_classes=10,
 
 @dataclasses.dataclass(frozen=True)
 class Memory:
-    """What Eq. 4 needs of a network: p (param_bytes) and r (activation_bytes)."""
+    """What Eq. 4 needs of a network: param_bytes (its p) and activation_bytes (its r)."""
     params: int
     param_bytes: int
     activation_bytes: int
@@ -240,37 +241,38 @@ class Memory:
         return dataclasses.asdict(self)
 
 
-def _profile(nodes, mode):
+def _profile(nodes, schedule):
     """(folded params, peak elements) of one part. Parts are scheduled on their own, which
     gives the same peak as the whole network: nothing of a part outlives its output."""
-    born, dead = _times(nodes, mode)
+    born, dead = _times(nodes, schedule)
     sizes = [math.prod(shape) for _, shape, _, _, _ in nodes]
     return sum(n.params for n in nodes), max(_memory_row(born, dead, sizes))
 
 
 @functools.lru_cache(maxsize=1 << 12)
-def _part_profile(graph, key, mode):
+def _part_profile(graph, key, schedule):
     """(params, peak, output shape) of the stem, a block or the head, cached: a round's
     candidates share most blocks with their base."""
     nodes, out = graph(*key)
-    return _profile(nodes, mode) + (nodes[out].shape,)
+    return _profile(nodes, schedule) + (nodes[out].shape,)
 
 
 def arch_memory(arch, filters=64, bytes_per_value=4, schedule="paper", input_shape=(32, 32, 3),
                 num_classes=10, strides=cells.BLOCK_STRIDES, widths=cells.BLOCK_WIDTHS):
-    """p, r and per-block peaks of `arch`: exact and fast (no Keras), for every candidate."""
+    """param_bytes, activation_bytes and per-block peaks of `arch`: exact and fast (no Keras),
+    for every candidate."""
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule: {schedule!r} is not one of {', '.join(SCHEDULES)}")
     arch = cells.prune(arch, len(strides))
     params, peak, shape = _part_profile(_stem_graph, (tuple(input_shape), filters), schedule)
     block_peaks = []
     for block, s, width in zip(arch.blocks, strides, widths):
-        p, block_peak, shape = _part_profile(block_graph, (block, shape, filters * width, s),
-                                             schedule)
-        params += p
+        block_params, block_peak, shape = _part_profile(
+            block_graph, (block, shape, filters * width, s), schedule)
+        params += block_params
         block_peaks.append(block_peak)
-    p, head_peak, _ = _part_profile(_head_graph, (shape, num_classes), schedule)
-    params += p
+    head_params, head_peak, _ = _part_profile(_head_graph, (shape, num_classes), schedule)
+    params += head_params
     peak = max(peak, head_peak, *block_peaks)
     return Memory(params, params * bytes_per_value, peak * bytes_per_value,
                   (params + peak) * bytes_per_value,
@@ -359,7 +361,7 @@ def model_graph(model):
 
 
 def model_memory(model, bytes_per_value=4, schedule="paper"):
-    """p and r of any Keras functional model (Tables 1 and 2 baselines)."""
+    """param_bytes and activation_bytes of any Keras functional model (Tables 1 and 2)."""
     nodes = model_graph(model)
     params, peak = _profile(nodes, schedule)
     return Memory(params, params * bytes_per_value, peak * bytes_per_value,
@@ -392,7 +394,7 @@ def plot(lifetime, path, title=None):
     ax.set_ylim(0.4, n + 0.6)
     for t in range(1, end):
         ax.axvline(t + 0.5, color="0.7", ls=":", lw=0.8)
-    ax.set_title(title or f"lifetime ({lifetime.mode} schedule), peak {lifetime.peak}")
+    ax.set_title(title or f"lifetime ({lifetime.schedule} schedule), peak {lifetime.peak}")
     if numbers:
         for t, m in enumerate(lifetime.memory, start=1):
             mem_ax.text(t, 0.5, str(m), ha="center", va="center",
@@ -446,7 +448,7 @@ def main(argv):
     except ValueError as e:
         raise SystemExit(f"lifetime.py: {e}") from None
     if FLAGS.plot:
-        plot(schedule(nodes, FLAGS.schedule), FLAGS.plot, f"{source}: lifetime "
+        plot(analyze(nodes, FLAGS.schedule), FLAGS.plot, f"{source}: lifetime "
              f"({FLAGS.schedule}), peak {memory.activation_bytes / 2**20:.3f} MiB")
     result = dict(memory.as_dict(), source=source, input_size=FLAGS.input_size,
                   bytes_per_value=FLAGS.bytes, block_peaks=list(memory.block_peaks) or None)

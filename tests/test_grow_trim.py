@@ -164,10 +164,10 @@ def test_every_sampled_candidate_is_canonical_round_trips_and_measures(seed):
             assert cells.from_vectors(cells.to_vectors(arch)) == arch
             assert cells.from_json(json.loads(cells.dumps(arch))) == arch
             # Parts scheduled on their own give the whole network's peak and parameters.
-            for mode in lifetime.SCHEDULES:
-                memory = lifetime.arch_memory(arch, filters=8, schedule=mode)
+            for schedule in lifetime.SCHEDULES:
+                memory = lifetime.arch_memory(arch, filters=8, schedule=schedule)
                 nodes = lifetime.arch_graph(arch, filters=8)
-                assert memory.activation_bytes == 4 * lifetime.schedule(nodes, mode).peak
+                assert memory.activation_bytes == 4 * lifetime.analyze(nodes, schedule).peak
                 assert memory.params == sum(n.params for n in nodes)
                 assert max(memory.block_peaks) <= memory.activation_bytes
 

@@ -22,7 +22,7 @@ def figure_1b_block(filters=64, in_channels=64):
 
 def test_figure_3_memory_row_with_unit_sizes():
     nodes, out = figure_1b_block()
-    life = lifetime.schedule(nodes, "paper", sizes=[1] * len(nodes))
+    life = lifetime.analyze(nodes, "paper", sizes=[1] * len(nodes))
     assert life.memory == (1, 3, 2, 4, 3, 4, 3, 1)
     assert life.peak == 4
     assert nodes[out].name == "b1_out"
@@ -30,7 +30,7 @@ def test_figure_3_memory_row_with_unit_sizes():
 
 def test_figure_3_generation_and_deletion_times():
     nodes, _ = figure_1b_block()
-    life = lifetime.schedule(nodes, "paper", sizes=[1] * len(nodes))
+    life = lifetime.analyze(nodes, "paper", sizes=[1] * len(nodes))
     born = dict(zip(FIGURE_NAMES, life.born))
     dead = dict(zip(FIGURE_NAMES, life.dead))
     # Read off Figure 3: filled circle (generation) and hollow circle (deletion) per row.
@@ -42,7 +42,7 @@ def test_figure_3_generation_and_deletion_times():
 
 def test_strict_schedule_of_figure_1b_by_hand():
     nodes, _ = figure_1b_block()
-    life = lifetime.schedule(nodes, "strict", sizes=[1] * len(nodes))
+    life = lifetime.analyze(nodes, "strict", sizes=[1] * len(nodes))
     # One node per step in program order; inputs counted while a node is computed. E.g. at
     # t = 4 (r4 = r2 + r3) r1 (still needed by r5), r2, r3 and r4 are live.
     assert life.memory == (1, 2, 3, 4, 3, 4, 4, 3, 3, 4, 3)
@@ -51,7 +51,7 @@ def test_strict_schedule_of_figure_1b_by_hand():
 
 def test_figure_1b_block_with_real_sizes():
     nodes, _ = figure_1b_block(filters=64)
-    life = lifetime.schedule(nodes, "paper")
+    life = lifetime.analyze(nodes, "paper")
     unit = 32 * 32 * 64  # every layer output; r7 (concat) is 2 units, r11 is 3
     assert [m // unit for m in life.memory] == [1, 3, 2, 4, 4, 5, 4, 3]
     memory = lifetime.arch_memory(cells.FIGURE_1B, filters=64, bytes_per_value=4)
@@ -103,9 +103,9 @@ def test_keras_model_lifetime_by_hand():
     assert [n.name for n in nodes] == ["x", "a", "b", "c", "g", "y"]
     assert [n.inputs for n in nodes] == [(), (0,), (1,), (1, 2), (3,), (4,)]
     # Paper: x; a (x deleted); a, b; c (a, b deleted); g; y.
-    assert lifetime.schedule(nodes, "paper").memory == (192, 256, 512, 256, 4, 2)
+    assert lifetime.analyze(nodes, "paper").memory == (192, 256, 512, 256, 4, 2)
     # Strict: inputs are counted while a node is computed.
-    assert lifetime.schedule(nodes, "strict").memory == (192, 448, 512, 768, 260, 6)
+    assert lifetime.analyze(nodes, "strict").memory == (192, 448, 512, 768, 260, 6)
     memory = lifetime.model_memory(model, bytes_per_value=1, schedule="strict")
     assert memory.activation_bytes == 768 and memory.block_peaks == ()
     assert memory.params == model.count_params()
@@ -143,7 +143,7 @@ def test_keras_application_parameters_fold_every_batchnorm():
 def test_plot_writes_a_png(tmp_path):
     nodes, _ = figure_1b_block()
     path = tmp_path / "fig3.png"
-    lifetime.plot(lifetime.schedule(nodes, sizes=[1] * len(nodes)), path)
+    lifetime.plot(lifetime.analyze(nodes, sizes=[1] * len(nodes)), path)
     data = path.read_bytes()
     assert data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) > 5000
 
