@@ -54,25 +54,75 @@ def test_figure_1b_block_with_real_sizes():
     life = lifetime.analyze(nodes, "paper")
     unit = 32 * 32 * 64  # every layer output; r7 (concat) is 2 units, r11 is 3
     assert [m // unit for m in life.memory] == [1, 3, 2, 4, 4, 5, 4, 3]
+
+
+# Figure 1b in all five blocks at w = 64, by hand. One block from c_in channels to f filters
+# (output 3f): C1 = dwconv3x3 (10 c_in + c_in f + f) + conv1x7_7x1 (c_in f + f + 2 (7 f^2 + f)),
+# C2 = avgpool on C1 (f^2 + f) + dwconv5x5 (26 c_in + c_in f + f), C3 = maxpool on C1 (f^2 + f)
+# + maxpool on C2's 2f channels (2 f^2 + f): in all 36 c_in + 3 c_in f + 18 f^2 + 8 f.
+#   stem 3 -> 64: 27 * 64 + 64                                          =     1,792
+#   b1  64 -> 64:   2,304 +  12,288 +    73,728 +   512                 =    88,832
+#   b2 192 -> 64:   6,912 +  36,864 +    73,728 +   512                 =   118,016
+#   b3 192 -> 128:  6,912 +  73,728 +   294,912 + 1,024                 =   376,576
+#   b4 384 -> 128: 13,824 + 147,456 +   294,912 + 1,024                 =   457,216
+#   b5 384 -> 256: 13,824 + 294,912 + 1,179,648 + 2,048                 = 1,490,432
+#   head 768 -> 10: 7,680 + 10                                          =     7,690
+#                                                                  total  2,540,554
+FIGURE_1B_PARAMS = 2_540_554
+# Block peaks, paper schedule, 4 bytes a value. b1: 5 units of 32*32*64 (the row above),
+# 1,310,720 B. b2: its input, 32*32*192 = 196,608 values at t = 1, is 12 of its 16*16*64 units,
+# more than the 5 its row reaches: 786,432 B. b3: 5 units of 16*16*128: 655,360 B. b4: the
+# input, 16*16*384: 393,216 B. b5: 5 units of 8*8*256: 327,680 B.
+FIGURE_1B_BLOCK_PEAKS = [1_310_720, 786_432, 655_360, 393_216, 327_680]
+
+
+def test_figure_1b_network_parameters_and_peaks_by_hand():
     memory = lifetime.arch_memory(cells.FIGURE_1B, filters=64, bytes_per_value=4)
-    assert memory.block_peaks[0] == 5 * unit * 4
+    assert memory.params == FIGURE_1B_PARAMS
+    assert list(memory.block_peaks) == FIGURE_1B_BLOCK_PEAKS
+    assert memory.activation_bytes == 1_310_720
 
 
 def test_schedules_are_named_and_never_mixed():
     paper = lifetime.arch_memory(cells.FIGURE_1B, schedule="paper")
     strict = lifetime.arch_memory(cells.FIGURE_1B, schedule="strict")
     assert (paper.schedule, strict.schedule) == ("paper", "strict")
-    assert paper.params == strict.params and paper.activation_bytes != strict.activation_bytes
+    assert paper.params == strict.params == FIGURE_1B_PARAMS
+    # Strict, block 1, in units of 32*32*64 values (r7 is 2 units, r11 is 3): the unit-size row
+    # above but with the real sizes; at t = 11, r7 + r10 + r11 = 2 + 1 + 3 = 6 units, 4 bytes
+    # each: 6 * 65,536 * 4 = 1,572,864 B.
+    assert strict.activation_bytes == 1_572_864
+    assert paper.activation_bytes == 1_310_720
     with pytest.raises(ValueError, match="schedule: 'fast' is not one of paper, strict"):
         lifetime.arch_memory(cells.FIGURE_1B, schedule="fast")
 
 
-def test_bytes_per_value_scales_both_memories():
-    four = lifetime.arch_memory(cells.ROUND0[5], filters=16, bytes_per_value=4)
-    one = lifetime.arch_memory(cells.ROUND0[5], filters=16, bytes_per_value=1)
-    assert four.param_bytes == 4 * one.param_bytes == 4 * four.params
-    assert four.activation_bytes == 4 * one.activation_bytes
-    assert four.total_bytes == four.param_bytes + four.activation_bytes
+CONV_POOL = cells.one_cell("conv3x3", "maxpool3x3")
+
+
+@pytest.mark.parametrize("bytes_per_value, params, activations", [(4, 11_688, 32_768),
+                                                                  (1, 2_922, 8_192)])
+def test_memory_of_a_small_network_by_hand(bytes_per_value, params, activations):
+    # Parameters, BN folded, w = 4: stem 9*3*4 + 4 = 112; conv3x3 + 1x1 conv (before the pool)
+    # per block: b1, b2 (4 -> 4) 148 + 20 = 168; b3 (4 -> 8) 296 + 40 = 336; b4 (8 -> 8)
+    # 584 + 72 = 656; b5 (8 -> 16) 1168 + 144 = 1312; dense 16*10 + 10 = 170; total 2,922.
+    # Peak, paper: block 1 at t = 2 holds its two layer outputs, 2 * 32*32*4 = 8,192 values
+    # (the block input is deleted then: both layers read it at t = 2).
+    memory = lifetime.arch_memory(CONV_POOL, filters=4, bytes_per_value=bytes_per_value)
+    assert (memory.params, memory.param_bytes, memory.activation_bytes) == (
+        2_922, params, activations)
+    assert memory.total_bytes == params + activations
+    # b2 reads b1's 32*32*4 output: 4,096 values; b3 2 * 16*16*8; b4 its input 16*16*8;
+    # b5 2 * 8*8*16.
+    assert memory.block_peaks == tuple(bytes_per_value * v
+                                       for v in (8_192, 4_096, 4_096, 2_048, 2_048))
+
+
+def test_strict_schedule_of_a_small_network_by_hand():
+    # Block 1 in program order: input, conv, pool, sum. At t = 3 (the pool) the input, the
+    # conv and the pool are live, 3 * 4,096 values; at t = 4 the conv, pool and sum, again 3.
+    memory = lifetime.arch_memory(CONV_POOL, filters=4, bytes_per_value=4, schedule="strict")
+    assert memory.activation_bytes == 3 * 4_096 * 4 == 49_152
 
 
 def test_batchnorm_folding_rules():
@@ -108,7 +158,8 @@ def test_keras_model_lifetime_by_hand():
     assert lifetime.analyze(nodes, "strict").memory == (192, 448, 512, 768, 260, 6)
     memory = lifetime.model_memory(model, bytes_per_value=1, schedule="strict")
     assert memory.activation_bytes == 768 and memory.block_peaks == ()
-    assert memory.params == model.count_params()
+    # No BN: a 27*4 + 4 = 112, b 36*4 + 4 = 148, y 4*2 + 2 = 10.
+    assert memory.params == 112 + 148 + 10
 
 
 def test_raw_keras_ops_in_a_functional_model_are_weightless_nodes():
@@ -137,7 +188,6 @@ def test_keras_application_parameters_fold_every_batchnorm():
     nodes = lifetime.model_graph(model)
     assert not any(isinstance(model.get_layer(n.name), keras.layers.BatchNormalization)
                    for n in nodes)
-    assert memory.activation_bytes > 0
 
 
 def test_plot_writes_a_png(tmp_path):
@@ -160,12 +210,11 @@ def test_cli_arch_json_and_plot(tmp_path):
                   "--json", f"--plot={tmp_path / 'life.png'}")
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
-    expected = lifetime.arch_memory(cells.FIGURE_1B, filters=64, bytes_per_value=4)
-    assert report["params"] == expected.params
-    assert report["param_bytes"] == expected.param_bytes
-    assert report["activation_bytes"] == expected.activation_bytes
-    assert report["total_bytes"] == expected.total_bytes
-    assert report["block_peaks"] == list(expected.block_peaks)
+    assert report["params"] == FIGURE_1B_PARAMS
+    assert report["param_bytes"] == 4 * 2_540_554 == 10_162_216
+    assert report["activation_bytes"] == 1_310_720
+    assert report["total_bytes"] == 10_162_216 + 1_310_720 == 11_472_936
+    assert report["block_peaks"] == FIGURE_1B_BLOCK_PEAKS
     assert report["schedule"] == "paper"
     assert (tmp_path / "life.png").stat().st_size > 5000
 
@@ -175,7 +224,9 @@ def test_cli_keras_app():
     assert result.returncode == 0, result.stderr
     report = json.loads(result.stdout)
     assert report["source"] == "MobileNetV2" and report["block_peaks"] is None
-    assert report["total_bytes"] == report["param_bytes"] + report["activation_bytes"] > 0
+    # Keras counts 2,270,794 parameters, 4 per BN channel; 17,056 BN channels fold into one
+    # bias each: 2,270,794 - 3 * 17,056 = 2,219,626.
+    assert report["params"] == 2_219_626
 
 
 @pytest.mark.parametrize("args, message", [
