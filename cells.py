@@ -480,6 +480,11 @@ def load(path, num_blocks=NUM_BLOCKS):
         raise ValueError(f"{path}: {e}") from None
 
 
+def key(arch):
+    """A network's identity across rounds and runs: its canonical form as compact JSON."""
+    return json.dumps(to_json(canonical(arch)), separators=(",", ":"))
+
+
 # ---------------------------------------------------------------------------------------------
 # Named architectures
 # ---------------------------------------------------------------------------------------------

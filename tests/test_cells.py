@@ -1,4 +1,4 @@
-"""cells.py: the two encodings, validation, prune, canonical form, OPS and the builder."""
+"""cells.py: the two encodings, validation, prune, canonical form, keys, OPS and the builder."""
 import json
 
 import numpy as np
@@ -183,6 +183,22 @@ def test_load_names_the_file(tmp_path):
     bad.write_text(json.dumps(_json_with(ops=["conv9x9", "conv3x3"])))
     with pytest.raises(ValueError, match="bad.json: block 2, cell 1: unknown op"):
         cells.load(bad)
+
+
+def test_key_is_the_same_for_two_encodings_of_one_network():
+    assert (cells.key(cells.one_cell("dwconv3x3", "conv3x3"))
+            == cells.key(cells.one_cell("conv3x3", "dwconv3x3")))
+    c1, c2, c3 = cells.FIGURE_1B.blocks[0]
+    swapped = Cell((0, 1), ("dwconv5x5", "avgpool3x3"), "concat", True)
+    assert cells.key(Arch(((c1, swapped, c3),) * 5)) == cells.key(cells.FIGURE_1B)
+    assert cells.key(cells.one_cell("conv3x3", "conv3x3")) != cells.key(cells.FIGURE_1B)
+
+
+def test_key_is_compact_json_of_the_canonical_form():
+    block = ('{"cells":[{"inputs":[0,0],"ops":["conv3x3","conv3x3"],"combine":"sum",'
+             '"output":true}]}')
+    assert cells.key(cells.one_cell("conv3x3", "conv3x3")) == (
+        '{"blocks":[' + ",".join([block] * 5) + "]}")
 
 
 def test_op_bits_follow_the_paper_s_order_and_identity_comes_last():
