@@ -466,16 +466,24 @@ def save(arch, path):
 
 
 def load(path, num_blocks=NUM_BLOCKS):
-    """Read a JSON architecture file; errors name the file, then block, cell and rule."""
+    """Read a JSON architecture file, as encoded there; errors name the file, then block, cell
+    and rule. A block that prunes to nothing is refused here, where the file name is known."""
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             data = json.load(f)
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such architecture file") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text (byte {e.start} is {e.object[e.start]:#04x}); "
+                         "an architecture file is JSON") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: not JSON: {e}") from None
+    except OSError as e:  # missing, a directory, no permission
+        what = ("no such architecture file" if isinstance(e, FileNotFoundError)
+                else f"cannot read ({e.strerror or e})")
+        raise ValueError(f"{path}: {what}") from None
     try:
-        return from_json(data, num_blocks)
+        arch = from_json(data, num_blocks)
+        prune(arch)
+        return arch
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
 

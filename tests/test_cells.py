@@ -1,5 +1,8 @@
 """cells.py: the two encodings, validation, prune, canonical form, keys, OPS and the builder."""
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
@@ -7,6 +10,8 @@ import pytest
 import cells
 import lifetime
 from cells import Arch, Cell
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def five(*block):
@@ -183,6 +188,71 @@ def test_load_names_the_file(tmp_path):
     bad.write_text(json.dumps(_json_with(ops=["conv9x9", "conv3x3"])))
     with pytest.raises(ValueError, match="bad.json: block 2, cell 1: unknown op"):
         cells.load(bad)
+
+
+def all_layers_removed_in_block(b):
+    """Figure 1b as JSON with every layer of block `b` (1-based) removed: it prunes to nothing."""
+    data = cells.to_json(cells.FIGURE_1B)
+    for cell in data["blocks"][b - 1]["cells"]:
+        cell["inputs"] = [None, None]
+    return data
+
+
+def test_load_refuses_a_file_that_is_not_utf8_text(tmp_path):
+    path = tmp_path / "utf16.json"
+    path.write_bytes(b"\xff\xfe{")
+    with pytest.raises(ValueError, match=r"utf16.json: not UTF-8 text \(byte 0 is 0xff\)"):
+        cells.load(path)
+
+
+def test_load_refuses_a_block_that_prunes_to_nothing(tmp_path):
+    path = tmp_path / "empty_block.json"
+    path.write_text(json.dumps(all_layers_removed_in_block(3)))
+    with pytest.raises(ValueError, match="empty_block.json: block 3: no output: every output "
+                                         "cell is dead after pruning"):
+        cells.load(path)
+
+
+def test_load_keeps_the_file_s_encoding_dead_cells_included(tmp_path):
+    dead = Cell((0, 0), ("conv3x3", "conv3x3"), "sum", False)
+    arch = five(Cell((0, 0), ("maxpool3x3", "conv3x3"), "sum", True), dead)
+    cells.save(arch, tmp_path / "dead.json")
+    assert cells.load(tmp_path / "dead.json") == arch
+
+
+def test_load_refuses_a_directory_in_one_line(tmp_path):
+    with pytest.raises(ValueError) as error:
+        cells.load(tmp_path)
+    assert str(error.value) == f"{tmp_path}: cannot read (Is a directory)"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_load_refuses_an_unreadable_file(tmp_path):
+    path = tmp_path / "secret.json"
+    cells.save(cells.FIGURE_1B, path)
+    path.chmod(0)
+    with pytest.raises(ValueError, match="secret.json: cannot read \\(Permission denied\\)"):
+        cells.load(path)
+
+
+def bad_architecture_files(tmp_path):
+    """(path, the start of the rule its one-line error names) for each way a file can be bad."""
+    utf16 = tmp_path / "utf16.json"
+    utf16.write_bytes(b"\xff\xfe{")
+    empty = tmp_path / "empty_block.json"
+    empty.write_text(json.dumps(all_layers_removed_in_block(2)))
+    return [(utf16, "not UTF-8 text"), (empty, "block 2: no output"),
+            (tmp_path, "cannot read"), (tmp_path / "missing.json", "no such architecture file")]
+
+
+@pytest.mark.parametrize("script", ["grow_trim.py", "lifetime.py"])
+def test_clis_reject_bad_architecture_files_in_one_line(script, tmp_path):
+    for path, rule in bad_architecture_files(tmp_path):
+        result = subprocess.run([sys.executable, script, f"--arch={path}"], cwd=ROOT,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 1, (path, result.stderr)
+        (line,) = result.stderr.strip().splitlines()  # one line, no traceback
+        assert line.startswith(f"{script}: {path}: {rule}"), line
 
 
 def test_key_is_the_same_for_two_encodings_of_one_network():

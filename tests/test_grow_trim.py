@@ -216,7 +216,7 @@ def test_cli_names_a_bad_architecture_file(tmp_path):
     data["blocks"][3]["cells"][2]["inputs"] = [1, 3]
     bad.write_text(json.dumps(data))
     result = _run("grow_trim.py", f"--arch={bad}", "--json")
-    assert result.returncode != 0
+    assert result.returncode == 1
     assert result.stderr.strip().splitlines() == [
         f"grow_trim.py: {bad}: block 4, cell 3: input location: layer 2 reads location 3, but "
         "cell 3 may only read locations 0..2 (reading itself or a later cell would make a cycle)"]
