@@ -14,8 +14,8 @@ Each search round starts from a base network and generates its candidates two wa
   without output is skipped.
 
 Both return the distinct valid candidates in canonical form, the base itself excluded, and the
-raw counts of Eq. 1 and Eq. 2. Round 0 has no base: its candidates are ``cells.ROUND0``.
-Plain Python: this module never loads TensorFlow.
+raw counts of Eq. 1 and Eq. 2. Round 0 has no base: its candidates are the distinct networks
+among the 49 encodings of ``cells.ROUND0``. Plain Python: this module never loads TensorFlow.
 """
 
 import dataclasses
@@ -134,9 +134,13 @@ def trim(base):
 
 
 def generate(base=None):
-    """A round's candidates: grow + trim of `base`, or the 49 round-0 networks if None."""
+    """A round's candidates: grow + trim of `base`; if None, round 0: the distinct networks of
+    the 49 encodings of cells.ROUND0 (28: summing is symmetric in its two layers) as grown."""
     if base is None:
-        return Generation(cells.ROUND0, (), len(cells.ROUND0), 0)
+        found = _Distinct(None)
+        for arch in cells.ROUND0:
+            found.add(arch.blocks)
+        return Generation(tuple(found.archs), (), len(cells.ROUND0), 0)
     grown, grow_raw = grow(base)
     trimmed, trim_raw = trim(base)
     return Generation(grown, trimmed, grow_raw, trim_raw)

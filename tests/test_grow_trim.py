@@ -123,10 +123,14 @@ def test_trim_removes_cells_and_rewires_to_the_first_input():
     assert _with_block1(c1._replace(ops=("identity", "conv1x7_7x1")), c2, c3) in trimmed
 
 
-def test_round0_generation_is_the_49_networks():
+def test_round0_generation_is_the_28_distinct_networks_of_49_encodings():
     generation = grow_trim.generate(None)
-    assert generation.candidates == cells.ROUND0
-    assert generation.counts() == {"grow_raw": 49, "trim_raw": 0, "grow": 49, "trim": 0}
+    # 7 ops, an unordered pair of them summed: 7 * 8 / 2 = 28 networks of 7 * 7 = 49 encodings.
+    assert generation.counts() == {"grow_raw": 49, "trim_raw": 0, "grow": 28, "trim": 0}
+    assert generation.grow[:2] == (cells.one_cell("conv3x3", "conv3x3"),
+                                   cells.one_cell("conv3x3", "dwconv3x3"))
+    assert cells.one_cell("dwconv3x3", "conv3x3") not in generation.grow  # not canonical
+    assert generation.grow[-1] == cells.one_cell("dilconv3x3", "dilconv3x3")
 
 
 def test_a_full_block_does_not_grow():
