@@ -27,6 +27,7 @@ import hashlib
 import json
 import math
 import os
+import re
 import typing
 
 import numpy as np
@@ -548,6 +549,16 @@ def build_op(op, filters, stride, name):
                              for layer in _keras_layers(spec, filters, stride)], name=name)
 
 
+def output_marker(prefix, cell=None):
+    """Name of the weightless Identity layer on the output of cell `cell` of block `prefix`
+    ("b1"), or of the block when `cell` is None. lifetime.model_graph finds them by OUTPUT_MARKER
+    to keep cell outputs live until the block output (Figure 3, rule 3): Keras has no cells."""
+    return f"{prefix}_output" if cell is None else f"{prefix}_c{cell}_output"
+
+
+OUTPUT_MARKER = re.compile(r"(b\d+)(_c\d+)?_output")  # fullmatch groups: block prefix, cell or None
+
+
 def build_model(arch, filters=64, num_classes=10, input_shape=(32, 32, 3),
                 strides=BLOCK_STRIDES, widths=BLOCK_WIDTHS):
     """The Keras functional model of `arch`: stem, blocks, global average pooling, dense logits
@@ -577,8 +588,8 @@ def _build_block(block, x, filters, stride, prefix):
             outs.append(src if bare else build_op(op, filters, s, f"{prefix}_c{j}_l{i}_{op}")(src))
         combine = {"sum": layers.Add, "concat": layers.Concatenate}[cell.combine]
         out = outs[0] if len(outs) == 1 else combine(name=f"{prefix}_c{j}_{cell.combine}")(outs)
-        locations.append(out)
+        locations.append(layers.Identity(name=output_marker(prefix, j))(out))
     outputs = [locations[j] for j, cell in enumerate(block, start=1) if cell.output]
-    if len(outputs) == 1:
-        return outputs[0]
-    return layers.Concatenate(name=f"{prefix}_out")(outputs)
+    if len(outputs) > 1:
+        outputs = [layers.Concatenate(name=f"{prefix}_out")(outputs)]
+    return layers.Identity(name=output_marker(prefix))(outputs[0])

@@ -21,7 +21,8 @@ Parameters are counted as deployed: BatchNorm folded into the convolution before
 followed by BN counts its kernel plus one bias per output channel.
 
 The same analysis runs on any Keras functional model (``model_graph``), which is how the
-baselines of Tables 1 and 2 are measured. The graph logic imports no Keras.
+baselines of Tables 1 and 2 are measured; for a model ``cells.build_model`` made, it gives what
+``arch_memory`` gives for the Arch under the paper schedule. The graph logic imports no Keras.
 """
 
 import dataclasses
@@ -153,8 +154,10 @@ def block_graph(block, in_shape, filters, stride, prefix="b1"):
         channels = sum(nodes[k].shape[-1] for k in outputs)
         nodes.append(Node(f"{prefix}_out", (*nodes[-1].shape[:2], channels), tuple(outputs)))
         out = len(nodes) - 1
-    for k in set(loc[1:]) - {out}:  # paper rule 3: cell outputs live until the block output
-        name, shape, inputs, params, _ = nodes[k]
+    # Rule 3: cell outputs live until the block output. A cell that is a bare identity is its
+    # input's node, the block input included, and holds that.
+    for k in set(loc[1:]) - {out}:
+        name, shape, inputs, params, _ = nodes[k]  # not _replace: this runs for every block
         nodes[k] = Node(name, shape, inputs, params, out)
     return nodes, out
 
@@ -223,6 +226,8 @@ def arch_graph(arch, filters=64, input_shape=(32, 32, 3), num_classes=10,
         for node in part[1:]:
             nodes.append(node._replace(inputs=tuple(index[i] for i in node.inputs),
                                        hold=None if node.hold is None else index[node.hold]))
+        if part[0].hold is not None:  # the part's input is held, as the previous output node
+            nodes[out] = nodes[out]._replace(hold=index[part[0].hold])
         out = index[part_out]
     return nodes
 
@@ -260,7 +265,8 @@ def _part_profile(graph, key, schedule):
 def arch_memory(arch, filters=64, bytes_per_value=4, schedule="paper", input_shape=(32, 32, 3),
                 num_classes=10, strides=cells.BLOCK_STRIDES, widths=cells.BLOCK_WIDTHS):
     """param_bytes, activation_bytes and per-block peaks of `arch`: exact and fast (no Keras),
-    for every candidate."""
+    for every candidate. Equal to `model_memory(cells.build_model(arch, ...))` under the paper
+    schedule; under strict see `model_memory`."""
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule: {schedule!r} is not one of {', '.join(SCHEDULES)}")
     arch = cells.prune(arch, len(strides))
@@ -332,8 +338,14 @@ def _own_params(op):
 
 
 def model_graph(model):
-    """Nodes of a Keras functional model: one per layer, fused layers aliasing their input."""
+    """Nodes of a Keras functional model: one per layer, fused layers aliasing their input.
+
+    A model cells.build_model made marks each cell's and each block's output with an Identity
+    layer (cells.output_marker): those cell outputs hold until their block's output (rule 3),
+    so the paper schedule gives what it gives for the Arch. Any other model has no cells.
+    """
     nodes, where = [], {}  # where: (id(op), tensor index) -> node index
+    cell_outputs = {}  # block prefix -> node indices of its marked cell outputs
     for op, producer in _producers(model):
         node = _call_node(model, op)
         ins = []
@@ -357,11 +369,24 @@ def model_graph(model):
             k = len(nodes) - 1
         for i in range(len(node.output_tensors)):
             where[(id(op), i)] = k
+        marker = cells.OUTPUT_MARKER.fullmatch(op.name) if kind == "Identity" else None
+        if marker and marker[2]:
+            cell_outputs.setdefault(marker[1], []).append(k)
+        elif marker:  # a block output: every cell output of its block is computed by now
+            for cell_output in set(cell_outputs.pop(marker[1], ())) - {k}:
+                nodes[cell_output] = nodes[cell_output]._replace(hold=k)
     return nodes
 
 
 def model_memory(model, bytes_per_value=4, schedule="paper"):
-    """param_bytes and activation_bytes of any Keras functional model (Tables 1 and 2)."""
+    """param_bytes and activation_bytes of any Keras functional model (Tables 1 and 2).
+
+    For a model cells.build_model made, equal to `arch_memory` of its Arch under the paper
+    schedule, which depends only on the graph. Strict can differ: its program order is the order
+    of the node list, and a Keras model keeps no record of the order its layers were called in;
+    it lists (and runs) them by depth from the output, so e.g. both cells' op layers before the
+    first cell's sum, where arch_graph follows build_model's calls cell by cell.
+    """
     nodes = model_graph(model)
     params, peak = _profile(nodes, schedule)
     return Memory(params, params * bytes_per_value, peak * bytes_per_value,

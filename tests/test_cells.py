@@ -314,8 +314,36 @@ def test_round0_networks_validate_prune_to_themselves_and_build(arch):
     assert tuple(last.shape[1:]) == (4, 4, 16)
 
 
-def test_build_model_runs_figure_1b_forward():
-    model = cells.build_model(cells.FIGURE_1B, filters=4)
-    logits = model(np.zeros((2, 32, 32, 3), np.float32))
+@pytest.fixture(scope="module")
+def figure_1b_model():
+    return cells.build_model(cells.FIGURE_1B, filters=4)
+
+
+def test_build_model_runs_figure_1b_forward(figure_1b_model):
+    logits = figure_1b_model(np.zeros((2, 32, 32, 3), np.float32))
     assert logits.shape == (2, 10)
-    assert model.get_layer("b2_out").output.shape == (None, 16, 16, 3 * 4)
+    assert figure_1b_model.get_layer("b2_out").output.shape == (None, 16, 16, 3 * 4)
+
+
+def test_build_model_marks_cell_and_block_outputs_with_weightless_layers(figure_1b_model):
+    import keras
+    model = figure_1b_model
+    marks = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Identity)]
+    assert sorted(marks)[:4] == ["b1_c1_output", "b1_c2_output", "b1_c3_output", "b1_output"]
+    assert len(marks) == 5 * 4
+    assert all(not model.get_layer(name).weights for name in marks)
+    for name in marks:
+        assert cells.OUTPUT_MARKER.fullmatch(name)
+    assert cells.OUTPUT_MARKER.fullmatch("b2_c3_output").groups() == ("b2", "_c3")
+    assert cells.OUTPUT_MARKER.fullmatch("b2_output").groups() == ("b2", None)
+    assert cells.OUTPUT_MARKER.fullmatch("b2_out") is None
+
+
+def test_build_model_parameter_count_by_hand():
+    model = cells.build_model(cells.one_cell("conv3x3", "maxpool3x3"), filters=4)
+    # Keras counts BN as 4 values per channel (scale, shift, mean, variance).
+    # stem 3 -> 4: 9*3*4 + 16 = 124. Blocks: conv3x3 + BN, then 1x1 conv + BN before the pool.
+    # b1, b2 (4 -> 4): (9*4*4 + 16) + (4*4 + 16) = 192 each; b3 (4 -> 8): 320 + 64 = 384;
+    # b4 (8 -> 8): 608 + 96 = 704; b5 (8 -> 16): 1216 + 192 = 1408; dense 16*10 + 10 = 170.
+    # 124 + 192 + 192 + 384 + 704 + 1408 + 170 = 3174, markers add nothing.
+    assert model.count_params() == 3174

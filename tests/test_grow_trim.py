@@ -180,20 +180,24 @@ def by_name(nodes):
     return {n.name: (n.shape, sorted(nodes[i].name for i in n.inputs), n.params) for n in nodes}
 
 
-def test_sampled_candidates_build_and_match_their_graph():
+def test_sampled_candidates_build_and_match_their_graph_and_memory():
     rng, networks = _networks(seed=2, rounds=2)
     archs = []
-    for base in networks[1:]:
+    for base in networks[1:4]:  # a grown base, its trim, and a grown base again
         generation = grow_trim.generate(base)
         archs += [rng.choice(generation.grow), rng.choice(generation.trim)]
+    assert cells.build_model(archs[0], filters=4)(np.zeros((2, 32, 32, 3))).shape == (2, 10)
     for arch in archs:
         model = cells.build_model(arch, filters=4, num_classes=10)
-        assert model(np.zeros((2, 32, 32, 3), np.float32)).shape == (2, 10)
         # One Keras node per graph node, same names, shapes, edges and folded parameters (Keras
         # lists independent branches in its own order, so compare by name).
         assert by_name(lifetime.model_graph(model)) == by_name(lifetime.arch_graph(arch, 4))
         memory = lifetime.arch_memory(arch, filters=4, bytes_per_value=2)
         assert memory.param_bytes == 2 * lifetime.folded_params(model)
+        # The paper schedule of the Keras graph, cell outputs held by build_model's markers.
+        built = lifetime.model_memory(model, bytes_per_value=2)
+        assert (built.param_bytes, built.activation_bytes) == (
+            memory.param_bytes, memory.activation_bytes)
 
 
 def _run(*args):

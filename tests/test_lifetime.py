@@ -8,6 +8,7 @@ import pytest
 
 import cells
 import lifetime
+from cells import Arch, Cell
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
@@ -241,3 +242,42 @@ def test_an_unknown_keras_app_is_named():
     with pytest.raises(ValueError, match="--keras_app: keras.applications has no model 'NoSuch'"):
         lifetime._keras_app("NoSuch", 32, 10)
 
+
+def test_model_memory_of_figure_1b_built_equals_arch_memory():
+    # The README's numbers: rule 3 holds C1's output (r4) until the block output in both.
+    model = cells.build_model(cells.FIGURE_1B, filters=64)
+    memory = lifetime.model_memory(model)
+    assert (memory.params, memory.activation_bytes) == (FIGURE_1B_PARAMS, 1_310_720)
+
+
+def test_rule_3_holds_a_block_input_that_a_bare_identity_cell_passes_on():
+    alias = Cell((0, None), ("identity", "identity"), "sum", False)
+    arch = Arch(((alias, Cell((1, 1), ("conv3x3", "conv3x3"), "sum", False),
+                  Cell((2, 2), ("conv3x3", "conv3x3"), "sum", True)),) * 5)
+    # Block 1, unit sizes: t1 input; t2 input + 2 convs; t3 input + C2's sum; t4 input + C2's
+    # sum (a cell output, held) + C3's 2 convs = 4; t5 C3's sum, the block output, which frees
+    # the held nodes. Cell 1 is the block input itself, so the input is held until t5: without
+    # that t4 would count 3.
+    nodes, _ = lifetime.block_graph(arch.blocks[0], (32, 32, 4), 4, 1)
+    assert lifetime.analyze(nodes, "paper", [1] * len(nodes)).memory == (1, 3, 2, 4, 1)
+    expected = 4 * 32 * 32 * 4 * 4  # 4 units, 4 bytes each: 65,536
+    assert lifetime.arch_memory(arch, filters=4).activation_bytes == expected
+    model = cells.build_model(arch, filters=4)
+    assert lifetime.model_memory(model).activation_bytes == expected
+    assert lifetime.analyze(lifetime.arch_graph(arch, 4), "paper").peak * 4 == expected
+
+
+def test_strict_order_of_a_keras_model_is_its_own():
+    # Two cells both reading the block input. Program order (arch_graph, build_model's calls):
+    # in, pool, dil, sum1, conv, conv1x7, sum2, out: at most 4 units of 32*32*4 values live.
+    # Keras runs layers by depth from the output: in, pool, dil, conv, conv1x7, sum1, sum2,
+    # out, so at t = 5 the input and all four layer outputs live: 5 units.
+    arch = Arch(((Cell((0, 0), ("maxpool3x3", "dilconv3x3"), "sum", True),
+                  Cell((0, 0), ("conv3x3", "conv1x7_7x1"), "sum", True)),) * 5)
+    unit_bytes = 32 * 32 * 4 * 4
+    assert lifetime.arch_memory(arch, 4, schedule="strict").activation_bytes == 4 * unit_bytes
+    model = cells.build_model(arch, filters=4)
+    assert lifetime.model_memory(model, schedule="strict").activation_bytes == 5 * unit_bytes
+    # The paper schedule depends on the graph only: both give 4 units (t = 2: 4 layer outputs).
+    assert lifetime.model_memory(model).activation_bytes == 4 * unit_bytes
+    assert lifetime.arch_memory(arch, 4).activation_bytes == 4 * unit_bytes
