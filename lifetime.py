@@ -1,24 +1,28 @@
 """Inference memory of a network: parameters plus the peak of live feature maps (Section 3.4.1).
 
-MemNAS scores a candidate by its parameter memory p and its intermediate memory r (Eq. 4). p is
-the parameter count at inference times the bytes per value. r comes from the register-lifetime
+MemNAS scores a candidate by its parameter memory and its intermediate memory (p and r of
+Eq. 4), here ``param_bytes`` and ``activation_bytes``. ``param_bytes`` is the parameter count at
+inference times the bytes per value. ``activation_bytes`` comes from the register-lifetime
 analysis of Figure 3: each intermediate representation (a node) lives from the time it is
-generated until it is deleted, and r is the largest sum of live node sizes at any time.
+generated until it is deleted, and the memory is the largest sum of live node sizes at any time.
 
-Nodes are the block input, every operation layer's output, every cell's combine output and the
-block's final concatenation; BatchNorm and activations are fused into the layer before them and
-make no node, and an identity layer makes none unless it has to project. Two schedules:
+Two schedules (``analyze``):
 
-* ``paper`` (default; reproduces Figure 3 exactly): ASAP, a node is computed at 1 + the latest
-  time of its inputs, all nodes of a time unit together; a node is deleted at the time its last
-  consumer is computed and is not counted then; a cell's output stays live until the block
-  output is formed.
+* ``paper`` (default; reproduces Figure 3 exactly), the figure's four rules:
+  1. nodes are the block input, every operation layer's output, every cell's combine output and
+     the block's final concatenation; BatchNorm and activations are fused into the layer before
+     them, and an identity layer makes no node unless it has to project;
+  2. as soon as possible: a node is computed at 1 + the latest time of its inputs, all nodes of
+     a time unit together;
+  3. a node is deleted at the time its last consumer is computed and is not counted then, but a
+     cell's output stays live until the block output is formed;
+  4. memory(t) is the sum of the sizes live at t; the peak is its largest value.
 * ``strict``: one node at a time in program order, a node's inputs are counted while it is
   computed and every node is deleted right after its last consumer. Closer to what a runtime
   with one buffer per tensor does; reported beside ``paper``, never mixed with it.
 
-Parameters are counted as deployed: BatchNorm folded into the convolution before it, so a conv
-followed by BN counts its kernel plus one bias per output channel.
+Parameters are counted as deployed: BatchNorm folded into the convolution before it
+(``cells.op_params`` for the operation layers of an Arch, ``folded_params`` for Keras layers).
 
 The same analysis runs on any Keras functional model (``model_graph``), which is how the
 baselines of Tables 1 and 2 are measured; for a model ``cells.build_model`` made, it gives what
@@ -60,7 +64,9 @@ class Node(typing.NamedTuple):
     shape: tuple
     inputs: tuple = ()
     params: int = 0
-    hold: typing.Optional[int] = None  # paper schedule: stays live until this node is computed
+    # Rule 3, second half (paper schedule): a cell's output stays live until this node, the
+    # block output, is computed.
+    hold: typing.Optional[int] = None
 
     @property
     def size(self):
@@ -92,7 +98,12 @@ def analyze(nodes, schedule="paper", sizes=None):
 
 
 def _times(nodes, schedule):
-    """When each node is generated and deleted (None: never) under `schedule`."""
+    """When each node is generated and deleted (None: never) under `schedule`.
+
+    Paper: rule 2, born(n) = 1 + max(born(inputs of n)), the block input at t = 1; rule 3,
+    dead(n) = born(last consumer of n), or born(n.hold) if later. Strict: born(n) = its position
+    in program order, dead(n) = born(last consumer of n) + 1.
+    """
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule: {schedule!r} is not one of {', '.join(SCHEDULES)}")
     paper = schedule == "paper"
@@ -106,7 +117,7 @@ def _times(nodes, schedule):
         for i in ins:
             if i >= k:
                 raise ValueError(f"node {name}: reads a node that comes after it")
-            if paper and born[i] >= t:
+            if paper and born[i] >= t:  # rule 2: ASAP
                 t = born[i] + 1
         born[k] = t
         for i in ins:
@@ -114,7 +125,7 @@ def _times(nodes, schedule):
                 last[i] = t
         if hold is not None and paper:
             holds.append((k, hold))
-    for k, hold in holds:
+    for k, hold in holds:  # rule 3: cell outputs live until the block output
         if born[hold] > last[k]:
             last[k] = born[hold]
     # Paper: deleted at its last consumer's time. Strict: counted then, deleted one step later.
@@ -122,7 +133,8 @@ def _times(nodes, schedule):
 
 
 def _memory_row(born, dead, sizes):
-    """memory[t - 1] = the sum of the sizes live at time t, for t = 1 .. the last time."""
+    """Rule 4: memory(t) = sum of size(n) over the nodes with born(n) <= t < dead(n), for
+    t = 1 .. the last time; memory[t - 1] holds memory(t)."""
     end = max(born)
     delta = [0] * (end + 2)
     for b, d, size in zip(born, dead, sizes):
