@@ -6,7 +6,6 @@ import random
 import subprocess
 import sys
 
-import numpy as np
 import pytest
 
 import cells
@@ -183,10 +182,9 @@ def by_name(nodes):
 def test_sampled_candidates_build_and_match_their_graph_and_memory():
     rng, networks = _networks(seed=2, rounds=2)
     archs = []
-    for base in networks[1:4]:  # a grown base, its trim, and a grown base again
+    for base in networks[1:3]:  # a grown base and its trim
         generation = grow_trim.generate(base)
         archs += [rng.choice(generation.grow), rng.choice(generation.trim)]
-    assert cells.build_model(archs[0], filters=4)(np.zeros((2, 32, 32, 3))).shape == (2, 10)
     for arch in archs:
         model = cells.build_model(arch, filters=4, num_classes=10)
         # One Keras node per graph node, same names, shapes, edges and folded parameters (Keras
