@@ -11,31 +11,81 @@ writes it as a tuple of five binary vectors ``(I1, I2, L1, L2, O)``:
   All zeros: identity.
 * ``O``: three bits ``(output, concat, not-output)`` read left to right, as Figure 1b prints
   them: ``001`` sum and not in the block output, ``110`` concat and in the block output, ``100``
-  sum and in the block output, ``011`` concat and not in the block output.
-
-The block output is the concatenation of the cells whose ``output`` bit is set.
+  sum and in the block output, ``011`` concat and not in the block output. The block output is
+  the concatenation of the cells whose ``output`` bit is set.
 
 This module keeps two encodings of the same ``Arch`` value, converting both ways without loss:
 the paper's vectors (``to_vectors`` / ``from_vectors``, and the fixed-width ``cell_token`` the
-controller reads) and a readable JSON file (``save`` / ``load``). The graph logic (validation,
-``prune``, ``canonical``) is plain Python; Keras is imported only by ``OPS`` and
-``build_model``, so that candidate generation never loads TensorFlow.
+controller reads) and a readable JSON file (``save`` / ``load``). ``OPS`` is the one table of
+operation layers, as data, read by both the Keras builder (``build_op``, ``build_model``, which
+import Keras when called) and ``op_params``: the rest is plain Python and never loads TensorFlow.
 """
 
 import dataclasses
 import functools
 import hashlib
 import json
+import math
 import os
+import re
 import typing
 
 import numpy as np
 
-# The seven operation types; the index is the bit of the L vector, counted from the right.
-OP_NAMES = ("conv3x3", "dwconv3x3", "dwconv5x5", "conv1x7_7x1",
-            "avgpool3x3", "maxpool3x3", "dilconv3x3")
+
+class Conv(typing.NamedTuple):
+    """A convolution without bias, BatchNorm after it, then ReLU if `relu`."""
+    kernel: tuple            # (height, width)
+    strided: tuple = (0, 1)  # the axes (0 = height, 1 = width) that take the layer's stride
+    dilation: int = 1
+    relu: bool = True
+
+
+class Depthwise(typing.NamedTuple):
+    """A k x k depthwise convolution, strided on both axes, BatchNorm after it."""
+    kernel: int
+
+
+class Pool(typing.NamedTuple):
+    """A 3x3 pooling, "avg" or "max", strided on both axes."""
+    kind: str
+
+
 IDENTITY = "identity"  # all-zero L vector; a removed layer is stored with this op too
+
+# Each operation layer as the primitive layers it runs, in order; the stride is that of the
+# block for a layer reading the block input, else 1. An op's bit in the L vector is its position
+# here. `identity` comes last: no layer at all unless the shape must change, then a projection.
+OPS = {
+    "conv3x3": (Conv((3, 3)),),
+    "dwconv3x3": (Depthwise(3), Conv((1, 1), strided=())),
+    "dwconv5x5": (Depthwise(5), Conv((1, 1), strided=())),
+    # The stride is split over the factorized pair, each subsampling the axis it convolves.
+    "conv1x7_7x1": (Conv((1, 1), strided=()), Conv((1, 7), strided=(1,)),
+                    Conv((7, 1), strided=(0,))),
+    "avgpool3x3": (Conv((1, 1), strided=(), relu=False), Pool("avg")),
+    "maxpool3x3": (Conv((1, 1), strided=(), relu=False), Pool("max")),
+    "dilconv3x3": (Conv((3, 3), dilation=2),),
+    IDENTITY: (Conv((1, 1), relu=False),),
+}
+OP_NAMES = tuple(op for op in OPS if op != IDENTITY)  # index = bit of the L vector, from the right
 COMBINES = ("sum", "concat")
+
+
+@functools.lru_cache(maxsize=1 << 10)  # a few ops and channel counts, for every candidate
+def op_params(op, cin, filters):
+    """Parameters of operation layer `op` at inference, from `cin` channels to `filters`, with
+    BatchNorm folded into the conv before it (one bias per output channel): a k_h x k_w conv + BN
+    counts k_h * k_w * c_in * f + f, a k x k depthwise conv + BN k * k * c_in + c_in, a pool 0."""
+    total, channels = 0, cin
+    for spec in OPS[op]:
+        if type(spec) is Conv:
+            total += math.prod(spec.kernel) * channels * filters + filters
+            channels = filters
+        elif type(spec) is Depthwise:
+            total += spec.kernel * spec.kernel * channels + channels
+    return total
+
 
 # The CIFAR-10 template of Figure 1b: per-block stride and width (a multiple of --filters).
 BLOCK_STRIDES = (1, 2, 1, 2, 1)
@@ -71,12 +121,6 @@ class Cell(typing.NamedTuple):
 class Arch:
     """A network: one tuple of cells per block."""
     blocks: tuple
-
-    def __str__(self):
-        def cell(c):
-            layers = " ".join(f"{op}@{i}" for i, op in c.layers)
-            return f"[{layers} {c.combine}{' out' if c.output else ''}]"
-        return " | ".join(" ".join(cell(c) for c in block) for block in self.blocks)
 
 
 def _where(b, j=None):
@@ -326,9 +370,8 @@ def from_vectors(blocks, num_blocks=NUM_BLOCKS):
             i1, i2, l1, l2, o = vectors
             inputs = tuple(_one_hot(v, None, name, where, MAX_LOCATIONS)
                            for v, name in ((i1, "I1"), (i2, "I2")))
-            ops = tuple(IDENTITY if k is None else OP_NAMES[k] for k in
-                        (_one_hot(v, len(OP_NAMES), name, where) for v, name in
-                         ((l1, "L1"), (l2, "L2"))))
+            ops = tuple(IDENTITY if k is None else OP_NAMES[k] for k in (
+                _one_hot(v, len(OP_NAMES), name, where) for v, name in ((l1, "L1"), (l2, "L2"))))
             o = "".join(map(str, o)) if not isinstance(o, str) else o.strip()
             if o not in _O_BITS:
                 raise ValueError(f"{where}: one-hot: O {o!r} is not one of "
@@ -424,18 +467,31 @@ def save(arch, path):
 
 
 def load(path, num_blocks=NUM_BLOCKS):
-    """Read a JSON architecture file; errors name the file, then block, cell and rule."""
+    """Read a JSON architecture file, as encoded there; errors name the file, then block, cell
+    and rule. A block that prunes to nothing is refused here, where the file name is known."""
     try:
-        with open(path) as f:
+        with open(path, encoding="utf-8") as f:
             data = json.load(f)
-    except FileNotFoundError:
-        raise ValueError(f"{path}: no such architecture file") from None
+    except UnicodeDecodeError as e:
+        raise ValueError(f"{path}: not UTF-8 text (byte {e.start} is {e.object[e.start]:#04x}); "
+                         "an architecture file is JSON") from None
     except json.JSONDecodeError as e:
         raise ValueError(f"{path}: not JSON: {e}") from None
+    except OSError as e:  # missing, a directory, no permission
+        what = ("no such architecture file" if isinstance(e, FileNotFoundError)
+                else f"cannot read ({e.strerror or e})")
+        raise ValueError(f"{path}: {what}") from None
     try:
-        return from_json(data, num_blocks)
+        arch = from_json(data, num_blocks)
+        prune(arch)
+        return arch
     except ValueError as e:
         raise ValueError(f"{path}: {e}") from None
+
+
+def key(arch):
+    """A network's identity across rounds and runs: its canonical form as compact JSON."""
+    return json.dumps(to_json(canonical(arch)), separators=(",", ":"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -463,94 +519,56 @@ ROUND0 = tuple(one_cell(op1, op2) for op1 in OP_NAMES for op2 in OP_NAMES)
 
 
 # ---------------------------------------------------------------------------------------------
-# Keras: the only binding from op names to layers, and the network builder
+# Keras: the network builder, reading OPS
 # ---------------------------------------------------------------------------------------------
 
-def _keras():
-    # Imported on first use so that the graph code above never loads TensorFlow.
+def _keras_layers(spec, filters, stride):
+    """The Keras layers of one primitive layer of OPS."""
+    from keras import layers  # here, not at the top: the graph code never loads TensorFlow
+    if type(spec) is Pool:
+        pool = {"avg": layers.AveragePooling2D, "max": layers.MaxPooling2D}[spec.kind]
+        return [pool(3, stride, padding="same")]
+    if type(spec) is Depthwise:
+        return [layers.DepthwiseConv2D(spec.kernel, stride, padding="same", use_bias=False),
+                layers.BatchNormalization()]
+    strides = tuple(stride if axis in spec.strided else 1 for axis in (0, 1))
+    # Keras refuses strides > 1 together with dilation > 1: subsample the stride-1 result.
+    subsample = spec.dilation > 1 and max(strides) > 1
+    out = [layers.Conv2D(filters, spec.kernel, strides=(1, 1) if subsample else strides,
+                         dilation_rate=spec.dilation, padding="same", use_bias=False,
+                         kernel_initializer="he_normal"),
+           layers.BatchNormalization()] + ([layers.ReLU()] if spec.relu else [])
+    return out + [layers.MaxPooling2D(1, strides)] if subsample else out
+
+
+def build_op(op, filters, stride, name):
+    """Operation layer `op` as one Keras Sequential named `name`, so that the functional model
+    has exactly one node per operation layer: the nodes lifetime.py counts for an Arch."""
     import keras
-    return keras
+    return keras.Sequential([layer for spec in OPS[op]
+                             for layer in _keras_layers(spec, filters, stride)], name=name)
 
 
-def _conv_bn(filters, kernel, strides=1, dilation=1, relu=True):
-    layers = _keras().layers
-    out = [layers.Conv2D(filters, kernel, strides=strides, dilation_rate=dilation,
-                         padding="same", use_bias=False, kernel_initializer="he_normal"),
-           layers.BatchNormalization()]
-    return out + [layers.ReLU()] if relu else out
+def output_marker(prefix, cell=None):
+    """Name of the weightless Identity layer on the output of cell `cell` of block `prefix`
+    ("b1"), or of the block when `cell` is None. lifetime.model_graph finds them by OUTPUT_MARKER
+    to keep cell outputs live until the block output (Figure 3, rule 3): Keras has no cells."""
+    return f"{prefix}_output" if cell is None else f"{prefix}_c{cell}_output"
 
 
-def _sequential(layer_list, name):
-    # Each operation layer is one nested Sequential, so the functional model's graph has exactly
-    # one node per operation layer: the same nodes lifetime.py counts for an Arch.
-    return _keras().Sequential(layer_list, name=name)
-
-
-def _conv3x3(filters, strides, name):
-    return _sequential(_conv_bn(filters, 3, strides), name)
-
-
-def _dwconv(kernel):
-    def factory(filters, strides, name):
-        layers = _keras().layers
-        return _sequential([layers.DepthwiseConv2D(kernel, strides, padding="same",
-                                                   use_bias=False),
-                            layers.BatchNormalization()] + _conv_bn(filters, 1), name)
-    return factory
-
-
-def _conv1x7_7x1(filters, strides, name):
-    # The stride is split over the two factorized convolutions, each subsampling one axis.
-    return _sequential(_conv_bn(filters, 1) + _conv_bn(filters, (1, 7), (1, strides))
-                       + _conv_bn(filters, (7, 1), (strides, 1)), name)
-
-
-def _pool(pool_class_name):
-    def factory(filters, strides, name):
-        pool = getattr(_keras().layers, pool_class_name)(3, strides, padding="same")
-        return _sequential(_conv_bn(filters, 1, relu=False) + [pool], name)
-    return factory
-
-
-def _dilconv3x3(filters, strides, name):
-    layers = _conv_bn(filters, 3, dilation=2)
-    if strides > 1:
-        # Keras refuses strides > 1 together with dilation > 1: subsample the stride-1 result.
-        layers.append(_keras().layers.MaxPooling2D(1, strides))
-    return _sequential(layers, name)
-
-
-def _projection(filters, strides, name):
-    return _sequential(_conv_bn(filters, 1, strides, relu=False), name)
-
-
-# name -> factory(filters, strides, name) -> Keras layer. `identity` projects (1x1 conv, stride
-# s) and is only built where the shape must change; otherwise it is no layer at all.
-OPS = {
-    "conv3x3": _conv3x3,
-    "dwconv3x3": _dwconv(3),
-    "dwconv5x5": _dwconv(5),
-    "conv1x7_7x1": _conv1x7_7x1,
-    "avgpool3x3": _pool("AveragePooling2D"),
-    "maxpool3x3": _pool("MaxPooling2D"),
-    "dilconv3x3": _dilconv3x3,
-    IDENTITY: _projection,
-}
+OUTPUT_MARKER = re.compile(r"(b\d+)(_c\d+)?_output")  # fullmatch groups: block prefix, cell or None
 
 
 def build_model(arch, filters=64, num_classes=10, input_shape=(32, 32, 3),
                 strides=BLOCK_STRIDES, widths=BLOCK_WIDTHS):
-    """The Keras functional model of `arch`: stem, blocks, global average pooling, dense logits.
-
-    The authors' code ended with max-pool + flatten; global average pooling is the standard,
-    smaller head. The model outputs logits (no softmax).
-    """
-    keras = _keras()
+    """The Keras functional model of `arch`: stem, blocks, global average pooling, dense logits
+    (no softmax). The authors' code ended with max-pool + flatten, a larger head."""
+    import keras
     if len(strides) != len(widths):
         raise ValueError(f"template: {len(strides)} strides but {len(widths)} widths")
     arch = prune(arch, len(strides))
     inputs = keras.Input(input_shape, name="image")
-    x = _sequential(_conv_bn(filters, 3), "stem")(inputs)
+    x = build_op("conv3x3", filters, 1, "stem")(inputs)
     for b, (block, stride, width) in enumerate(zip(arch.blocks, strides, widths), start=1):
         x = _build_block(block, x, filters * width, stride, f"b{b}")
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
@@ -559,24 +577,19 @@ def build_model(arch, filters=64, num_classes=10, input_shape=(32, 32, 3),
 
 
 def _build_block(block, x, filters, stride, prefix):
-    layers = _keras().layers
+    from keras import layers
     locations = [x]  # (B, H, W, C) tensors: the block input, then each cell's output
     for j, cell in enumerate(block, start=1):
         outs = []
         for i, (loc, op) in enumerate(cell.layers, start=1):
             s = stride if loc == 0 else 1  # cell outputs are already downsampled
             src = locations[loc]
-            if op == IDENTITY and s == 1 and src.shape[-1] == filters:
-                outs.append(src)
-                continue
-            outs.append(OPS[op](filters, s, f"{prefix}_c{j}_l{i}_{op}")(src))
-        if len(outs) == 1:
-            locations.append(outs[0])
-        elif cell.combine == "sum":
-            locations.append(layers.Add(name=f"{prefix}_c{j}_sum")(outs))
-        else:
-            locations.append(layers.Concatenate(name=f"{prefix}_c{j}_concat")(outs))
+            bare = op == IDENTITY and s == 1 and src.shape[-1] == filters  # no layer at all
+            outs.append(src if bare else build_op(op, filters, s, f"{prefix}_c{j}_l{i}_{op}")(src))
+        combine = {"sum": layers.Add, "concat": layers.Concatenate}[cell.combine]
+        out = outs[0] if len(outs) == 1 else combine(name=f"{prefix}_c{j}_{cell.combine}")(outs)
+        locations.append(layers.Identity(name=output_marker(prefix, j))(out))
     outputs = [locations[j] for j, cell in enumerate(block, start=1) if cell.output]
-    if len(outputs) == 1:
-        return outputs[0]
-    return layers.Concatenate(name=f"{prefix}_out")(outputs)
+    if len(outputs) > 1:
+        outputs = [layers.Concatenate(name=f"{prefix}_out")(outputs)]
+    return layers.Identity(name=output_marker(prefix))(outputs[0])

@@ -9,13 +9,14 @@ Each search round starts from a base network and generates its candidates two wa
   block, and a new cell that would read a location some block lacks is skipped.
 * **Trim**: in exactly one block, one of ``l_i`` (replace a non-identity layer by identity),
   ``c_i`` (remove a cell, rewiring its consumers, the block output included, to the cell's
-  first input: its lowest location, as canonical form sorts layers) or ``e_i`` (drop a cell from the block's final concatenation), then prune.
+  first input: its lowest location, as canonical form sorts layers) or ``e_i`` (drop a cell
+  from the block's final concatenation), then prune.
   ``|S_t| = sum_i (l_i + c_i + e_i)`` raw candidates (Eq. 2); a trim that would leave a block
   without output is skipped.
 
 Both return the distinct valid candidates in canonical form, the base itself excluded, and the
-raw counts of Eq. 1 and Eq. 2. Round 0 has no base: its candidates are ``cells.ROUND0``.
-Plain Python: this module never loads TensorFlow.
+raw counts of Eq. 1 and Eq. 2. Round 0 has no base: its candidates are the distinct networks
+among the 49 encodings of ``cells.ROUND0``. Plain Python: this module never loads TensorFlow.
 """
 
 import dataclasses
@@ -61,6 +62,7 @@ class _Distinct:
         self.archs = []
 
     def add(self, blocks):
+        """Add the network of `blocks` (an iterable of blocks) if valid and new."""
         try:
             arch = cells.canonical(cells.Arch(tuple(blocks)))
         except ValueError:  # e.g. a trim that empties a block's output
@@ -71,12 +73,21 @@ class _Distinct:
 
 
 def grow(base):
-    """(distinct grown candidates, raw count of Eq. 1)."""
+    """(distinct grown candidates, raw count of Eq. 1):
+
+        |S_g| = |I|^2 * |L|^2 * |C|^2
+
+    |I| input locations for each of the new cell's two layers, |L| op types for each layer and
+    |C| = 2 connection methods for each of the two binary choices of O (sum or concat; in the
+    block output or not). Blocks can differ after trimming: |I| is that of the largest block.
+    """
     base = cells.canonical(base)
     sizes = [len(block) for block in base.blocks]
-    locations = max(sizes) + 1  # |I|: the block input and every existing cell
+    I = max(sizes) + 1  # |I|: the block input and every existing cell
+    L = len(cells.OP_NAMES)  # |L|
+    C = len(cells.COMBINES)  # |C|: sum or concat; C^2 pairs it with in or out of the output
+    raw = I ** 2 * L ** 2 * C ** 2  # Eq. 1
     usable = min(sizes) + 1 if max(sizes) < cells.MAX_CELLS else 0
-    raw = locations ** 2 * len(cells.OP_NAMES) ** 2 * (2 * len(cells.COMBINES))  # Eq. 1
     found = _Distinct(base)
     layers = [(i, op) for i in range(usable) for op in cells.OP_NAMES]
     for a, (i1, op1) in enumerate(layers):
@@ -108,35 +119,47 @@ def _remove_cell(block, j):
 
 
 def _trims(block):
-    """Every raw trim of one block: l_i layer trims, c_i cell removals, e_i output drops."""
+    """The raw trims of one block, by kind: (l_i layer trims, c_i cell removals, e_i output
+    drops), each a list of trimmed blocks."""
+    layer_trims, output_drops = [], []
     for j, cell in enumerate(block):
         for i, (loc, op) in enumerate(zip(cell.inputs, cell.ops)):
             if loc is not None and op != cells.IDENTITY:
                 ops = tuple(cells.IDENTITY if k == i else o for k, o in enumerate(cell.ops))
-                yield block[:j] + (cell._replace(ops=ops),) + block[j + 1:]
-    for j in range(1, len(block) + 1):
-        yield _remove_cell(block, j)
-    for j, cell in enumerate(block):
+                layer_trims.append(block[:j] + (cell._replace(ops=ops),) + block[j + 1:])
         if cell.output:
-            yield block[:j] + (cell._replace(output=False),) + block[j + 1:]
+            output_drops.append(block[:j] + (cell._replace(output=False),) + block[j + 1:])
+    cell_removals = [_remove_cell(block, j) for j in range(1, len(block) + 1)]
+    return layer_trims, cell_removals, output_drops
 
 
 def trim(base):
-    """(distinct trimmed candidates, raw count of Eq. 2); one block changed per candidate."""
+    """(distinct trimmed candidates, raw count of Eq. 2); one block changed per candidate:
+
+        |S_t| = sum_i (l_i + c_i + e_i)
+
+    over the blocks i, with l_i the non-identity layers of block i (each can become identity),
+    c_i its cells (each can be removed) and e_i its output cells (each can leave the output).
+    """
     base = cells.canonical(base)
     found = _Distinct(base)
     raw = 0
-    for b, block in enumerate(base.blocks):
-        for trimmed in _trims(block):
-            raw += 1
-            found.add(base.blocks[:b] + (trimmed,) + base.blocks[b + 1:])
+    for i, block in enumerate(base.blocks):
+        l_i, c_i, e_i = _trims(block)
+        raw += len(l_i) + len(c_i) + len(e_i)  # Eq. 2, term i
+        for trimmed in l_i + c_i + e_i:
+            found.add(base.blocks[:i] + (trimmed,) + base.blocks[i + 1:])
     return tuple(found.archs), raw
 
 
 def generate(base=None):
-    """A round's candidates: grow + trim of `base`, or the 49 round-0 networks if None."""
+    """A round's candidates: grow + trim of `base`; if None, round 0: the distinct networks of
+    the 49 encodings of cells.ROUND0 (28: summing is symmetric in its two layers) as grown."""
     if base is None:
-        return Generation(cells.ROUND0, (), len(cells.ROUND0), 0)
+        found = _Distinct(None)
+        for arch in cells.ROUND0:
+            found.add(arch.blocks)
+        return Generation(tuple(found.archs), (), len(cells.ROUND0), 0)
     grown, grow_raw = grow(base)
     trimmed, trim_raw = trim(base)
     return Generation(grown, trimmed, grow_raw, trim_raw)

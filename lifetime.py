@@ -1,27 +1,32 @@
 """Inference memory of a network: parameters plus the peak of live feature maps (Section 3.4.1).
 
-MemNAS scores a candidate by its parameter memory p and its intermediate memory r (Eq. 4). p is
-the parameter count at inference times the bytes per value. r comes from the register-lifetime
+MemNAS scores a candidate by its parameter memory and its intermediate memory (p and r of
+Eq. 4), here ``param_bytes`` and ``activation_bytes``. ``param_bytes`` is the parameter count at
+inference times the bytes per value. ``activation_bytes`` comes from the register-lifetime
 analysis of Figure 3: each intermediate representation (a node) lives from the time it is
-generated until it is deleted, and r is the largest sum of live node sizes at any time.
+generated until it is deleted, and the memory is the largest sum of live node sizes at any time.
 
-Nodes are the block input, every operation layer's output, every cell's combine output and the
-block's final concatenation; BatchNorm and activations are fused into the layer before them and
-make no node, and an identity layer makes none unless it has to project. Two schedules:
+Two schedules (``analyze``):
 
-* ``paper`` (default; reproduces Figure 3 exactly): ASAP, a node is computed at 1 + the latest
-  time of its inputs, all nodes of a time unit together; a node is deleted at the time its last
-  consumer is computed and is not counted then; a cell's output stays live until the block
-  output is formed.
+* ``paper`` (default; reproduces Figure 3 exactly), the figure's four rules:
+  1. nodes are the block input, every operation layer's output, every cell's combine output and
+     the block's final concatenation; BatchNorm and activations are fused into the layer before
+     them, and an identity layer makes no node unless it has to project;
+  2. as soon as possible: a node is computed at 1 + the latest time of its inputs, all nodes of
+     a time unit together;
+  3. a node is deleted at the time its last consumer is computed and is not counted then, but a
+     cell's output stays live until the block output is formed;
+  4. memory(t) is the sum of the sizes live at t; the peak is its largest value.
 * ``strict``: one node at a time in program order, a node's inputs are counted while it is
   computed and every node is deleted right after its last consumer. Closer to what a runtime
   with one buffer per tensor does; reported beside ``paper``, never mixed with it.
 
-Parameters are counted as deployed: BatchNorm folded into the convolution before it, so a conv
-followed by BN counts its kernel plus one bias per output channel.
+Parameters are counted as deployed: BatchNorm folded into the convolution before it
+(``cells.op_params`` for the operation layers of an Arch, ``folded_params`` for Keras layers).
 
 The same analysis runs on any Keras functional model (``model_graph``), which is how the
-baselines of Tables 1 and 2 are measured. The graph logic imports no Keras.
+baselines of Tables 1 and 2 are measured; for a model ``cells.build_model`` made, it gives what
+``arch_memory`` gives for the Arch under the paper schedule. The graph logic imports no Keras.
 """
 
 import dataclasses
@@ -59,7 +64,9 @@ class Node(typing.NamedTuple):
     shape: tuple
     inputs: tuple = ()
     params: int = 0
-    hold: typing.Optional[int] = None  # paper schedule: stays live until this node is computed
+    # Rule 3, second half (paper schedule): a cell's output stays live until this node, the
+    # block output, is computed.
+    hold: typing.Optional[int] = None
 
     @property
     def size(self):
@@ -74,26 +81,32 @@ class Lifetime:
     born: tuple
     dead: tuple     # None for a node nothing deletes (the network output)
     memory: tuple   # memory[t - 1] = sum of the sizes live at time t
-    mode: str
+    schedule: str
 
     @property
     def peak(self):
         return max(self.memory)
 
 
-def schedule(nodes, mode="paper", sizes=None):
-    """Lifetime of `nodes` (a list in program order, inputs given by index) under `mode`."""
+def analyze(nodes, schedule="paper", sizes=None):
+    """Lifetime of `nodes` (a list in program order, inputs given by index) under `schedule`;
+    `sizes` replaces the nodes' own (H x W x C), e.g. all 1 as in Figure 3."""
     sizes = tuple(math.prod(node.shape) for node in nodes) if sizes is None else tuple(sizes)
-    born, dead = _times(nodes, mode)
+    born, dead = _times(nodes, schedule)
     return Lifetime(tuple(n.name for n in nodes), sizes, tuple(born), tuple(dead),
-                    tuple(_memory_row(born, dead, sizes)), mode)
+                    tuple(_memory_row(born, dead, sizes)), schedule)
 
 
-def _times(nodes, mode):
-    """When each node is generated and deleted (None: never) under `mode`."""
-    if mode not in SCHEDULES:
-        raise ValueError(f"schedule: {mode!r} is not one of {', '.join(SCHEDULES)}")
-    paper = mode == "paper"
+def _times(nodes, schedule):
+    """When each node is generated and deleted (None: never) under `schedule`.
+
+    Paper: rule 2, born(n) = 1 + max(born(inputs of n)), the block input at t = 1; rule 3,
+    dead(n) = born(last consumer of n), or born(n.hold) if later. Strict: born(n) = its position
+    in program order, dead(n) = born(last consumer of n) + 1.
+    """
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule: {schedule!r} is not one of {', '.join(SCHEDULES)}")
+    paper = schedule == "paper"
     born = [0] * len(nodes)
     last = [0] * len(nodes)  # time of each node's last consumer
     holds = []
@@ -104,7 +117,7 @@ def _times(nodes, mode):
         for i in ins:
             if i >= k:
                 raise ValueError(f"node {name}: reads a node that comes after it")
-            if paper and born[i] >= t:
+            if paper and born[i] >= t:  # rule 2: ASAP
                 t = born[i] + 1
         born[k] = t
         for i in ins:
@@ -112,7 +125,7 @@ def _times(nodes, mode):
                 last[i] = t
         if hold is not None and paper:
             holds.append((k, hold))
-    for k, hold in holds:
+    for k, hold in holds:  # rule 3: cell outputs live until the block output
         if born[hold] > last[k]:
             last[k] = born[hold]
     # Paper: deleted at its last consumer's time. Strict: counted then, deleted one step later.
@@ -120,7 +133,8 @@ def _times(nodes, mode):
 
 
 def _memory_row(born, dead, sizes):
-    """memory[t - 1] = the sum of the sizes live at time t, for t = 1 .. the last time."""
+    """Rule 4: memory(t) = sum of size(n) over the nodes with born(n) <= t < dead(n), for
+    t = 1 .. the last time; memory[t - 1] holds memory(t)."""
     end = max(born)
     delta = [0] * (end + 2)
     for b, d, size in zip(born, dead, sizes):
@@ -138,23 +152,6 @@ def _memory_row(born, dead, sizes):
 # The graph of an Arch
 # ---------------------------------------------------------------------------------------------
 
-def _conv(cin, filters, kernel_area=1):
-    return kernel_area * cin * filters + filters  # + the bias BN folds into
-
-
-# Folded parameters of each operation layer, as cells.OPS builds it, from its input channels.
-OP_PARAMS = {
-    "conv3x3": lambda cin, f: _conv(cin, f, 9),
-    "dwconv3x3": lambda cin, f: 9 * cin + cin + _conv(cin, f),  # depthwise + BN, pointwise
-    "dwconv5x5": lambda cin, f: 25 * cin + cin + _conv(cin, f),
-    "conv1x7_7x1": lambda cin, f: _conv(cin, f) + 2 * _conv(f, f, 7),
-    "avgpool3x3": lambda cin, f: _conv(cin, f),
-    "maxpool3x3": lambda cin, f: _conv(cin, f),
-    "dilconv3x3": lambda cin, f: _conv(cin, f, 9),
-    cells.IDENTITY: lambda cin, f: _conv(cin, f),  # only when it projects
-}
-
-
 def block_graph(block, in_shape, filters, stride, prefix="b1"):
     """Nodes of one block, node 0 being its input; returns (nodes, index of the output node).
 
@@ -169,8 +166,10 @@ def block_graph(block, in_shape, filters, stride, prefix="b1"):
         channels = sum(nodes[k].shape[-1] for k in outputs)
         nodes.append(Node(f"{prefix}_out", (*nodes[-1].shape[:2], channels), tuple(outputs)))
         out = len(nodes) - 1
-    for k in set(loc[1:]) - {out}:  # paper rule 3: cell outputs live until the block output
-        name, shape, inputs, params, _ = nodes[k]
+    # Rule 3: cell outputs live until the block output. A cell that is a bare identity is its
+    # input's node, the block input included, and holds that.
+    for k in set(loc[1:]) - {out}:
+        name, shape, inputs, params, _ = nodes[k]  # not _replace: this runs for every block
         nodes[k] = Node(name, shape, inputs, params, out)
     return nodes, out
 
@@ -194,7 +193,7 @@ def _cell_nodes(block, in_shape, filters, stride, prefix):
             outs.append(loc[src])  # no projection needed: the layer is no node
             continue
         nodes.append(Node(f"{prefix}_c{j}_l{i}_{op}", (h, w, filters), (loc[src],),
-                          OP_PARAMS[op](cin, filters)))
+                          cells.op_params(op, cin, filters)))
         outs.append(len(nodes) - 1)
     if len(outs) > 1:
         channels = filters if cell.combine == "sum" else sum(nodes[k].shape[-1] for k in outs)
@@ -206,7 +205,7 @@ def _cell_nodes(block, in_shape, filters, stride, prefix):
 def _stem_graph(input_shape, filters):
     image = Node("image", tuple(input_shape))
     return [image, Node("stem", (*input_shape[:2], filters), (0,),
-                        OP_PARAMS["conv3x3"](input_shape[-1], filters))], 1
+                        cells.op_params("conv3x3", input_shape[-1], filters))], 1
 
 
 def _head_graph(in_shape, num_classes):
@@ -239,13 +238,15 @@ def arch_graph(arch, filters=64, input_shape=(32, 32, 3), num_classes=10,
         for node in part[1:]:
             nodes.append(node._replace(inputs=tuple(index[i] for i in node.inputs),
                                        hold=None if node.hold is None else index[node.hold]))
+        if part[0].hold is not None:  # the part's input is held, as the previous output node
+            nodes[out] = nodes[out]._replace(hold=index[part[0].hold])
         out = index[part_out]
     return nodes
 
 
 @dataclasses.dataclass(frozen=True)
 class Memory:
-    """What Eq. 4 needs of a network: p (param_bytes) and r (activation_bytes)."""
+    """What Eq. 4 needs of a network: param_bytes (its p) and activation_bytes (its r)."""
     params: int
     param_bytes: int
     activation_bytes: int
@@ -257,37 +258,39 @@ class Memory:
         return dataclasses.asdict(self)
 
 
-def _profile(nodes, mode):
+def _profile(nodes, schedule):
     """(folded params, peak elements) of one part. Parts are scheduled on their own, which
     gives the same peak as the whole network: nothing of a part outlives its output."""
-    born, dead = _times(nodes, mode)
+    born, dead = _times(nodes, schedule)
     sizes = [math.prod(shape) for _, shape, _, _, _ in nodes]
     return sum(n.params for n in nodes), max(_memory_row(born, dead, sizes))
 
 
 @functools.lru_cache(maxsize=1 << 12)
-def _part_profile(graph, key, mode):
+def _part_profile(graph, key, schedule):
     """(params, peak, output shape) of the stem, a block or the head, cached: a round's
     candidates share most blocks with their base."""
     nodes, out = graph(*key)
-    return _profile(nodes, mode) + (nodes[out].shape,)
+    return _profile(nodes, schedule) + (nodes[out].shape,)
 
 
 def arch_memory(arch, filters=64, bytes_per_value=4, schedule="paper", input_shape=(32, 32, 3),
                 num_classes=10, strides=cells.BLOCK_STRIDES, widths=cells.BLOCK_WIDTHS):
-    """p, r and per-block peaks of `arch`: exact and fast (no Keras), for every candidate."""
+    """param_bytes, activation_bytes and per-block peaks of `arch`: exact and fast (no Keras),
+    for every candidate. Equal to `model_memory(cells.build_model(arch, ...))` under the paper
+    schedule; under strict see `model_memory`."""
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule: {schedule!r} is not one of {', '.join(SCHEDULES)}")
     arch = cells.prune(arch, len(strides))
     params, peak, shape = _part_profile(_stem_graph, (tuple(input_shape), filters), schedule)
     block_peaks = []
     for block, s, width in zip(arch.blocks, strides, widths):
-        p, block_peak, shape = _part_profile(block_graph, (block, shape, filters * width, s),
-                                             schedule)
-        params += p
+        block_params, block_peak, shape = _part_profile(
+            block_graph, (block, shape, filters * width, s), schedule)
+        params += block_params
         block_peaks.append(block_peak)
-    p, head_peak, _ = _part_profile(_head_graph, (shape, num_classes), schedule)
-    params += p
+    head_params, head_peak, _ = _part_profile(_head_graph, (shape, num_classes), schedule)
+    params += head_params
     peak = max(peak, head_peak, *block_peaks)
     return Memory(params, params * bytes_per_value, peak * bytes_per_value,
                   (params + peak) * bytes_per_value,
@@ -347,8 +350,14 @@ def _own_params(op):
 
 
 def model_graph(model):
-    """Nodes of a Keras functional model: one per layer, fused layers aliasing their input."""
+    """Nodes of a Keras functional model: one per layer, fused layers aliasing their input.
+
+    A model cells.build_model made marks each cell's and each block's output with an Identity
+    layer (cells.output_marker): those cell outputs hold until their block's output (rule 3),
+    so the paper schedule gives what it gives for the Arch. Any other model has no cells.
+    """
     nodes, where = [], {}  # where: (id(op), tensor index) -> node index
+    cell_outputs = {}  # block prefix -> node indices of its marked cell outputs
     for op, producer in _producers(model):
         node = _call_node(model, op)
         ins = []
@@ -372,11 +381,24 @@ def model_graph(model):
             k = len(nodes) - 1
         for i in range(len(node.output_tensors)):
             where[(id(op), i)] = k
+        marker = cells.OUTPUT_MARKER.fullmatch(op.name) if kind == "Identity" else None
+        if marker and marker[2]:
+            cell_outputs.setdefault(marker[1], []).append(k)
+        elif marker:  # a block output: every cell output of its block is computed by now
+            for cell_output in set(cell_outputs.pop(marker[1], ())) - {k}:
+                nodes[cell_output] = nodes[cell_output]._replace(hold=k)
     return nodes
 
 
 def model_memory(model, bytes_per_value=4, schedule="paper"):
-    """p and r of any Keras functional model (Tables 1 and 2 baselines)."""
+    """param_bytes and activation_bytes of any Keras functional model (Tables 1 and 2).
+
+    For a model cells.build_model made, equal to `arch_memory` of its Arch under the paper
+    schedule, which depends only on the graph. Strict can differ: its program order is the order
+    of the node list, and a Keras model keeps no record of the order its layers were called in;
+    it lists (and runs) them by depth from the output, so e.g. both cells' op layers before the
+    first cell's sum, where arch_graph follows build_model's calls cell by cell.
+    """
     nodes = model_graph(model)
     params, peak = _profile(nodes, schedule)
     return Memory(params, params * bytes_per_value, peak * bytes_per_value,
@@ -409,7 +431,7 @@ def plot(lifetime, path, title=None):
     ax.set_ylim(0.4, n + 0.6)
     for t in range(1, end):
         ax.axvline(t + 0.5, color="0.7", ls=":", lw=0.8)
-    ax.set_title(title or f"lifetime ({lifetime.mode} schedule), peak {lifetime.peak}")
+    ax.set_title(title or f"lifetime ({lifetime.schedule} schedule), peak {lifetime.peak}")
     if numbers:
         for t, m in enumerate(lifetime.memory, start=1):
             mem_ax.text(t, 0.5, str(m), ha="center", va="center",
@@ -463,7 +485,7 @@ def main(argv):
     except ValueError as e:
         raise SystemExit(f"lifetime.py: {e}") from None
     if FLAGS.plot:
-        plot(schedule(nodes, FLAGS.schedule), FLAGS.plot, f"{source}: lifetime "
+        plot(analyze(nodes, FLAGS.schedule), FLAGS.plot, f"{source}: lifetime "
              f"({FLAGS.schedule}), peak {memory.activation_bytes / 2**20:.3f} MiB")
     result = dict(memory.as_dict(), source=source, input_size=FLAGS.input_size,
                   bytes_per_value=FLAGS.bytes, block_peaks=list(memory.block_peaks) or None)

@@ -30,10 +30,11 @@ TARGET = 2000.0  # candidates per second
 
 
 def run_rounds(rounds, filters, seed):
-    """[(round, base cells per block, counts, seconds)] and the last round's candidates."""
+    """[(round, base cells per block, counts, candidates, seconds)] and the last round's
+    candidates."""
     rng = random.Random(seed)
     base, rows, candidates = None, [], []
-    for r in range(rounds + 1):
+    for round_number in range(rounds + 1):
         start = time.perf_counter()
         generation = grow_trim.generate(base)
         candidates = generation.candidates
@@ -41,7 +42,7 @@ def run_rounds(rounds, filters, seed):
             lifetime.arch_memory(arch, filters)
         seconds = time.perf_counter() - start
         sizes = "-" if base is None else ",".join(str(len(b)) for b in base.blocks)
-        rows.append((r, sizes, generation.counts(), len(candidates), seconds))
+        rows.append((round_number, sizes, generation.counts(), len(candidates), seconds))
         base = rng.choice(generation.grow)
     return rows, candidates
 
@@ -52,8 +53,8 @@ def main(argv):
     rows, candidates = run_rounds(FLAGS.rounds, FLAGS.filters, FLAGS.seed)
     print(f"{'round':>5} {'base cells':>10} {'grow raw':>8} {'trim raw':>8} "
           f"{'candidates':>10} {'seconds':>8} {'cand/s':>8}")
-    for r, sizes, counts, n, seconds in rows:
-        print(f"{r:>5} {sizes:>10} {counts['grow_raw']:>8} {counts['trim_raw']:>8} "
+    for round_number, sizes, counts, n, seconds in rows:
+        print(f"{round_number:>5} {sizes:>10} {counts['grow_raw']:>8} {counts['trim_raw']:>8} "
               f"{n:>10} {seconds:>8.3f} {n / seconds:>8.0f}")
     total = sum(n for *_, n, _ in rows)
     seconds = sum(s for *_, s in rows)

@@ -1,11 +1,17 @@
-"""cells.py: the two encodings, validation, prune, canonical form and the Keras builder."""
+"""cells.py: the two encodings, validation, prune, canonical form, keys, OPS and the builder."""
 import json
+import os
+import subprocess
+import sys
 
 import numpy as np
 import pytest
 
 import cells
+import lifetime
 from cells import Arch, Cell
+
+ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 
 def five(*block):
@@ -56,11 +62,12 @@ def test_vectors_and_json_round_trip(arch, tmp_path):
 
 def test_tokens_have_a_fixed_width_and_pad_with_zeros():
     tokens = cells.arch_tokens(cells.FIGURE_1B)
-    assert tokens.shape == (5, cells.MAX_CELLS, cells.TOKEN_WIDTH)
+    # 15 cells a block; a token is 16 + 16 I bits, 7 + 7 L bits and 3 O bits: 49.
+    assert tokens.shape == (5, 15, 49)
     assert tokens[:, 3:].sum() == 0
     c1 = tokens[0, 0]
-    assert c1[0] == 1 and c1[cells.MAX_LOCATIONS] == 1  # I1 = I2 = location 0
-    ops = c1[2 * cells.MAX_LOCATIONS:2 * cells.MAX_LOCATIONS + 14]
+    assert c1[0] == 1 and c1[16] == 1  # I1 = I2 = location 0
+    ops = c1[32:46]
     assert np.flatnonzero(ops).tolist() == [1, 7 + 3]  # dwconv3x3, conv1x7_7x1
     assert c1[-3:].tolist() == [0, 0, 1]  # O = 001
 
@@ -143,8 +150,8 @@ def test_a_block_with_no_output_is_refused():
 
 
 def test_too_many_cells_names_the_limit():
-    block = (Cell((0, 0), ("conv3x3", "conv3x3"), "sum", True),) * (cells.MAX_CELLS + 1)
-    with pytest.raises(ValueError, match=f"block 1: cell count: 16 cells, at most {cells.MAX_CELLS}"):
+    block = (Cell((0, 0), ("conv3x3", "conv3x3"), "sum", True),) * 16
+    with pytest.raises(ValueError, match="block 1: cell count: 16 cells, at most 15"):
         cells.validate(Arch((block,) * 5))
 
 
@@ -183,23 +190,160 @@ def test_load_names_the_file(tmp_path):
         cells.load(bad)
 
 
-def test_ops_covers_the_seven_types_and_identity():
-    assert set(cells.OPS) == set(cells.OP_NAMES) | {cells.IDENTITY}
-    assert len(cells.OP_NAMES) == 7
+def all_layers_removed_in_block(b):
+    """Figure 1b as JSON with every layer of block `b` (1-based) removed: it prunes to nothing."""
+    data = cells.to_json(cells.FIGURE_1B)
+    for cell in data["blocks"][b - 1]["cells"]:
+        cell["inputs"] = [None, None]
+    return data
 
 
-@pytest.mark.parametrize("arch", cells.ROUND0, ids=lambda a: "+".join(a.blocks[0][0].ops))
-def test_every_round0_network_validates_prunes_to_itself_and_builds(arch):
+def test_load_refuses_a_file_that_is_not_utf8_text(tmp_path):
+    path = tmp_path / "utf16.json"
+    path.write_bytes(b"\xff\xfe{")
+    with pytest.raises(ValueError, match=r"utf16.json: not UTF-8 text \(byte 0 is 0xff\)"):
+        cells.load(path)
+
+
+def test_load_refuses_a_block_that_prunes_to_nothing(tmp_path):
+    path = tmp_path / "empty_block.json"
+    path.write_text(json.dumps(all_layers_removed_in_block(3)))
+    with pytest.raises(ValueError, match="empty_block.json: block 3: no output: every output "
+                                         "cell is dead after pruning"):
+        cells.load(path)
+
+
+def test_load_keeps_the_file_s_encoding_dead_cells_included(tmp_path):
+    dead = Cell((0, 0), ("conv3x3", "conv3x3"), "sum", False)
+    arch = five(Cell((0, 0), ("maxpool3x3", "conv3x3"), "sum", True), dead)
+    cells.save(arch, tmp_path / "dead.json")
+    assert cells.load(tmp_path / "dead.json") == arch
+
+
+def test_load_refuses_a_directory_in_one_line(tmp_path):
+    with pytest.raises(ValueError) as error:
+        cells.load(tmp_path)
+    assert str(error.value) == f"{tmp_path}: cannot read (Is a directory)"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
+def test_load_refuses_an_unreadable_file(tmp_path):
+    path = tmp_path / "secret.json"
+    cells.save(cells.FIGURE_1B, path)
+    path.chmod(0)
+    with pytest.raises(ValueError, match="secret.json: cannot read \\(Permission denied\\)"):
+        cells.load(path)
+
+
+def bad_architecture_files(tmp_path):
+    """(path, the start of the rule its one-line error names) for each way a file can be bad."""
+    utf16 = tmp_path / "utf16.json"
+    utf16.write_bytes(b"\xff\xfe{")
+    empty = tmp_path / "empty_block.json"
+    empty.write_text(json.dumps(all_layers_removed_in_block(2)))
+    return [(utf16, "not UTF-8 text"), (empty, "block 2: no output"),
+            (tmp_path, "cannot read"), (tmp_path / "missing.json", "no such architecture file")]
+
+
+@pytest.mark.parametrize("script", ["grow_trim.py", "lifetime.py"])
+def test_clis_reject_bad_architecture_files_in_one_line(script, tmp_path):
+    for path, rule in bad_architecture_files(tmp_path):
+        result = subprocess.run([sys.executable, script, f"--arch={path}"], cwd=ROOT,
+                                capture_output=True, text=True, timeout=120)
+        assert result.returncode == 1, (path, result.stderr)
+        (line,) = result.stderr.strip().splitlines()  # one line, no traceback
+        assert line.startswith(f"{script}: {path}: {rule}"), line
+
+
+def test_key_is_the_same_for_two_encodings_of_one_network():
+    assert (cells.key(cells.one_cell("dwconv3x3", "conv3x3"))
+            == cells.key(cells.one_cell("conv3x3", "dwconv3x3")))
+    c1, c2, c3 = cells.FIGURE_1B.blocks[0]
+    swapped = Cell((0, 1), ("dwconv5x5", "avgpool3x3"), "concat", True)
+    assert cells.key(Arch(((c1, swapped, c3),) * 5)) == cells.key(cells.FIGURE_1B)
+    assert cells.key(cells.one_cell("conv3x3", "conv3x3")) != cells.key(cells.FIGURE_1B)
+
+
+def test_key_is_compact_json_of_the_canonical_form():
+    block = ('{"cells":[{"inputs":[0,0],"ops":["conv3x3","conv3x3"],"combine":"sum",'
+             '"output":true}]}')
+    assert cells.key(cells.one_cell("conv3x3", "conv3x3")) == (
+        '{"blocks":[' + ",".join([block] * 5) + "]}")
+
+
+def test_op_bits_follow_the_paper_s_order_and_identity_comes_last():
+    assert cells.OP_NAMES == ("conv3x3", "dwconv3x3", "dwconv5x5", "conv1x7_7x1",
+                              "avgpool3x3", "maxpool3x3", "dilconv3x3")
+    assert list(cells.OPS) == list(cells.OP_NAMES) + ["identity"]
+
+
+def test_op_params_by_hand():
+    # conv 3x3 + BN folded: 9 * 3 * 4 kernel + 4 biases = 112.
+    assert cells.op_params("conv3x3", 3, 4) == 112
+    # depthwise 5x5 + BN: 25 * 3 + 3 = 78; pointwise 1x1 + BN: 3 * 4 + 4 = 16; 78 + 16 = 94.
+    assert cells.op_params("dwconv5x5", 3, 4) == 94
+    # 1x1: 3 * 4 + 4 = 16; 1x7 and 7x1, 4 -> 4 each: 7 * 4 * 4 + 4 = 116; 16 + 2 * 116 = 248.
+    assert cells.op_params("conv1x7_7x1", 3, 4) == 248
+    # 1x1 conv + BN, then a pool, which has no parameter: 3 * 4 + 4 = 16.
+    assert cells.op_params("maxpool3x3", 3, 4) == 16
+
+
+@pytest.mark.parametrize("op", list(cells.OPS))
+@pytest.mark.parametrize("cin, filters, stride", [(3, 4, 1), (8, 4, 2), (4, 6, 2)])
+def test_op_params_count_what_build_op_builds(op, cin, filters, stride):
+    import keras
+    layer = cells.build_op(op, filters, stride, "op")
+    out = layer(keras.Input((8, 8, cin)))
+    assert tuple(out.shape) == (None, 8 // stride, 8 // stride, filters)
+    # folded_params counts the Keras layer's own weights: an independent count.
+    assert cells.op_params(op, cin, filters) == lifetime.folded_params(layer)
+
+
+# One network per op, each op once as the first layer and once as the second.
+ONE_PER_OP = [cells.one_cell(op, cells.OP_NAMES[(k + 1) % 7])
+              for k, op in enumerate(cells.OP_NAMES)]
+
+
+@pytest.mark.parametrize("arch", ONE_PER_OP, ids=lambda a: "+".join(a.blocks[0][0].ops))
+def test_round0_networks_validate_prune_to_themselves_and_build(arch):
     assert cells.prune(cells.validate(arch)) == arch
     model = cells.build_model(arch, filters=4, num_classes=7, input_shape=(16, 16, 3))
     assert model.output.shape == (None, 7)
-    # Five blocks with strides 1, 2, 1, 2, 1 and widths w, w, 2w, 2w, 4w.
+    # Five blocks with strides 1, 2, 1, 2, 1 and widths w, w, 2w, 2w, 4w: 16 / 4 = 4, 4 * 4.
     last = model.get_layer("gap").input
-    assert tuple(last.shape[1:]) == (4, 4, 4 * 4)
+    assert tuple(last.shape[1:]) == (4, 4, 16)
 
 
-def test_build_model_runs_figure_1b_forward():
-    model = cells.build_model(cells.FIGURE_1B, filters=4)
-    logits = model(np.zeros((2, 32, 32, 3), np.float32))
+@pytest.fixture(scope="module")
+def figure_1b_model():
+    return cells.build_model(cells.FIGURE_1B, filters=4)
+
+
+def test_build_model_runs_figure_1b_forward(figure_1b_model):
+    logits = figure_1b_model(np.zeros((2, 32, 32, 3), np.float32))
     assert logits.shape == (2, 10)
-    assert model.get_layer("b2_out").output.shape == (None, 16, 16, 3 * 4)
+    assert figure_1b_model.get_layer("b2_out").output.shape == (None, 16, 16, 3 * 4)
+
+
+def test_build_model_marks_cell_and_block_outputs_with_weightless_layers(figure_1b_model):
+    import keras
+    model = figure_1b_model
+    marks = [layer.name for layer in model.layers if isinstance(layer, keras.layers.Identity)]
+    assert sorted(marks)[:4] == ["b1_c1_output", "b1_c2_output", "b1_c3_output", "b1_output"]
+    assert len(marks) == 5 * 4
+    assert all(not model.get_layer(name).weights for name in marks)
+    for name in marks:
+        assert cells.OUTPUT_MARKER.fullmatch(name)
+    assert cells.OUTPUT_MARKER.fullmatch("b2_c3_output").groups() == ("b2", "_c3")
+    assert cells.OUTPUT_MARKER.fullmatch("b2_output").groups() == ("b2", None)
+    assert cells.OUTPUT_MARKER.fullmatch("b2_out") is None
+
+
+def test_build_model_parameter_count_by_hand():
+    model = cells.build_model(cells.one_cell("conv3x3", "maxpool3x3"), filters=4)
+    # Keras counts BN as 4 values per channel (scale, shift, mean, variance).
+    # stem 3 -> 4: 9*3*4 + 16 = 124. Blocks: conv3x3 + BN, then 1x1 conv + BN before the pool.
+    # b1, b2 (4 -> 4): (9*4*4 + 16) + (4*4 + 16) = 192 each; b3 (4 -> 8): 320 + 64 = 384;
+    # b4 (8 -> 8): 608 + 96 = 704; b5 (8 -> 16): 1216 + 192 = 1408; dense 16*10 + 10 = 170.
+    # 124 + 192 + 192 + 384 + 704 + 1408 + 170 = 3174, markers add nothing.
+    assert model.count_params() == 3174
