@@ -8,19 +8,15 @@ to get p, building the Keras model and counting its folded parameters, on a few 
 
     python bench/candidates.py
 """
-import os
 import random
-import sys
 import time
 
 from absl import app
 from absl import flags
 
-sys.path.insert(0, os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-
-import cells  # noqa: E402
-import grow_trim  # noqa: E402
-import lifetime  # noqa: E402
+import cells
+import grow_trim
+import lifetime
 
 flags.DEFINE_integer("rounds", 5, "Rounds after round 0.")
 flags.DEFINE_integer("filters", 64, "Filters of the first block (w).")
