@@ -30,7 +30,8 @@ class Stats:
 def memory_efficiency(candidate, pre, lambda_):
     """Eq. 4 with the reduction sign: > 0 when `candidate` beats the base `pre` (both Stats).
 
-        y = lambda * (a - a_pre) / a_pre + (1 - lambda) * ((r_pre - r) / r_pre + (p_pre - p) / p_pre)
+        y = lambda * (a - a_pre) / a_pre
+            + (1 - lambda) * ((r_pre - r) / r_pre + (p_pre - p) / p_pre)
 
     A candidate without accuracy (not trained yet) is scored by the memory terms alone, which
     is how candidates are ranked before any controller has seen data.

@@ -12,11 +12,12 @@ garbage of candidate generation out of the numbers.
     python bench/scc_scoring.py                       # the three kinds at the default settings
     python bench/scc_scoring.py --batch_sizes=2,4,8,16,32 --jit_compile=true,auto
 
-What it took: (1) `encode` tokenizes each distinct cell once and looks shared blocks up by
-identity (one `cell_token` call per cell, written straight into the array, took most of the
-budget); (2) lists are cut in input order and each batch is padded only to its own longest
-candidate; (3) 16 lists (1,600 candidates) per model call. The rest is arithmetic: one GRU(100) step over 10,000 sequences is ~1.2 GFLOP (input and
-recurrent matrices), and each batch runs ~40 steps, so ~50 GFLOP per 10,000 candidates.
+What it took: (1) `encode` tokenizes each distinct cell once and looks shared blocks up by identity
+(one `cell_token` call per cell, written straight into the array, took most of the budget); (2)
+lists are cut in input order and each batch is padded only to its own longest candidate; (3) 16
+lists (1,600 candidates) per model call. The rest is arithmetic: one GRU(100) step over 10,000
+sequences is ~1.2 GFLOP (input and recurrent matrices), and each batch runs ~40 steps, so ~50 GFLOP
+per 10,000 candidates.
 """
 import gc
 import os

@@ -10,10 +10,15 @@ import lifetime
 from reproduce import report
 
 
-def define_memory_flags():
-    """--bytes and --schedule of the scripts that measure memory (Tables 1 and 2)."""
+def define_flags(name, runs_help, smoke_help):
+    """The flags of a script that measures the baselines (Tables 1 and 2): --runs, --out_dir,
+    --bytes, --schedule and --smoke."""
+    flags.DEFINE_list("runs", None, f"search.py out_dirs (or folders of them): {runs_help}")
+    flags.DEFINE_string("out_dir", f"runs/reproduce/{name}",
+                        f"Where {name}.json and {name}.png go.")
     flags.DEFINE_integer("bytes", 4, "Bytes per value (4 = float32).")
     flags.DEFINE_enum("schedule", "paper", lifetime.SCHEDULES, "Lifetime schedule.")
+    flags.DEFINE_bool("smoke", False, f"Seconds: {smoke_help}")
 
 
 def measure_models(builders, bytes_per_value, schedule, log=print):

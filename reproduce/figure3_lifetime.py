@@ -87,9 +87,7 @@ def run(out_dir, filters=None, bytes_per_value=4, log=print):
               unit.peak == paper_peak, "png": png, "real_sizes": None}
     if filters is not None:
         result["real_sizes"] = real_sizes(out_dir, nodes[0].name, filters, bytes_per_value, log)
-    path = os.path.join(out_dir, "figure3_lifetime.json")
-    report.write_json(path, result)
-    log(f"wrote {png} and {path}")
+    report.write_results(out_dir, "figure3_lifetime", result, log)
     return result
 
 
@@ -119,10 +117,8 @@ def main(argv):
     del argv
     FLAGS = flags.FLAGS
     filters = 4 if FLAGS.smoke and FLAGS.filters is None else FLAGS.filters
-    try:
+    with report.one_line_errors("figure3_lifetime.py"):
         run(FLAGS.out_dir, filters, FLAGS.bytes)
-    except ValueError as e:
-        raise SystemExit(f"figure3_lifetime.py: {e}") from None
 
 
 if __name__ == "__main__":

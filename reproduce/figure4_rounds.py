@@ -141,19 +141,16 @@ def run(out_dir, runs=None, searches=sweep.SEARCHES, scale=sweep.Scale(), smoke=
             "runs": [{**sweep.run_entry(run_), "rounds": rows[lam],
                       "final": dataclasses.asdict(finals[lam])}
                      for lam, run_ in by_lambda.items()]}
-    report.write_json(os.path.join(out_dir, "figure4_rounds.json"), data)
-    log(f"\nwrote {png} and {os.path.join(out_dir, 'figure4_rounds.json')}")
+    report.write_results(out_dir, "figure4_rounds", data, log)
     return data
 
 
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
-    try:
+    with report.one_line_errors("figure4_rounds.py"):
         run(FLAGS.out_dir, FLAGS.runs, FLAGS.searches, sweep.scale_from_flags(FLAGS),
             FLAGS.smoke, log=lambda line: print(line, flush=True))
-    except ValueError as e:
-        raise SystemExit(f"figure4_rounds.py: {e}") from None
 
 
 if __name__ == "__main__":

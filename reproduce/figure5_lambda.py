@@ -112,8 +112,7 @@ def run(out_dir, runs=None, lambdas=paper.FIGURE5_LAMBDAS, searches=sweep.SEARCH
             "source": source, "synthetic": bool(smoke and not runs),
             "runs": [{**sweep.run_entry(run_), **p}
                      for run_, p in zip(by_lambda.values(), points)]}
-    report.write_json(os.path.join(out_dir, "figure5_lambda.json"), data)
-    log(f"\nwrote {png} and {os.path.join(out_dir, 'figure5_lambda.json')}")
+    report.write_results(out_dir, "figure5_lambda", data, log)
     return data
 
 
@@ -125,11 +124,9 @@ def main(argv):
     except ValueError:
         raise SystemExit(f"figure5_lambda.py: --lambdas: not numbers: "
                          f"{','.join(FLAGS.lambdas)}") from None
-    try:
+    with report.one_line_errors("figure5_lambda.py"):
         run(FLAGS.out_dir, FLAGS.runs, lambdas, FLAGS.searches, sweep.scale_from_flags(FLAGS),
             FLAGS.smoke, log=lambda line: print(line, flush=True))
-    except ValueError as e:
-        raise SystemExit(f"figure5_lambda.py: {e}") from None
 
 
 if __name__ == "__main__":

@@ -1,6 +1,7 @@
 """What the reproduction scripts print and draw: plain-text tables of the paper's numbers beside
 ours, JSON results, and matplotlib figures (Agg backend: PNG files, no display)."""
 
+import contextlib
 import json
 import math
 import os
@@ -37,11 +38,24 @@ def table(header, rows, digits=2):
     return "\n".join(out)
 
 
-def write_json(path, data):
-    """Results beside the figure, so tests and the README read numbers, not stdout."""
-    os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
+@contextlib.contextmanager
+def one_line_errors(script):
+    """Bad input (a ValueError) ends the script with one line `SCRIPT: message`, exit status 1,
+    no traceback."""
+    try:
+        yield
+    except ValueError as e:
+        raise SystemExit(f"{script}: {e}") from None
+
+
+def write_results(out_dir, name, data, log=print):
+    """OUT_DIR/NAME.json beside the figure, OUT_DIR/NAME.png, so that tests and the README read
+    numbers, not stdout; logs where both went."""
+    path = os.path.join(out_dir, f"{name}.json")
+    os.makedirs(out_dir, exist_ok=True)
     with open(path, "w") as f:
         json.dump(data, f, indent=1)
+    log(f"wrote {os.path.join(out_dir, name + '.png')} and {path}")
 
 
 def pyplot():
@@ -89,9 +103,10 @@ def paper_vs_ours(rows, paper_keys, ours_keys):
              *((row["ours"] or {}).get(k) for k in ours_keys)] for row in rows]
 
 
-def bar_chart(path, rows, title):
-    """Total memory per row (as paper_vs_ours reads them), the paper's MB beside our MiB;
-    indented rows (variants of the row above) are left out."""
+def bar_chart(out_dir, name, rows, title):
+    """OUT_DIR/NAME.png: total memory per row (as paper_vs_ours reads them), the paper's MB
+    beside our MiB; indented rows (variants of the row above) are left out. Returns its path."""
+    path = os.path.join(out_dir, f"{name}.png")
     plt = pyplot()
     rows = [row for row in rows if not row["model"].startswith(" ") and
             (row["paper"] or row["ours"])]
@@ -108,3 +123,16 @@ def bar_chart(path, rows, title):
     ax.set_title(title, fontsize=10)
     ax.legend()
     save_figure(fig, path)
+    return path
+
+
+def write_memory_table(out_dir, name, caption, rows, notes, text, settings, chart_rows=None,
+                       log=print):
+    """A memory table's outputs: OUT_DIR/NAME.png, the bar chart of `chart_rows` (default:
+    `rows`), and OUT_DIR/NAME.json with the rows, notes, text table and `settings`
+    (bytes_per_value, schedule and smoke among them)."""
+    title = (f"{caption}: total memory ({settings['schedule']} schedule, "
+             f"{settings['bytes_per_value']} B/value){', SMOKE' if settings['smoke'] else ''}")
+    png = bar_chart(out_dir, name, rows if chart_rows is None else chart_rows, title)
+    write_results(out_dir, name, {"rows": rows, "notes": notes, "table": text, **settings,
+                                  "png": png}, log)

@@ -45,19 +45,17 @@ NOT_BUILT = ("CondenseNet-86", "CondenseNet-50", "DPPNet-P", "DPPNet-M")
 
 def define_flags():
     """The command line; defined only when this file runs as a script (see lifetime.py)."""
-    flags.DEFINE_list("runs", None, "search.py out_dirs (or folders of them) whose final "
-                      "networks fill the MemNAS rows; default: the paper's numbers only.")
-    flags.DEFINE_string("out_dir", "runs/reproduce/table1_cifar10",
-                        "Where table1_cifar10.json and table1_cifar10.png go.")
-    baselines.define_memory_flags()
-    flags.DEFINE_bool("smoke", False, "Seconds: tiny stand-ins of the baselines (ResNet-8/-14, "
-                      "one block or unit per stage) under the same rows.")
+    baselines.define_flags("table1_cifar10", "their final networks fill the MemNAS rows; "
+                           "default: the paper's numbers only.",
+                           "tiny stand-ins of the baselines (ResNet-8/-14, one block or unit "
+                           "per stage) under the same rows.")
 
 
 def networks(smoke=False):
     """(row, how it is built, builder) of the networks we build; with smoke, tiny stand-ins
     that keep the rows and the code path but build in a fraction of the time."""
-    depths, stages, units = (56, 110), baselines.MOBILENET_V2_CIFAR_STAGES, baselines.SHUFFLENET_V1_UNITS
+    depths, stages, units = ((56, 110), baselines.MOBILENET_V2_CIFAR_STAGES,
+                             baselines.SHUFFLENET_V1_UNITS)
     if smoke:
         depths, stages, units = (8, 14), tuple((t, c, 1, s) for t, c, _, s in stages), (1, 1, 1)
     tag = " [SMOKE stand-in: fewer blocks]" if smoke else ""
@@ -128,14 +126,9 @@ def run(out_dir, runs=None, bytes_per_value=4, schedule="paper", smoke=False, lo
     notes = notes_for(rows, memnas_notes, bytes_per_value, schedule, smoke)
     log("\nTable 1, CIFAR-10 (32x32), paper beside ours\n" + text + "\n" + "\n".join(notes))
 
-    png = os.path.join(out_dir, "table1_cifar10.png")
-    report.bar_chart(png, rows, f"Table 1, CIFAR-10: total memory ({schedule} schedule, "
-                     f"{bytes_per_value} B/value){', SMOKE' if smoke else ''}")
-    report.write_json(os.path.join(out_dir, "table1_cifar10.json"), {
-        "rows": rows, "notes": notes, "table": text, "bytes_per_value": bytes_per_value,
-        "schedule": schedule, "input_shape": list(INPUT_SHAPE), "smoke": smoke,
-        "runs": list(runs or []), "png": png})
-    log(f"wrote {os.path.join(out_dir, 'table1_cifar10.json')} and {png}")
+    report.write_memory_table(out_dir, "table1_cifar10", "Table 1, CIFAR-10", rows, notes, text, {
+        "bytes_per_value": bytes_per_value, "schedule": schedule,
+        "input_shape": list(INPUT_SHAPE), "smoke": smoke, "runs": list(runs or [])}, log=log)
     return rows
 
 
@@ -156,10 +149,8 @@ def notes_for(rows, memnas_notes, bytes_per_value, schedule, smoke):
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
-    try:
+    with report.one_line_errors("table1_cifar10.py"):
         run(FLAGS.out_dir, FLAGS.runs, FLAGS.bytes, FLAGS.schedule, FLAGS.smoke)
-    except ValueError as e:
-        raise SystemExit(f"table1_cifar10.py: {e}") from None
 
 
 if __name__ == "__main__":

@@ -56,15 +56,12 @@ FIGURE_1B_LABEL = "Figure 1b block, NOT a search result"
 
 def define_flags():
     """The command line; defined only when this file runs as a script (see lifetime.py)."""
-    flags.DEFINE_list("runs", None, "search.py out_dirs (or folders of them); the lambda 0.5 "
-                      "and 0.8 searches give MemNAS-A and -B. Default: the Figure 1b block.")
-    flags.DEFINE_string("out_dir", "runs/reproduce/table2_imagenet",
-                        "Where table2_imagenet.json and table2_imagenet.png go.")
-    baselines.define_memory_flags()
+    baselines.define_flags("table2_imagenet", "the lambda 0.5 and 0.8 searches give MemNAS-A "
+                           "and -B. Default: the Figure 1b block.",
+                           "MobileNetV2 0.35x at 96x96 and ShuffleNets with one unit per stage "
+                           "stand in; MobileNet V2 1.4x and NASNet are skipped.")
     flags.DEFINE_integer("filters", IMAGENET_FILTERS, "w of the MemNAS-A/-B extension; the "
                          "widest blocks have 8w filters (default 32: 256, the paper's number).")
-    flags.DEFINE_bool("smoke", False, "Seconds: MobileNetV2 0.35x at 96x96 and ShuffleNets with "
-                      "one unit per stage stand in; MobileNet V2 1.4x and NASNet are skipped.")
 
 
 def keras_app(name, **kwargs):
@@ -189,27 +186,21 @@ def run(out_dir, runs=None, filters=IMAGENET_FILTERS, bytes_per_value=4, schedul
     log(f"\nTable 2, ImageNet ({INPUT_SHAPE[0]}x{INPUT_SHAPE[1]}), paper beside ours\n{text}\n"
         + "\n".join(notes))
 
-    png = os.path.join(out_dir, "table2_imagenet.png")
-    report.bar_chart(png, shown, f"Table 2, ImageNet: total memory ({schedule} schedule, "
-                     f"{bytes_per_value} B/value){', SMOKE' if smoke else ''}")
-    path = os.path.join(out_dir, "table2_imagenet.json")
-    report.write_json(path, {
-        "rows": rows, "notes": notes, "table": text, "bytes_per_value": bytes_per_value,
-        "schedule": schedule, "input_shape": list(INPUT_SHAPE), "filters": filters,
-        "template": {"strides": list(IMAGENET_STRIDES), "widths": list(IMAGENET_WIDTHS),
-                     "source_blocks": [j + 1 for j in source_blocks()]},
-        "smoke": smoke, "runs": list(runs or []), "png": png})
-    log(f"wrote {path} and {png}")
+    report.write_memory_table(out_dir, "table2_imagenet", "Table 2, ImageNet", rows, notes, text, {
+        "bytes_per_value": bytes_per_value, "schedule": schedule,
+        "input_shape": list(INPUT_SHAPE), "smoke": smoke, "runs": list(runs or []),
+        "filters": filters, "template": {"strides": list(IMAGENET_STRIDES),
+                                         "widths": list(IMAGENET_WIDTHS),
+                                         "source_blocks": [j + 1 for j in source_blocks()]}},
+        chart_rows=shown, log=log)
     return rows
 
 
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
-    try:
+    with report.one_line_errors("table2_imagenet.py"):
         run(FLAGS.out_dir, FLAGS.runs, FLAGS.filters, FLAGS.bytes, FLAGS.schedule, FLAGS.smoke)
-    except ValueError as e:
-        raise SystemExit(f"table2_imagenet.py: {e}") from None
 
 
 if __name__ == "__main__":

@@ -382,9 +382,7 @@ def run(out_dir, runs=None, scale=SCALE, lambda_=0.5, budget=Budget(), holdout_r
                      "holdout_candidates": n, "dropped_duplicates": split.dropped,
                      "k": clipped_k(n), "target": target},
             "budget": dataclasses.asdict(budget), "notes": lines, "table": text, "png": png}
-    path = os.path.join(out_dir, "table3_controller.json")
-    report.write_json(path, data)
-    log(f"wrote {path} and {png}")
+    report.write_results(out_dir, "table3_controller", data, log)
     return data
 
 
@@ -396,7 +394,7 @@ def main(argv):
         SCALE, dataset=FLAGS.dataset, rounds=FLAGS.rounds, k=FLAGS.k, epochs=FLAGS.epochs,
         filters=FLAGS.filters, train_examples=FLAGS.train_examples or None,  # 0: all images
         seed=FLAGS.search_seed, run_eagerly=FLAGS.run_eagerly)
-    try:
+    with report.one_line_errors("table3_controller.py"):
         # Checked before --smoke overrides it: a bad flag is an error in either mode.
         budget = Budget(seeds=FLAGS.seeds, epochs=FLAGS.controller_epochs,
                         learning_rate=FLAGS.learning_rate, list_size=FLAGS.list_size).check()
@@ -404,8 +402,6 @@ def main(argv):
             budget = dataclasses.replace(budget, **SMOKE_BUDGET)
         run(FLAGS.out_dir, FLAGS.runs, scale, FLAGS.lambda_, budget, FLAGS.holdout_round,
             FLAGS.target, smoke, log=lambda line: print(line, flush=True))
-    except ValueError as e:
-        raise SystemExit(f"table3_controller.py: {e}") from None
 
 
 if __name__ == "__main__":
