@@ -45,6 +45,13 @@ class Inheritance:
         """True if the child computes the parent's function before any training."""
         return not self.notes
 
+    def describe(self):
+        """One line: the counts, and whether the function is kept (with the first reason)."""
+        kept = ("computes the parent's function" if self.exact else
+                f"does not compute the parent's function ({self.notes[0]})")
+        return (f"{self.copied} layers copied, {self.sliced} sliced, {self.fresh} fresh, "
+                f"{self.dropped} dropped; {kept}")
+
 
 # ---------------------------------------------------------------------------------------------
 # Structural matching (plain Python)
@@ -416,8 +423,9 @@ class _Surgeon:
 _OP_LAYER = re.compile(r"b\d+_c\d+_l\d+_\w+")  # an operation layer's Keras name
 
 
-def _check_template(parent_model, parent_arch, child_arch, filters, num_classes, input_shape):
+def check_parent(parent_model, parent_arch, child_arch, filters, num_classes, input_shape):
     """One ValueError naming the rule if the parent model is not of the child's template."""
+    parent_arch, child_arch = cells.prune(parent_arch), cells.prune(child_arch)
     stem_filters = parent_model.get_layer("stem").layers[0].get_weights()[0].shape[-1]
     if stem_filters != filters:
         raise ValueError(f"width: the parent model has {stem_filters} filters (its stem), "
@@ -452,7 +460,7 @@ def inherit(parent_model, parent_arch, child_arch, filters, num_classes=10,
     A parent of another width or template is a ValueError naming the rule.
     """
     parent_arch, child_arch = cells.prune(parent_arch), cells.prune(child_arch)
-    _check_template(parent_model, parent_arch, child_arch, filters, num_classes, input_shape)
+    check_parent(parent_model, parent_arch, child_arch, filters, num_classes, input_shape)
     child_model = cells.build_model(child_arch, filters, num_classes, input_shape)
     surgeon = _Surgeon(parent_model, child_model)
     in_map, parent_in = np.arange(filters), filters  # the stem's channels, in order

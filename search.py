@@ -46,6 +46,7 @@ import grow_trim
 import lifetime
 import records
 import scc
+import inputs
 import train
 from efficiency import Stats, memory_efficiency, rank_scores, round0_reference
 
@@ -56,7 +57,7 @@ def define_flags():
     defaults = records.SearchConfig()
     flags.DEFINE_float("lambda_", defaults.lambda_, "Trade-off of Eq. 4: 1 = accuracy only, "
                        "0 = memory only.")
-    flags.DEFINE_string("dataset", "cifar10", train.DATASET_HELP)
+    flags.DEFINE_string("dataset", "cifar10", inputs.DATASET_HELP)
     flags.DEFINE_string("data_dir", None, "tensorflow-datasets data directory.")
     flags.DEFINE_integer("rounds", defaults.rounds, "Search rounds, round 0 included.")
     flags.DEFINE_integer("k", defaults.k, "Candidates trained per round.")
@@ -313,7 +314,7 @@ class _State:
 def run(out_dir, data, config, train_config, base=None, evaluator=None, log=print):
     """Search, writing to `out_dir`; resumes what `out_dir` already holds; a records.Summary.
 
-    data: a train.Data (or, with an `evaluator` that needs no data, anything with `name`,
+    data: a inputs.Data (or, with an `evaluator` that needs no data, anything with `name`,
     `input_shape` and `num_classes`). train_config: a train.TrainConfig; its filters set the
     network width, and the default evaluator trains with it (seed replaced per candidate).
     base: a starting architecture instead of round 0. evaluator: see Job and Outcome; default
@@ -397,7 +398,7 @@ def main(argv):
             filters=FLAGS.filters, seed=FLAGS.seed, verbose=FLAGS.verbose,
             run_eagerly=FLAGS.run_eagerly)
         base = cells.load(FLAGS.base) if FLAGS.base else None
-        data = train.load_data(FLAGS.dataset, FLAGS.data_dir, FLAGS.val_fraction,
+        data = inputs.load_data(FLAGS.dataset, FLAGS.data_dir, FLAGS.val_fraction,
                                FLAGS.train_examples, FLAGS.seed)
         summary = run(FLAGS.out_dir, data, config, train_config, base,
                       log=lambda line: print(line, flush=True))

@@ -4,34 +4,13 @@ The paper trains every candidate the same way: CIFAR-10 with per-channel normali
 training images padded to 40x40 and randomly cropped back to 32x32, random horizontal flips and
 cutout (one 16x16 hole, from the authors' code); SGD with momentum 0.9, learning rate 0.01,
 batch 128, cosine decay with warm restarts (SGDR, Loshchilov & Hutter), 60 epochs. Every number
-is a field of `TrainConfig` and a flag, the paper's values the defaults. Decisions the paper
-leaves open, made here once:
+is a field of `TrainConfig` and a flag, the paper's values the defaults. The data, its
+splits and the augmentation are inputs.py's. Decisions the paper leaves open, made here once:
 
-* **Validation split.** Candidates are selected on a validation split carved out of the training
-  data (a seeded random `val_fraction` of it); the test split is only for reports (the authors'
-  code selected on the test set). `train_examples=N` keeps N training examples *after*
-  the validation split is carved, so a quick run trains on less but is still measured on the
-  same validation images as a full run with the same seed.
 * **Restart period.** The paper names SGDR but not its period. T_mult = 2 as in SGDR, and a first
   period of 4 epochs, so that 60 = 4 + 8 + 16 + 32 epochs end exactly at the end of a cycle (the
   lowest learning rate), with four cycles like SGDR's own T_0 = 10 run over 150 epochs. Keras'
   `CosineDecayRestarts` counts steps, not epochs: periods are converted here.
-* **Where augmentation runs.** Normalization runs in the `tf.data` pipeline of every split;
-  pad/crop/flip/cutout run in a `tf.data` map on the training split only, never inside the
-  model. The model is exactly `cells.build_model(...)`, so the trained network is the
-  one `lifetime.py` measures; a user of the saved model normalizes with `Data.mean`/`Data.std`
-  (also written to the command line's result.json). Normalization comes first, so padding and
-  the cutout hole are zeros, i.e. the channel mean.
-* **Why not Keras' augmentation layers.** `keras.layers.RandomCrop` returns the padded image
-  unchanged at inference (keras #21868) and `keras.layers.RandomErasing` erases a random area
-  fraction with a random probability, not one fixed 16x16 hole. Both draw from stateful seed
-  generators, so a parallel `tf.data` map would not be reproducible either. The few lines of
-  `augment` / `cutout` use `tf.image`'s stateless ops with one seed per example instead.
-* **ImageNet.** Images are resized so that the shorter side is 256; training takes a random
-  224x224 crop (after the same padding, flip and cutout), validation and test the central
-  224x224 crop (Section 4.1, last paragraph). The validation split is the first `val_fraction`
-  of tfds' training order (tfds shuffles examples when it prepares a data set), read by split
-  slicing so that no pass over all 1.28M images is needed; the seed does not move it.
 * **Failures.** `train` never raises for a bad candidate: a non-finite loss stops training
   (`keras.callbacks.TerminateOnNaN`) and gives status "nan" with no accuracy (None: a diverged
   network's accuracy is noise, and None cannot be selected by accident); any other exception
@@ -43,9 +22,18 @@ leaves open, made here once:
   determinism (`tf.config.experimental.enable_op_determinism`) is process-wide and slows GPUs
   down; it was not needed on CPU and is not switched on here.
 
+* **Starting from a trained parent.** `train(..., start=...)` trains a model built elsewhere,
+  e.g. a grow/trim candidate that inherited its base's weights (inherit.py); the learning rate
+  starts again from its peak (SGDR's warm restart), and `epochs=0` only evaluates it. A saved
+  model's architecture is kept beside it, PATH.json for PATH.keras (`save_model`,
+  `load_model`), because a Keras file holds layers, not the cells.py encoding they came from.
+
 Command line: ``python train.py --arch=ARCH.json --dataset=cifar10|imagenet2012|npz:PATH
 --out=DIR`` trains one architecture, prints validation and test accuracy and writes
-DIR/result.json and DIR/model.keras.
+DIR/result.json, DIR/model.keras and DIR/model.json (the architecture). With
+``--init=PARENT_DIR/model.keras`` the network starts from that trained parent's weights
+(inherit.py), and ``--epochs=0`` only evaluates it, e.g. to check that a grown network computes
+its parent's function.
 """
 
 import dataclasses
@@ -60,6 +48,8 @@ import numpy as np
 import tensorflow as tf
 
 import cells
+import inherit
+import inputs
 
 
 def define_flags():
@@ -67,13 +57,17 @@ def define_flags():
     other scripts can import it as a library without a clash of flag names."""
     defaults = TrainConfig()
     flags.DEFINE_string("arch", None, "JSON architecture file (see cells.py, examples/).")
-    flags.DEFINE_string("dataset", "cifar10", DATASET_HELP)
+    flags.DEFINE_string("dataset", "cifar10", inputs.DATASET_HELP)
     flags.DEFINE_string("data_dir", None, "tensorflow-datasets data directory.")
     flags.DEFINE_float("val_fraction", 0.1, "Fraction of the training data held out for "
                        "validation (selection).")
     flags.DEFINE_integer("train_examples", None, "Keep only this many training examples "
                          "(after the validation split is carved out); default: all.")
-    flags.DEFINE_integer("epochs", defaults.epochs, "Training epochs.")
+    flags.DEFINE_integer("epochs", defaults.epochs, "Training epochs; 0 with --init only "
+                         "evaluates the inherited network.")
+    flags.DEFINE_string("init", None, "Start from this trained parent (a .keras file with its "
+                        "architecture beside it as .json, as train.py and search.py write "
+                        "them): layers it shares with --arch keep their weights (inherit.py).")
     flags.DEFINE_integer("batch_size", defaults.batch_size, "Batch size.")
     flags.DEFINE_float("learning_rate", defaults.learning_rate, "Initial (peak) learning rate.")
     flags.DEFINE_float("momentum", defaults.momentum, "SGD momentum.")
@@ -92,330 +86,8 @@ def define_flags():
                          "bar, 2 one line per epoch.")
     flags.DEFINE_bool("run_eagerly", defaults.run_eagerly, "Run the steps eagerly instead of "
                       "tracing them: faster for a few batches, slower for real training.")
-    flags.DEFINE_string("out", None, "Write result.json and model.keras to this directory.")
-
-
-# ---------------------------------------------------------------------------------------------
-# Data
-# ---------------------------------------------------------------------------------------------
-
-DATASET_FORMS = "cifar10, imagenet2012 or npz:PATH"
-DATASET_HELP = ("cifar10, imagenet2012 (tensorflow-datasets, downloaded on first use) or "
-                "npz:PATH (x_train, y_train, x_test, y_test uint8 arrays).")
-NPZ_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
-
-# ImageNet: the usual per-channel constants (in pixel units, like the means computed for the
-# other data sets), the resize and the crop of Section 4.1.
-IMAGENET_MEAN = 255 * np.array([0.485, 0.456, 0.406], np.float32)
-IMAGENET_STD = 255 * np.array([0.229, 0.224, 0.225], np.float32)
-IMAGENET_RESIZE = 256
-IMAGENET_CROP = 224
-IMAGENET_SHUFFLE_BUFFER = 10_000  # decoded 256-pixel images: ~2 GB; in-memory sets shuffle fully
-
-
-@dataclasses.dataclass(frozen=True, eq=False)
-class Data:
-    """A data set, split three ways; every split is an unbatched `tf.data.Dataset` of
-    (uint8 image (H, W, 3), int64 label) pairs.
-
-    `val` and `test` images have `input_shape`. `train` images have it too, except ImageNet's
-    (shorter side 256, cropped to `input_shape` by the augmentation). `mean` and `std` are per
-    channel in pixel units (0..255), from the training split (ImageNet: the usual constants);
-    `train_pipeline` and `eval_pipeline` turn the splits into normalized batches.
-    """
-    name: str
-    train: tf.data.Dataset
-    val: tf.data.Dataset
-    test: tf.data.Dataset
-    num_classes: int
-    input_shape: tuple
-    mean: np.ndarray
-    std: np.ndarray
-    num_train: int
-    num_val: int
-    num_test: int
-    shuffle_buffer: int
-
-
-def load_data(dataset, data_dir=None, val_fraction=0.1, train_examples=None, seed=0):
-    """Load `dataset` ("cifar10", "imagenet2012" or "npz:PATH") and carve out a validation split.
-
-    The validation split is a seeded random `val_fraction` of the training data (at least one
-    example, at least one left to train on); `train_examples` then keeps that many of the rest
-    (all of them if there are fewer). Raises ValueError with a one-line message for bad input.
-    """
-    if not 0 < val_fraction < 1:
-        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
-    if train_examples is not None and train_examples < 1:
-        raise ValueError(f"train_examples must be at least 1, got {train_examples}")
-    if dataset.startswith("npz:"):
-        path = dataset[len("npz:"):]
-        x_train, y_train, x_test, y_test = _read_npz(path)
-        num_classes = int(max(y_train.max(), y_test.max())) + 1
-        return _from_arrays(dataset, x_train, y_train, x_test, y_test, num_classes,
-                            val_fraction, train_examples, seed)
-    if dataset == "cifar10":
-        return _load_cifar10(data_dir, val_fraction, train_examples, seed)
-    if dataset == "imagenet2012":
-        return _load_imagenet(data_dir, val_fraction, train_examples)
-    raise ValueError(f"unknown dataset {dataset!r}: expected {DATASET_FORMS}")
-
-
-def _read_npz(path):
-    """The four arrays of a .npz file, checked; labels come back as int64 vectors."""
-    where = f"npz:{path}"
-    if not path:
-        raise ValueError("npz: needs a path, as in npz:data/cifar10_subset.npz")
-    if not os.path.isfile(path):
-        raise ValueError(f"{where}: no such file")
-    try:
-        archive = np.load(path, allow_pickle=False)
-        if not isinstance(archive, np.lib.npyio.NpzFile):
-            raise ValueError("a single .npy array, not an archive of named arrays")
-        with archive:
-            arrays = {name: archive[name] for name in NPZ_ARRAYS if name in archive.files}
-    except (OSError, EOFError, ValueError) as e:
-        # np.load's ways of saying "not an .npz archive": a pickle it may not load (ValueError),
-        # a truncated or foreign file (OSError, EOFError).
-        raise ValueError(f"{where}: not a readable .npz file ({e})") from None
-    missing = [name for name in NPZ_ARRAYS if name not in arrays]
-    if missing:
-        raise ValueError(f"{where}: missing arrays {', '.join(missing)} "
-                         f"(needs {', '.join(NPZ_ARRAYS)})")
-    for split in ("train", "test"):
-        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
-        if x.dtype != np.uint8:
-            raise ValueError(f"{where}: x_{split} has dtype {x.dtype}, expected uint8 images")
-        if x.ndim != 4 or x.shape[-1] != 3 or x.shape[0] == 0:
-            raise ValueError(f"{where}: x_{split} has shape {x.shape}, expected (N, H, W, 3) "
-                             f"with N >= 1")
-        if y.ndim == 2 and y.shape[1] == 1:
-            y = y[:, 0]  # keras.datasets style (N, 1) labels
-        if not np.issubdtype(y.dtype, np.integer) or y.ndim != 1:
-            raise ValueError(f"{where}: y_{split} has dtype {y.dtype} and shape {y.shape}, "
-                             f"expected integer labels of shape (N,)")
-        if len(y) != len(x):
-            raise ValueError(f"{where}: y_{split} has {len(y)} labels for {len(x)} images")
-        if y.min() < 0:
-            raise ValueError(f"{where}: y_{split} has a negative label ({y.min()})")
-        arrays[f"y_{split}"] = y.astype(np.int64)
-    if arrays["x_test"].shape[1:] != arrays["x_train"].shape[1:]:
-        raise ValueError(f"{where}: x_test images are {arrays['x_test'].shape[1:]}, "
-                         f"x_train images {arrays['x_train'].shape[1:]}")
-    return tuple(arrays[name] for name in NPZ_ARRAYS)
-
-
-def _from_arrays(name, x_train, y_train, x_test, y_test, num_classes, val_fraction,
-                 train_examples, seed):
-    """`Data` of in-memory arrays: x (N, H, W, 3) uint8, y (N,) int64."""
-    n = len(x_train)
-    if n < 2:
-        raise ValueError(f"{name}: x_train has {n} example, need at least 2 (one to validate, "
-                         f"one to train)")
-    num_val = min(max(1, round(val_fraction * n)), n - 1)
-    order = np.random.default_rng(seed).permutation(n)
-    val_index = np.sort(order[:num_val])
-    train_index = np.sort(order[num_val:][:train_examples])  # [:None] keeps all
-    x, y = x_train[train_index], y_train[train_index]
-    mean, std = _channel_stats(x)
-
-    def split(images, labels):
-        return tf.data.Dataset.from_tensor_slices((images, labels))
-
-    return Data(name=name, train=split(x, y),
-                val=split(x_train[val_index], y_train[val_index]),
-                test=split(x_test, y_test), num_classes=num_classes,
-                input_shape=tuple(int(d) for d in x_train.shape[1:]), mean=mean, std=std,
-                num_train=len(train_index), num_val=num_val, num_test=len(x_test),
-                shuffle_buffer=len(train_index))
-
-
-def _channel_stats(images):
-    """Per-channel mean and standard deviation of uint8 images (N, H, W, 3), float32 (3,).
-
-    Summed in chunks: a float64 copy of all of CIFAR-10 would take 1.1 GB.
-    """
-    total = np.zeros(3)
-    squares = np.zeros(3)
-    for start in range(0, len(images), 4096):
-        chunk = images[start:start + 4096].astype(np.float64)  # (B, H, W, 3)
-        total += chunk.sum(axis=(0, 1, 2))
-        squares += np.square(chunk).sum(axis=(0, 1, 2))
-    count = images.size // 3
-    mean = total / count
-    std = np.sqrt(np.maximum(squares / count - np.square(mean), 0.0))
-    # A constant channel would divide by zero; one pixel level keeps it finite and unchanged.
-    return mean.astype(np.float32), np.maximum(std, 1.0).astype(np.float32)
-
-
-def _tfds_builder(name, data_dir):
-    """A prepared tfds builder; failures (no internet, no manual download) become ValueError."""
-    import tensorflow_datasets as tfds  # only the tfds data sets need it, and it imports slowly
-    try:
-        builder = tfds.builder(name, data_dir=data_dir)
-        builder.download_and_prepare()
-    except Exception as e:  # tfds raises many types (DownloadError, AssertionError, OSError...)
-        first_line = (str(e).strip().splitlines() or [type(e).__name__])[0].rstrip(" :")
-        hint = ("imagenet2012 needs its manual download, ILSVRC2012_img_train.tar and "
-                "ILSVRC2012_img_val.tar in DATA_DIR/downloads/manual (DATA_DIR: --data_dir)"
-                if name == "imagenet2012" else "without internet use --dataset=npz:PATH")
-        raise ValueError(f"{name}: tensorflow-datasets could not prepare it ({first_line}); "
-                         f"{hint}") from None
-    return builder
-
-
-def _split_size(builder, split):
-    if split in builder.info.splits:
-        return builder.info.splits[split].num_examples
-    # Under tfds.testing.mock_data info.splits is empty: count the mock examples.
-    return int(builder.as_dataset(split=split).reduce(0, lambda n, _: n + 1))
-
-
-def _load_cifar10(data_dir, val_fraction, train_examples, seed):
-    # 50,000 images of 32x32x3 are 150 MB: read them into memory and share the .npz code path,
-    # whose seeded split needs random access. Batched reads rather than batch_size=-1, which
-    # crashes under tfds' mock data.
-    builder = _tfds_builder("cifar10", data_dir)
-
-    def arrays(split):
-        batches = list(builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
-                       .batch(8192).as_numpy_iterator())
-        return (np.concatenate([x for x, _ in batches]),
-                np.concatenate([y for _, y in batches]).astype(np.int64))
-
-    x_train, y_train = arrays("train")
-    x_test, y_test = arrays("test")
-    return _from_arrays("cifar10", x_train, y_train, x_test, y_test,
-                        builder.info.features["label"].num_classes, val_fraction,
-                        train_examples, seed)
-
-
-def _load_imagenet(data_dir, val_fraction, train_examples):
-    import tensorflow_datasets as tfds
-    builder = _tfds_builder("imagenet2012", data_dir)
-    n = _split_size(builder, "train")
-    num_val = min(max(1, round(val_fraction * n)), n - 1)
-    num_train = n - num_val if train_examples is None else min(train_examples, n - num_val)
-
-    def read(split, resize):
-        # JPEG bytes are decoded only after split slicing has picked the examples.
-        ds = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False,
-                                decoders={"image": tfds.decode.SkipDecoding()})
-        return ds.map(lambda jpeg, label: (resize(jpeg), label),
-                      num_parallel_calls=tf.data.AUTOTUNE)
-
-    return Data(name="imagenet2012",
-                train=read(f"train[{num_val}:{num_val + num_train}]", _decode_resized),
-                val=read(f"train[:{num_val}]", _decode_center_crop),
-                test=read("validation", _decode_center_crop),
-                num_classes=builder.info.features["label"].num_classes,
-                input_shape=(IMAGENET_CROP, IMAGENET_CROP, 3), mean=IMAGENET_MEAN,
-                std=IMAGENET_STD, num_train=num_train, num_val=num_val,
-                num_test=_split_size(builder, "validation"),
-                shuffle_buffer=IMAGENET_SHUFFLE_BUFFER)
-
-
-def _decode_resized(jpeg):
-    """JPEG bytes -> uint8 (H', W', 3) image whose shorter side is IMAGENET_RESIZE."""
-    image = tf.io.decode_jpeg(jpeg, channels=3)  # (H, W, 3)
-    size = tf.cast(tf.shape(image)[:2], tf.float32)
-    scale = IMAGENET_RESIZE / tf.reduce_min(size)
-    new_size = tf.maximum(tf.cast(tf.round(size * scale), tf.int32), IMAGENET_RESIZE)
-    image = tf.image.resize(image, new_size, antialias=True)  # float32
-    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
-
-
-def _decode_center_crop(jpeg):
-    return tf.image.resize_with_crop_or_pad(_decode_resized(jpeg), IMAGENET_CROP, IMAGENET_CROP)
-
-
-# ---------------------------------------------------------------------------------------------
-# Input pipelines: normalization everywhere, augmentation on the training split only
-# ---------------------------------------------------------------------------------------------
-
-def normalize(image, mean, std):
-    """uint8 (..., 3) -> float32 (..., 3), zero mean and unit variance per channel."""
-    return (tf.cast(image, tf.float32) - mean) / std
-
-
-def cutout(image, size, center):
-    """Zero a size x size square centred at `center` (row, col) of image (H, W, C).
-
-    As in DeVries & Taylor's cutout the centre may lie anywhere in the image and the square is
-    clipped at the borders, so a hole near an edge is smaller.
-    """
-    height, width = tf.shape(image)[0], tf.shape(image)[1]
-    top = center[0] - size // 2
-    left = center[1] - size // 2
-    rows = tf.range(height)
-    cols = tf.range(width)
-    in_rows = (rows >= top) & (rows < top + size)  # (H,)
-    in_cols = (cols >= left) & (cols < left + size)  # (W,)
-    hole = in_rows[:, None] & in_cols[None, :]  # (H, W)
-    return tf.where(hole[..., None], tf.zeros_like(image), image)
-
-
-def augment(image, seed, size, pad, cutout_size):
-    """Section 4.1's training augmentation of one normalized image (H, W, 3) -> (h, w, 3).
-
-    Zero-pad by `pad`, random-crop `size` = (h, w), random horizontal flip, then one cutout
-    hole of side `cutout_size` (0: none). `seed` is a stateless seed, shape (2,): the same seed
-    gives the same augmentation, in any order and in parallel.
-    """
-    crop_seed, flip_seed, row_seed, col_seed = tf.unstack(
-        tf.random.experimental.stateless_split(seed, 4))
-    height, width = size
-    image = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])  # (H + 2 pad, W + 2 pad, 3)
-    image = tf.image.stateless_random_crop(image, (height, width, 3), crop_seed)
-    image = tf.image.stateless_random_flip_left_right(image, flip_seed)
-    if cutout_size > 0:
-        row = tf.random.stateless_uniform([], row_seed, 0, height, dtype=tf.int32)
-        col = tf.random.stateless_uniform([], col_seed, 0, width, dtype=tf.int32)
-        image = cutout(image, cutout_size, (row, col))
-    return image
-
-
-def train_pipeline(data, config):
-    """Shuffled, augmented, normalized batches of the training split: ((B, h, w, 3), (B,)).
-
-    Only whole batches (see `steps_per_epoch`). Each example gets its own stateless seed from a
-    seeded random stream that is redrawn every epoch, so augmentations differ between epochs but
-    a run with the same seed repeats exactly.
-    """
-    mean, std = tf.constant(data.mean), tf.constant(data.std)
-    size = data.input_shape[:2]
-    examples = data.train.shuffle(data.shuffle_buffer, seed=config.seed,
-                                  reshuffle_each_iteration=True)
-    seeds = tf.data.Dataset.random(seed=config.seed, rerandomize_each_iteration=True).batch(2)
-
-    def prepare(example, seed):
-        image, label = example
-        image = augment(normalize(image, mean, std), seed, size, config.pad, config.cutout)
-        return image, label
-
-    return (tf.data.Dataset.zip(examples, seeds)
-            .map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
-            .batch(config.batch_size, drop_remainder=data.num_train >= config.batch_size)
-            .prefetch(tf.data.AUTOTUNE))
-
-
-def steps_per_epoch(num_train, batch_size):
-    """Training batches per epoch.
-
-    A last, smaller batch would make Keras trace (on a GPU: XLA-compile) the training step a
-    second time for every candidate, so it is dropped: a different few examples each epoch, as
-    the order is reshuffled. A split smaller than one batch is one batch.
-    """
-    return max(1, num_train // batch_size)
-
-
-def eval_pipeline(data, split, batch_size):
-    """Normalized batches of `split` (data.val or data.test), nothing random."""
-    mean, std = tf.constant(data.mean), tf.constant(data.std)
-    return (split.map(lambda image, label: (normalize(image, mean, std), label),
-                      num_parallel_calls=tf.data.AUTOTUNE)
-            .batch(batch_size)
-            .prefetch(tf.data.AUTOTUNE))
+    flags.DEFINE_string("out", None, "Write result.json, model.keras and model.json (its "
+                        "architecture) to this directory.")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -426,7 +98,7 @@ def eval_pipeline(data, split, batch_size):
 class TrainConfig:
     """Every number of Section 4.1; the defaults are the paper's (see the module docstring for
     the SGDR period, which the paper does not give, and weight decay, which it does not use)."""
-    epochs: int = 60
+    epochs: int = 60  # 0: evaluate only, for a model given to train(start=...)
     batch_size: int = 128
     learning_rate: float = 0.01
     momentum: float = 0.9
@@ -445,10 +117,10 @@ class TrainConfig:
     run_eagerly: bool = False
 
     def __post_init__(self):
-        for name in ("epochs", "batch_size", "sgdr_first_epochs", "filters"):
+        for name in ("batch_size", "sgdr_first_epochs", "filters"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("pad", "cutout", "weight_decay"):
+        for name in ("epochs", "pad", "cutout", "weight_decay"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
         if not self.learning_rate > 0:
@@ -481,13 +153,19 @@ class TrainResult:
     epochs: int
 
 
-def train(arch, data, config, model_path=None, evaluate_test=False):
+def train(arch, data, config, model_path=None, evaluate_test=False, start=None):
     """Train `arch` on `data` with Section 4.1's recipe and measure validation accuracy.
 
+    start: a function of no arguments that returns the Keras model of `arch` to train, e.g. one
+    that inherited a parent's weights (inherit.inherit); called after the seed is set, so its
+    fresh layers are seeded too. Default: `cells.build_model`, fresh weights. With
+    `config.epochs == 0` the model is only evaluated (a `start` is then required).
+
     The test split is evaluated only if `evaluate_test`. If `model_path` (a .keras file) is
-    given, the trained model is saved there, atomically, when the status is "ok". Exceptions
-    from building, training or evaluating the model are reported in the status, not raised, so
-    that a search can record a failed candidate and go on.
+    given, the trained model is saved there with its architecture beside it (`save_model`)
+    when the status is "ok". Exceptions from building, training or evaluating the model are
+    reported in the status, not raised, so that a search can record a failed candidate and go
+    on.
 
     Side effects on the process: Keras' global state is cleared (`keras.backend.clear_session`;
     models built earlier keep working) and the Python, NumPy and TensorFlow seeds are set to
@@ -495,7 +173,10 @@ def train(arch, data, config, model_path=None, evaluate_test=False):
     """
     if model_path is not None and not str(model_path).endswith(".keras"):
         raise ValueError(f"model_path must end in .keras, got {model_path}")
-    start = time.perf_counter()
+    if config.epochs == 0 and start is None:
+        raise ValueError("epochs=0 only evaluates, and needs a model to start from (start, "
+                         "or --init on the command line)")
+    begin = time.perf_counter()
     history = keras.callbacks.History()
     history.epoch = []  # set by on_train_begin; here so that a failed build reads as 0 epochs
     val_accuracy = test_accuracy = None
@@ -504,8 +185,13 @@ def train(arch, data, config, model_path=None, evaluate_test=False):
         # then seed (clear_session resets Keras' global seed generator).
         keras.backend.clear_session()
         keras.utils.set_random_seed(config.seed)
-        model = cells.build_model(arch, config.filters, data.num_classes, data.input_shape)
-        steps = steps_per_epoch(data.num_train, config.batch_size)
+        if start is None:
+            model = cells.build_model(arch, config.filters, data.num_classes, data.input_shape)
+        else:
+            model = start()
+        steps = inputs.steps_per_epoch(data.num_train, config.batch_size)
+        # A new optimizer per call: the learning rate starts again from its peak, which for an
+        # inherited model is SGDR's warm restart.
         schedule = keras.optimizers.schedules.CosineDecayRestarts(
             config.learning_rate, first_decay_steps=config.sgdr_first_epochs * steps,
             t_mul=config.sgdr_t_mul)
@@ -515,37 +201,86 @@ def train(arch, data, config, model_path=None, evaluate_test=False):
                                            weight_decay=weight_decay),
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
             metrics=["accuracy"], run_eagerly=config.run_eagerly)
-        model.fit(train_pipeline(data, config), epochs=config.epochs, verbose=config.verbose,
-                  shuffle=False,  # the pipeline shuffles; Keras cannot shuffle a tf.data set
-                  callbacks=[keras.callbacks.TerminateOnNaN(), history])
+        if config.epochs > 0:
+            model.fit(inputs.train_pipeline(data, config), epochs=config.epochs,
+                      verbose=config.verbose,
+                      shuffle=False,  # the pipeline shuffles; Keras cannot shuffle a tf.data set
+                      callbacks=[keras.callbacks.TerminateOnNaN(), history])
         losses = history.history.get("loss", [])
         if not np.all(np.isfinite(losses)):
             status = "nan"
         else:
             status = "ok"
-            val_accuracy = _accuracy(model, eval_pipeline(data, data.val, config.batch_size))
+            val_accuracy = _accuracy(model, inputs.eval_pipeline(data, data.val,
+                                                                 config.batch_size))
             if evaluate_test:
-                test_accuracy = _accuracy(model, eval_pipeline(data, data.test,
-                                                               config.batch_size))
+                test_accuracy = _accuracy(model, inputs.eval_pipeline(data, data.test,
+                                                                      config.batch_size))
             if model_path is not None:
-                _save_atomically(model, str(model_path))
+                save_model(model, arch, str(model_path))
     except Exception as e:  # a bad candidate is a result to record, not a crash
         first_line = (str(e).strip().splitlines() or [""])[0]
         status = f"error: {type(e).__name__}: {first_line}"
         val_accuracy = test_accuracy = None
-    return TrainResult(val_accuracy, test_accuracy, time.perf_counter() - start, status,
+    return TrainResult(val_accuracy, test_accuracy, time.perf_counter() - begin, status,
                        len(history.epoch))
 
 
 def _accuracy(model, batches):
+    if batches.cardinality() == 0:  # an empty split (the final network's: no validation left)
+        return None
     return float(model.evaluate(batches, verbose=0, return_dict=True)["accuracy"])
 
 
-def _save_atomically(model, path):
-    # Keras insists on the .keras suffix, so the temporary name keeps it.
-    tmp = f"{path[:-len('.keras')]}.tmp.keras"
+def arch_path(model_path):
+    """Where the architecture of a saved model lies: PATH.json for PATH.keras."""
+    return f"{str(model_path)[:-len('.keras')]}.json"
+
+
+def save_model(model, arch, path):
+    """Save `model` (built from `arch`) to `path` (.keras) and `arch` beside it, both
+    atomically; the architecture first, so that a model file never lacks it."""
+    cells.save(arch, arch_path(path))
+    tmp = f"{path[:-len('.keras')]}.tmp.keras"  # Keras insists on the .keras suffix
     model.save(tmp)
     os.replace(tmp, path)
+
+
+def load_model(path):
+    """(Keras model, the cells.Arch it was built from) of a model saved by `save_model`;
+    ValueError naming the file for anything else."""
+    if not str(path).endswith(".keras"):
+        raise ValueError(f"{path}: not a .keras model file")
+    if not os.path.isfile(path):
+        raise ValueError(f"{path}: no such model file")
+    if not os.path.isfile(arch_path(path)):
+        raise ValueError(f"{path}: no architecture beside it ({arch_path(path)}); train.py "
+                         f"--out and search.py write one with every model")
+    arch = cells.load(arch_path(path))
+    try:
+        model = keras.models.load_model(path, compile=False)
+    except Exception as e:  # Keras raises several types for a file that is not a model
+        first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
+        raise ValueError(f"{path}: not a readable Keras model ({first_line})") from None
+    return model, arch
+
+
+class Inheriting:
+    """A `start` for `train`: `arch` built with the weights it shares with a trained parent
+    (inherit.inherit). Checked when made, so that a parent of another width or template is a
+    ValueError naming the rule before any training; `report` (inherit.Inheritance) is set once
+    it has run."""
+
+    def __init__(self, parent_model, parent_arch, arch, filters, data):
+        inherit.check_parent(parent_model, parent_arch, arch, filters, data.num_classes,
+                             data.input_shape)
+        self.args = (parent_model, parent_arch, arch, filters, data.num_classes,
+                     data.input_shape)
+        self.report = None
+
+    def __call__(self):
+        model, self.report = inherit.inherit(*self.args)
+        return model
 
 
 # ---------------------------------------------------------------------------------------------
@@ -558,6 +293,8 @@ def main(argv):
     try:
         if FLAGS.arch is None:
             raise ValueError("--arch is required: a JSON architecture file (see examples/)")
+        if FLAGS.epochs == 0 and FLAGS.init is None:
+            raise ValueError("--epochs=0 only evaluates, and needs --init (a trained parent)")
         arch = cells.load(FLAGS.arch)
         config = TrainConfig(
             epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
@@ -565,8 +302,15 @@ def main(argv):
             sgdr_first_epochs=FLAGS.sgdr_first_epochs, sgdr_t_mul=FLAGS.sgdr_t_mul,
             pad=FLAGS.pad, cutout=FLAGS.cutout, filters=FLAGS.filters, seed=FLAGS.seed,
             verbose=FLAGS.verbose, run_eagerly=FLAGS.run_eagerly)
-        data = load_data(FLAGS.dataset, FLAGS.data_dir, FLAGS.val_fraction,
-                         FLAGS.train_examples, FLAGS.seed)
+        parent = load_model(FLAGS.init) if FLAGS.init else None
+        data = inputs.load_data(FLAGS.dataset, FLAGS.data_dir, FLAGS.val_fraction,
+                                FLAGS.train_examples, FLAGS.seed)
+        start = None
+        if parent is not None:
+            try:
+                start = Inheriting(*parent, arch, FLAGS.filters, data)
+            except ValueError as e:
+                raise ValueError(f"--init={FLAGS.init}: {e}") from None
         if FLAGS.out:
             os.makedirs(FLAGS.out, exist_ok=True)
     except (ValueError, OSError) as e:
@@ -574,11 +318,14 @@ def main(argv):
     print(f"{data.name}: {data.num_train} training, {data.num_val} validation, "
           f"{data.num_test} test examples of {data.input_shape}, {data.num_classes} classes")
     model_path = os.path.join(FLAGS.out, "model.keras") if FLAGS.out else None
-    result = train(arch, data, config, model_path=model_path, evaluate_test=True)
+    result = train(arch, data, config, model_path=model_path, evaluate_test=True, start=start)
+    if start is not None and start.report is not None:
+        print(f"inherited from {FLAGS.init}: {start.report.describe()}")
     if FLAGS.out:
-        report = dict(arch=FLAGS.arch, dataset=FLAGS.dataset, data_dir=FLAGS.data_dir,
-                      val_fraction=FLAGS.val_fraction, train_examples=FLAGS.train_examples,
-                      num_train=data.num_train, num_val=data.num_val, num_test=data.num_test,
+        report = dict(arch=FLAGS.arch, init=FLAGS.init, dataset=FLAGS.dataset,
+                      data_dir=FLAGS.data_dir, val_fraction=FLAGS.val_fraction,
+                      train_examples=FLAGS.train_examples, num_train=data.num_train,
+                      num_val=data.num_val, num_test=data.num_test,
                       mean=data.mean.tolist(), std=data.std.tolist(),
                       config=dataclasses.asdict(config), **dataclasses.asdict(result),
                       model=model_path if result.status == "ok" else None)
@@ -590,7 +337,8 @@ def main(argv):
     print(f"validation accuracy: {result.val_accuracy:.4f}")
     print(f"test accuracy: {result.test_accuracy:.4f}")
     print(f"{result.epochs} epochs in {result.seconds:.1f} s"
-          + (f"; wrote {FLAGS.out}/result.json and model.keras" if FLAGS.out else ""))
+          + (f"; wrote {FLAGS.out}/result.json, model.keras and model.json" if FLAGS.out
+             else ""))
 
 
 if __name__ == "__main__":

@@ -17,9 +17,10 @@ from absl import app
 from absl import flags
 
 import grow_trim
+import inputs
 import train
 
-flags.DEFINE_string("dataset", "cifar10", train.DATASET_HELP)
+flags.DEFINE_string("dataset", "cifar10", inputs.DATASET_HELP)
 flags.DEFINE_list("train_examples", ["256", "2000"], "Training-set sizes to compare.")
 flags.DEFINE_integer("candidates", 6, "Round-1 candidates trained each way per size.")
 flags.DEFINE_integer("epochs", 1, "Epochs per candidate.")
@@ -59,9 +60,9 @@ def main(argv):
           f"{FLAGS.filters}, batch 128; median seconds per candidate")
     print("train images  batches  traced s  eager s  traced/eager  same val acc")
     for size in map(int, FLAGS.train_examples):
-        data = train.load_data(FLAGS.dataset, None, 0.1, size, 0)
+        data = inputs.load_data(FLAGS.dataset, None, 0.1, size, 0)
         traced, eager, same = compare(archs, data, FLAGS.epochs, FLAGS.filters)
-        batches = train.steps_per_epoch(data.num_train, 128) * FLAGS.epochs
+        batches = inputs.steps_per_epoch(data.num_train, 128) * FLAGS.epochs
         print(f"{size:12d}  {batches:7d}  {traced:8.2f}  {eager:7.2f}  {traced / eager:12.2f}"
               f"  {'yes' if same else 'NO'}")
 

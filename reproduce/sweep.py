@@ -18,6 +18,7 @@ from absl import flags
 import lifetime
 import records
 import search
+import inputs
 import train
 
 # One lambda sweep serves Figure 4, Figure 5 and Table 1 (--runs runs/reproduce/searches).
@@ -52,7 +53,7 @@ class Scale:
 
 def scaled_search(out_dir, scale, lambda_, log=print):
     """A search.py run at `scale` (a Scale) into out_dir, resumed if it exists; its records.Run."""
-    data = train.load_data(scale.dataset, None, 0.1, scale.train_examples, scale.seed)
+    data = inputs.load_data(scale.dataset, None, 0.1, scale.train_examples, scale.seed)
     config = records.SearchConfig(lambda_=lambda_, rounds=scale.rounds, k=scale.k,
                                   controller_epochs=scale.controller_epochs, seed=scale.seed)
     train_config = train.TrainConfig(epochs=scale.epochs, filters=scale.filters, seed=scale.seed,
@@ -149,7 +150,7 @@ def define_sweep_flags(name, runs_help):
                       "accuracy, no training) into OUT_DIR/smoke_searches.")
     flags.DEFINE_string("searches", SEARCHES, "Where the scaled-down searches are run and "
                         "resumed (one out_dir per lambda), when --runs is not given.")
-    flags.DEFINE_string("dataset", default.dataset, f"Data of the searches: {train.DATASET_HELP}")
+    flags.DEFINE_string("dataset", default.dataset, f"Data of the searches: {inputs.DATASET_HELP}")
     flags.DEFINE_integer("rounds", default.rounds, "Search rounds, round 0 included (paper: "
                          "until no improvement).")
     flags.DEFINE_integer("k", default.k, "Candidates trained per round (paper: 100).")

@@ -48,9 +48,9 @@ from absl import app
 from absl import flags
 import numpy as np
 
+import inputs
 import records
 import scc
-import train
 from efficiency import memory_efficiency
 from reproduce import paper
 from reproduce import report
@@ -77,7 +77,7 @@ def define_flags():
     flags.DEFINE_bool("smoke", False, "Seconds: synthetic candidates, 2 seeds, 2 controller "
                       "epochs (overrides --seeds and --controller_epochs).")
     # The search that makes the data, when --runs is not given.
-    flags.DEFINE_string("dataset", SCALE.dataset, train.DATASET_HELP)
+    flags.DEFINE_string("dataset", SCALE.dataset, inputs.DATASET_HELP)
     flags.DEFINE_float("lambda_", 0.5, "Eq. 4 trade-off of the search.")
     flags.DEFINE_integer("rounds", SCALE.rounds, "Search rounds; the last is held out.")
     flags.DEFINE_integer("k", SCALE.k, "Candidates trained per round (paper: 100).")

@@ -12,6 +12,8 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import cells
+import grow_trim
+import inputs
 import train
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -44,7 +46,7 @@ def npz(tmp_path_factory):
 
 @pytest.fixture(scope="module")
 def tiny_data(npz):
-    return train.load_data(f"npz:{npz[0]}", val_fraction=0.25, train_examples=24)
+    return inputs.load_data(f"npz:{npz[0]}", val_fraction=0.25, train_examples=24)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -53,7 +55,7 @@ def tiny_data(npz):
 
 def test_npz_splits_carve_validation_out_of_training(npz):
     path, arrays = npz
-    data = train.load_data(f"npz:{path}", val_fraction=0.25, seed=3)
+    data = inputs.load_data(f"npz:{path}", val_fraction=0.25, seed=3)
     assert (data.num_train, data.num_val, data.num_test) == (30, 10, 10)
     assert data.input_shape == (32, 32, 3) and data.num_classes == 10
     x_train, y_train = images_and_labels(data.train)
@@ -76,29 +78,29 @@ def test_npz_splits_carve_validation_out_of_training(npz):
 
 def test_train_examples_subsets_training_and_keeps_validation(npz):
     path, _ = npz
-    full = train.load_data(f"npz:{path}", val_fraction=0.25, seed=3)
-    subset = train.load_data(f"npz:{path}", val_fraction=0.25, train_examples=7, seed=3)
+    full = inputs.load_data(f"npz:{path}", val_fraction=0.25, seed=3)
+    subset = inputs.load_data(f"npz:{path}", val_fraction=0.25, train_examples=7, seed=3)
     assert (subset.num_train, subset.num_val) == (7, 10)
     np.testing.assert_array_equal(images_and_labels(subset.val)[0],
                                   images_and_labels(full.val)[0])
     full_rows = {x.tobytes() for x in images_and_labels(full.train)[0]}
     assert {x.tobytes() for x in images_and_labels(subset.train)[0]} <= full_rows
-    more = train.load_data(f"npz:{path}", val_fraction=0.25, train_examples=1000)
+    more = inputs.load_data(f"npz:{path}", val_fraction=0.25, train_examples=1000)
     assert more.num_train == 30  # all there are
-    other_seed = train.load_data(f"npz:{path}", val_fraction=0.25, seed=4)
+    other_seed = inputs.load_data(f"npz:{path}", val_fraction=0.25, seed=4)
     assert not np.array_equal(images_and_labels(other_seed.val)[0],
                               images_and_labels(full.val)[0])
 
 
 def test_tiny_validation_fraction_keeps_one_example(npz):
-    data = train.load_data(f"npz:{npz[0]}", val_fraction=0.001)
+    data = inputs.load_data(f"npz:{npz[0]}", val_fraction=0.001)
     assert (data.num_train, data.num_val) == (39, 1)
 
 
 def test_cifar10_through_tfds_mock_data():
     # Under the mock, every split has num_examples random examples and info.splits is empty.
     with tfds.testing.mock_data(num_examples=20, policy=tfds.testing.MockPolicy.USE_CODE):
-        data = train.load_data("cifar10", val_fraction=0.25, train_examples=12)
+        data = inputs.load_data("cifar10", val_fraction=0.25, train_examples=12)
     assert (data.num_train, data.num_val, data.num_test) == (12, 5, 20)
     assert data.input_shape == (32, 32, 3) and data.num_classes == 10
     image, label = next(iter(data.train))
@@ -109,14 +111,14 @@ def test_cifar10_through_tfds_mock_data():
 def test_imagenet_through_tfds_mock_data(tmp_path):
     # Mock images have arbitrary sizes: resized to a shorter side of 256, then cropped to 224.
     with tfds.testing.mock_data(num_examples=4, policy=tfds.testing.MockPolicy.USE_CODE):
-        data = train.load_data("imagenet2012", data_dir=str(tmp_path))
+        data = inputs.load_data("imagenet2012", data_dir=str(tmp_path))
         assert data.input_shape == (224, 224, 3) and data.num_classes == 1000
         for image, label in data.train.take(2):
             assert min(image.shape[:2]) == 256 and image.dtype == tf.uint8
         for image, _ in data.test.take(2):
             assert image.shape == (224, 224, 3) and image.dtype == tf.uint8
         config = dataclasses.replace(TINY, batch_size=2)
-        images, labels = next(iter(train.train_pipeline(data, config)))
+        images, labels = next(iter(inputs.train_pipeline(data, config)))
     assert images.shape == (2, 224, 224, 3) and images.dtype == tf.float32
     assert labels.dtype == tf.int64
 
@@ -129,12 +131,12 @@ def test_cifar10_without_internet_says_to_pass_an_npz(monkeypatch):
     with pytest.raises(ValueError, match=r"^cifar10: tensorflow-datasets could not prepare it "
                                          r"\(Failed to resolve 'www.cs.toronto.edu'\); without "
                                          r"internet use --dataset=npz:PATH$"):
-        train.load_data("cifar10")
+        inputs.load_data("cifar10")
 
 
 def test_imagenet_without_its_manual_download_says_so(tmp_path):
     with pytest.raises(ValueError, match="imagenet2012 needs its manual download"):
-        train.load_data("imagenet2012", data_dir=str(tmp_path))
+        inputs.load_data("imagenet2012", data_dir=str(tmp_path))
 
 
 BAD_NPZ = [
@@ -153,7 +155,7 @@ def test_bad_npz_names_the_array(tmp_path, overrides, message):
     path = tmp_path / "bad.npz"
     write_npz(path, **overrides)
     with pytest.raises(ValueError, match=message):
-        train.load_data(f"npz:{path}")
+        inputs.load_data(f"npz:{path}")
 
 
 @pytest.mark.parametrize("kwargs, message", [
@@ -167,7 +169,7 @@ def test_bad_npz_names_the_array(tmp_path, overrides, message):
 ])
 def test_bad_load_data_arguments(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        train.load_data(**kwargs)
+        inputs.load_data(**kwargs)
 
 
 @pytest.mark.parametrize("write", [
@@ -180,11 +182,11 @@ def test_not_an_npz_file(tmp_path, write):
     path = tmp_path / "junk.npz"
     write(path)
     with pytest.raises(ValueError, match=f"npz:{path}: not a readable .npz file"):
-        train.load_data(f"npz:{path}")
+        inputs.load_data(f"npz:{path}")
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(epochs=0), "epochs must be at least 1, got 0"),
+    (dict(epochs=-1), "epochs must be at least 0, got -1"),
     (dict(batch_size=0), "batch_size must be at least 1"),
     (dict(filters=0), "filters must be at least 1"),
     (dict(sgdr_first_epochs=0), "sgdr_first_epochs must be at least 1"),
@@ -216,7 +218,7 @@ def test_paper_defaults():
 def test_validation_and_test_batches_are_exactly_normalized_originals(tiny_data):
     for split in (tiny_data.val, tiny_data.test):
         originals, labels = images_and_labels(split)
-        batches = list(train.eval_pipeline(tiny_data, split, 4).as_numpy_iterator())
+        batches = list(inputs.eval_pipeline(tiny_data, split, 4).as_numpy_iterator())
         images = np.concatenate([x for x, _ in batches])
         expected = (originals.astype(np.float32) - tiny_data.mean) / tiny_data.std
         np.testing.assert_allclose(images, expected, rtol=1e-6, atol=1e-6)
@@ -225,7 +227,7 @@ def test_validation_and_test_batches_are_exactly_normalized_originals(tiny_data)
 
 def test_train_pipeline_augments_and_reshuffles(tiny_data):
     config = dataclasses.replace(TINY, batch_size=tiny_data.num_train)
-    pipeline = train.train_pipeline(tiny_data, config)
+    pipeline = inputs.train_pipeline(tiny_data, config)
     first, labels = next(iter(pipeline))
     second, _ = next(iter(pipeline))  # the next epoch: new order and new augmentation
     assert first.shape == (24, 32, 32, 3) and first.dtype == tf.float32
@@ -236,19 +238,19 @@ def test_train_pipeline_augments_and_reshuffles(tiny_data):
     unchanged = sum(x.tobytes() in normalized for x in first.numpy())
     assert unchanged == 0  # every training image gets a cutout hole at least
     assert not np.array_equal(first.numpy(), second.numpy())
-    again, _ = next(iter(train.train_pipeline(tiny_data, config)))
+    again, _ = next(iter(inputs.train_pipeline(tiny_data, config)))
     np.testing.assert_array_equal(first.numpy(), again.numpy())  # same seed, same batches
 
 
 @pytest.mark.parametrize("batch_size, sizes", [(10, [10, 10]), (8, [8, 8, 8]), (100, [24])])
 def test_train_pipeline_drops_a_last_partial_batch(tiny_data, batch_size, sizes):
-    pipeline = train.train_pipeline(tiny_data, dataclasses.replace(TINY, batch_size=batch_size))
+    pipeline = inputs.train_pipeline(tiny_data, dataclasses.replace(TINY, batch_size=batch_size))
     assert [len(labels) for _, labels in pipeline] == sizes
-    assert train.steps_per_epoch(tiny_data.num_train, batch_size) == len(sizes)
+    assert inputs.steps_per_epoch(tiny_data.num_train, batch_size) == len(sizes)
 
 
 def augmented(image, pad=0, cutout=0, seeds=range(40)):
-    return [train.augment(image, tf.constant([s, 7], tf.int64), image.shape[:2], pad,
+    return [inputs.augment(image, tf.constant([s, 7], tf.int64), image.shape[:2], pad,
                           cutout).numpy() for s in seeds]
 
 
@@ -278,16 +280,16 @@ def test_random_flip_flips_about_half():
 
 def test_cutout_hole_is_16x16_inside_the_image():
     image = tf.ones((32, 32, 3))
-    out = train.cutout(image, 16, (16, 16)).numpy()
+    out = inputs.cutout(image, 16, (16, 16)).numpy()
     hole = out[..., 0] == 0
     assert hole.sum() == 256 and (out[..., 0] == out[..., 2]).all()
     assert hole[8:24, 8:24].all()  # rows and columns 8..23: centre - 8 to centre + 7
 
 
 def test_cutout_hole_is_clipped_at_the_border():
-    out = train.cutout(tf.ones((32, 32, 3)), 16, (0, 0)).numpy()
+    out = inputs.cutout(tf.ones((32, 32, 3)), 16, (0, 0)).numpy()
     assert (out[..., 0] == 0).sum() == 64 and (out[:8, :8] == 0).all()
-    out = train.cutout(tf.ones((32, 32, 3)), 16, (31, 20)).numpy()
+    out = inputs.cutout(tf.ones((32, 32, 3)), 16, (31, 20)).numpy()
     assert (out[..., 0] == 0).sum() == 9 * 16
 
 
@@ -316,7 +318,7 @@ def test_train_one_epoch_and_save(trained, tiny_data):
     model = keras.models.load_model(path)
     model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
-    val = model.evaluate(train.eval_pipeline(tiny_data, tiny_data.val, 8), verbose=0,
+    val = model.evaluate(inputs.eval_pipeline(tiny_data, tiny_data.val, 8), verbose=0,
                          return_dict=True)
     assert val["accuracy"] == pytest.approx(result.val_accuracy)
 
@@ -326,7 +328,7 @@ def test_same_seed_same_network(trained, tiny_data, tmp_path):
     result = train.train(cells.ROUND0[0], tiny_data, TINY, model_path=path)
     assert result.status == "ok" and result.test_accuracy is None  # test only when asked
     assert result.val_accuracy == trained[0].val_accuracy
-    images = next(iter(train.eval_pipeline(tiny_data, tiny_data.val, 8)))[0]
+    images = next(iter(inputs.eval_pipeline(tiny_data, tiny_data.val, 8)))[0]
     first = keras.models.load_model(trained[1]).predict(images, verbose=0)
     second = keras.models.load_model(path).predict(images, verbose=0)
     np.testing.assert_array_equal(first, second)
@@ -374,7 +376,10 @@ def _run(*args):
                           text=True, timeout=300)
 
 
-def test_cli_trains_and_writes_result_and_model(npz, tmp_path):
+@pytest.fixture(scope="module")
+def trained_by_cli(npz, tmp_path_factory):
+    """(out dir, its result.json) of `train.py` on a round-0 network, and the arch file."""
+    tmp_path = tmp_path_factory.mktemp("cli")
     arch_file = tmp_path / "arch.json"
     cells.save(cells.ROUND0[8], arch_file)
     out = tmp_path / "out"
@@ -382,19 +387,57 @@ def test_cli_trains_and_writes_result_and_model(npz, tmp_path):
                   "--batch_size=8", "--train_examples=16", "--verbose=0", f"--out={out}")
     assert result.returncode == 0, result.stderr
     assert "validation accuracy: " in result.stdout and "test accuracy: " in result.stdout
-    report = json.loads((out / "result.json").read_text())
+    return out, json.loads((out / "result.json").read_text()), arch_file
+
+
+def test_cli_trains_and_writes_result_model_and_architecture(trained_by_cli):
+    out, report, arch_file = trained_by_cli
     assert report["status"] == "ok" and report["epochs"] == 1
     assert (report["num_train"], report["num_val"], report["num_test"]) == (16, 4, 10)
     assert 0 <= report["val_accuracy"] <= 1 and 0 <= report["test_accuracy"] <= 1
     assert report["config"]["filters"] == 4 and report["config"]["learning_rate"] == 0.01
     assert len(report["mean"]) == 3 and report["arch"] == str(arch_file)
-    assert (out / "model.keras").exists()
+    model, arch = train.load_model(str(out / "model.keras"))
+    assert arch == cells.ROUND0[8] and model.count_params() > 0
+
+
+def test_cli_init_with_zero_epochs_evaluates_a_grown_child_as_its_parent(npz, trained_by_cli,
+                                                                         tmp_path):
+    # A grown network computes its parent's function: evaluated without training, it classifies
+    # every validation and test image as the parent does.
+    out, parent, _ = trained_by_cli
+    child = grow_trim.grow(cells.canonical(cells.ROUND0[8]))[0][0]
+    child_file = tmp_path / "child.json"
+    cells.save(child, child_file)
+    result = _run(f"--arch={child_file}", f"--init={out / 'model.keras'}", "--epochs=0",
+                  f"--dataset=npz:{npz[0]}", "--filters=4", "--batch_size=8",
+                  "--train_examples=16", f"--out={tmp_path / 'child'}")
+    assert result.returncode == 0, result.stderr
+    assert "computes the parent's function" in result.stdout
+    report = json.loads((tmp_path / "child" / "result.json").read_text())
+    assert report["epochs"] == 0 and report["init"] == str(out / "model.keras")
+    assert report["val_accuracy"] == parent["val_accuracy"]
+    assert report["test_accuracy"] == parent["test_accuracy"]
+
+
+def test_cli_init_from_a_parent_of_another_width_is_one_line(npz, trained_by_cli, tmp_path):
+    out, _, arch_file = trained_by_cli
+    result = _run(f"--arch={arch_file}", f"--init={out / 'model.keras'}", "--epochs=0",
+                  f"--dataset=npz:{npz[0]}", "--filters=8")
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("train.py: --init=") and "width" in last and "filters" in last
 
 
 @pytest.mark.parametrize("args, message", [
     (["--dataset=npz:x.npz"], "--arch is required"),
     (["--arch=examples/figure1b.json", "--dataset=mnist"], "unknown dataset 'mnist'"),
-    (["--arch=examples/figure1b.json", "--epochs=0"], "epochs must be at least 1"),
+    (["--arch=examples/figure1b.json", "--epochs=0"], "--epochs=0 only evaluates, and needs "
+                                                      "--init"),
+    (["--arch=examples/figure1b.json", "--epochs=-1", "--dataset=npz:x.npz"],
+     "epochs must be at least 0"),
+    (["--arch=examples/figure1b.json", "--init=nowhere/model.keras", "--epochs=0"],
+     "nowhere/model.keras: no such model file"),
 ])
 def test_cli_errors_name_the_problem(args, message):
     result = _run(*args)

@@ -1,0 +1,364 @@
+"""Data sets and input pipelines (paper Section 4.1): CIFAR-10, ImageNet or an .npz file, split
+three ways, normalized per channel, and augmented on the training split only.
+
+Decisions the paper leaves open, made here once:
+
+* **Validation split.** Candidates are selected on a validation split carved out of the training
+  data (a seeded random `val_fraction` of it); the test split is only for reports (the authors'
+  code selected on the test set). `train_examples=N` keeps N training examples *after*
+  the validation split is carved, so a quick run trains on less but is still measured on the
+  same validation images as a full run with the same seed. `with_validation` gives the
+  validation images back to training, for the final network (trained once, tested on test).
+* **Where augmentation runs.** Normalization runs in the `tf.data` pipeline of every split;
+  pad/crop/flip/cutout (one 16x16 hole, from the authors' code) run in a `tf.data` map on the
+  training split only, never inside the model. The model is exactly `cells.build_model(...)`,
+  so the trained network is the one `lifetime.py` measures; a user of the saved model
+  normalizes with `Data.mean`/`Data.std` (also written to train.py's result.json).
+  Normalization comes first, so padding and the cutout hole are zeros, i.e. the channel mean.
+* **Why not Keras' augmentation layers.** `keras.layers.RandomCrop` returns the padded image
+  unchanged at inference (keras #21868) and `keras.layers.RandomErasing` erases a random area
+  fraction with a random probability, not one fixed 16x16 hole. Both draw from stateful seed
+  generators, so a parallel `tf.data` map would not be reproducible either. The few lines of
+  `augment` / `cutout` use `tf.image`'s stateless ops with one seed per example instead.
+* **ImageNet.** Images are resized so that the shorter side is 256; training takes a random
+  224x224 crop (after the same padding, flip and cutout), validation and test the central
+  224x224 crop (Section 4.1, last paragraph). The validation split is the first `val_fraction`
+  of tfds' training order (tfds shuffles examples when it prepares a data set), read by split
+  slicing so that no pass over all 1.28M images is needed; the seed does not move it.
+"""
+
+import dataclasses
+import os
+
+import numpy as np
+import tensorflow as tf
+
+
+DATASET_FORMS = "cifar10, imagenet2012 or npz:PATH"
+DATASET_HELP = ("cifar10, imagenet2012 (tensorflow-datasets, downloaded on first use) or "
+                "npz:PATH (x_train, y_train, x_test, y_test uint8 arrays).")
+NPZ_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+
+# ImageNet: the usual per-channel constants (in pixel units, like the means computed for the
+# other data sets), the resize and the crop of Section 4.1.
+IMAGENET_MEAN = 255 * np.array([0.485, 0.456, 0.406], np.float32)
+IMAGENET_STD = 255 * np.array([0.229, 0.224, 0.225], np.float32)
+IMAGENET_RESIZE = 256
+IMAGENET_CROP = 224
+IMAGENET_SHUFFLE_BUFFER = 10_000  # decoded 256-pixel images: ~2 GB; in-memory sets shuffle fully
+
+
+@dataclasses.dataclass(frozen=True, eq=False)
+class Data:
+    """A data set, split three ways; every split is an unbatched `tf.data.Dataset` of
+    (uint8 image (H, W, 3), int64 label) pairs.
+
+    `val` and `test` images have `input_shape`. `train` images have it too, except ImageNet's
+    (shorter side 256, cropped to `input_shape` by the augmentation). `mean` and `std` are per
+    channel in pixel units (0..255), from the training split (ImageNet: the usual constants);
+    `train_pipeline` and `eval_pipeline` turn the splits into normalized batches.
+    """
+    name: str
+    train: tf.data.Dataset
+    val: tf.data.Dataset
+    test: tf.data.Dataset
+    num_classes: int
+    input_shape: tuple
+    mean: np.ndarray
+    std: np.ndarray
+    num_train: int
+    num_val: int
+    num_test: int
+    shuffle_buffer: int
+
+
+def load_data(dataset, data_dir=None, val_fraction=0.1, train_examples=None, seed=0):
+    """Load `dataset` ("cifar10", "imagenet2012" or "npz:PATH") and carve out a validation split.
+
+    The validation split is a seeded random `val_fraction` of the training data (at least one
+    example, at least one left to train on); `train_examples` then keeps that many of the rest
+    (all of them if there are fewer). Raises ValueError with a one-line message for bad input.
+    """
+    if not 0 < val_fraction < 1:
+        raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
+    if train_examples is not None and train_examples < 1:
+        raise ValueError(f"train_examples must be at least 1, got {train_examples}")
+    if dataset.startswith("npz:"):
+        path = dataset[len("npz:"):]
+        x_train, y_train, x_test, y_test = _read_npz(path)
+        num_classes = int(max(y_train.max(), y_test.max())) + 1
+        return _from_arrays(dataset, x_train, y_train, x_test, y_test, num_classes,
+                            val_fraction, train_examples, seed)
+    if dataset == "cifar10":
+        return _load_cifar10(data_dir, val_fraction, train_examples, seed)
+    if dataset == "imagenet2012":
+        return _load_imagenet(data_dir, val_fraction, train_examples)
+    raise ValueError(f"unknown dataset {dataset!r}: expected {DATASET_FORMS}")
+
+
+def _read_npz(path):
+    """The four arrays of a .npz file, checked; labels come back as int64 vectors."""
+    where = f"npz:{path}"
+    if not path:
+        raise ValueError("npz: needs a path, as in npz:data/cifar10_subset.npz")
+    if not os.path.isfile(path):
+        raise ValueError(f"{where}: no such file")
+    try:
+        archive = np.load(path, allow_pickle=False)
+        if not isinstance(archive, np.lib.npyio.NpzFile):
+            raise ValueError("a single .npy array, not an archive of named arrays")
+        with archive:
+            arrays = {name: archive[name] for name in NPZ_ARRAYS if name in archive.files}
+    except (OSError, EOFError, ValueError) as e:
+        # np.load's ways of saying "not an .npz archive": a pickle it may not load (ValueError),
+        # a truncated or foreign file (OSError, EOFError).
+        raise ValueError(f"{where}: not a readable .npz file ({e})") from None
+    missing = [name for name in NPZ_ARRAYS if name not in arrays]
+    if missing:
+        raise ValueError(f"{where}: missing arrays {', '.join(missing)} "
+                         f"(needs {', '.join(NPZ_ARRAYS)})")
+    for split in ("train", "test"):
+        x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
+        if x.dtype != np.uint8:
+            raise ValueError(f"{where}: x_{split} has dtype {x.dtype}, expected uint8 images")
+        if x.ndim != 4 or x.shape[-1] != 3 or x.shape[0] == 0:
+            raise ValueError(f"{where}: x_{split} has shape {x.shape}, expected (N, H, W, 3) "
+                             f"with N >= 1")
+        if y.ndim == 2 and y.shape[1] == 1:
+            y = y[:, 0]  # keras.datasets style (N, 1) labels
+        if not np.issubdtype(y.dtype, np.integer) or y.ndim != 1:
+            raise ValueError(f"{where}: y_{split} has dtype {y.dtype} and shape {y.shape}, "
+                             f"expected integer labels of shape (N,)")
+        if len(y) != len(x):
+            raise ValueError(f"{where}: y_{split} has {len(y)} labels for {len(x)} images")
+        if y.min() < 0:
+            raise ValueError(f"{where}: y_{split} has a negative label ({y.min()})")
+        arrays[f"y_{split}"] = y.astype(np.int64)
+    if arrays["x_test"].shape[1:] != arrays["x_train"].shape[1:]:
+        raise ValueError(f"{where}: x_test images are {arrays['x_test'].shape[1:]}, "
+                         f"x_train images {arrays['x_train'].shape[1:]}")
+    return tuple(arrays[name] for name in NPZ_ARRAYS)
+
+
+def _from_arrays(name, x_train, y_train, x_test, y_test, num_classes, val_fraction,
+                 train_examples, seed):
+    """`Data` of in-memory arrays: x (N, H, W, 3) uint8, y (N,) int64."""
+    n = len(x_train)
+    if n < 2:
+        raise ValueError(f"{name}: x_train has {n} example, need at least 2 (one to validate, "
+                         f"one to train)")
+    num_val = min(max(1, round(val_fraction * n)), n - 1)
+    order = np.random.default_rng(seed).permutation(n)
+    val_index = np.sort(order[:num_val])
+    train_index = np.sort(order[num_val:][:train_examples])  # [:None] keeps all
+    x, y = x_train[train_index], y_train[train_index]
+    mean, std = _channel_stats(x)
+
+    def split(images, labels):
+        return tf.data.Dataset.from_tensor_slices((images, labels))
+
+    return Data(name=name, train=split(x, y),
+                val=split(x_train[val_index], y_train[val_index]),
+                test=split(x_test, y_test), num_classes=num_classes,
+                input_shape=tuple(int(d) for d in x_train.shape[1:]), mean=mean, std=std,
+                num_train=len(train_index), num_val=num_val, num_test=len(x_test),
+                shuffle_buffer=len(train_index))
+
+
+def _channel_stats(images):
+    """Per-channel mean and standard deviation of uint8 images (N, H, W, 3), float32 (3,).
+
+    Summed in chunks: a float64 copy of all of CIFAR-10 would take 1.1 GB.
+    """
+    total = np.zeros(3)
+    squares = np.zeros(3)
+    for start in range(0, len(images), 4096):
+        chunk = images[start:start + 4096].astype(np.float64)  # (B, H, W, 3)
+        total += chunk.sum(axis=(0, 1, 2))
+        squares += np.square(chunk).sum(axis=(0, 1, 2))
+    count = images.size // 3
+    mean = total / count
+    std = np.sqrt(np.maximum(squares / count - np.square(mean), 0.0))
+    # A constant channel would divide by zero; one pixel level keeps it finite and unchanged.
+    return mean.astype(np.float32), np.maximum(std, 1.0).astype(np.float32)
+
+
+def _tfds_builder(name, data_dir):
+    """A prepared tfds builder; failures (no internet, no manual download) become ValueError."""
+    import tensorflow_datasets as tfds  # only the tfds data sets need it, and it imports slowly
+    try:
+        builder = tfds.builder(name, data_dir=data_dir)
+        builder.download_and_prepare()
+    except Exception as e:  # tfds raises many types (DownloadError, AssertionError, OSError...)
+        first_line = (str(e).strip().splitlines() or [type(e).__name__])[0].rstrip(" :")
+        hint = ("imagenet2012 needs its manual download, ILSVRC2012_img_train.tar and "
+                "ILSVRC2012_img_val.tar in DATA_DIR/downloads/manual (DATA_DIR: --data_dir)"
+                if name == "imagenet2012" else "without internet use --dataset=npz:PATH")
+        raise ValueError(f"{name}: tensorflow-datasets could not prepare it ({first_line}); "
+                         f"{hint}") from None
+    return builder
+
+
+def _split_size(builder, split):
+    if split in builder.info.splits:
+        return builder.info.splits[split].num_examples
+    # Under tfds.testing.mock_data info.splits is empty: count the mock examples.
+    return int(builder.as_dataset(split=split).reduce(0, lambda n, _: n + 1))
+
+
+def _load_cifar10(data_dir, val_fraction, train_examples, seed):
+    # 50,000 images of 32x32x3 are 150 MB: read them into memory and share the .npz code path,
+    # whose seeded split needs random access. Batched reads rather than batch_size=-1, which
+    # crashes under tfds' mock data.
+    builder = _tfds_builder("cifar10", data_dir)
+
+    def arrays(split):
+        batches = list(builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
+                       .batch(8192).as_numpy_iterator())
+        return (np.concatenate([x for x, _ in batches]),
+                np.concatenate([y for _, y in batches]).astype(np.int64))
+
+    x_train, y_train = arrays("train")
+    x_test, y_test = arrays("test")
+    return _from_arrays("cifar10", x_train, y_train, x_test, y_test,
+                        builder.info.features["label"].num_classes, val_fraction,
+                        train_examples, seed)
+
+
+def _load_imagenet(data_dir, val_fraction, train_examples):
+    import tensorflow_datasets as tfds
+    builder = _tfds_builder("imagenet2012", data_dir)
+    n = _split_size(builder, "train")
+    num_val = min(max(1, round(val_fraction * n)), n - 1)
+    num_train = n - num_val if train_examples is None else min(train_examples, n - num_val)
+
+    def read(split, resize):
+        # JPEG bytes are decoded only after split slicing has picked the examples.
+        ds = builder.as_dataset(split=split, as_supervised=True, shuffle_files=False,
+                                decoders={"image": tfds.decode.SkipDecoding()})
+        return ds.map(lambda jpeg, label: (resize(jpeg), label),
+                      num_parallel_calls=tf.data.AUTOTUNE)
+
+    return Data(name="imagenet2012",
+                train=read(f"train[{num_val}:{num_val + num_train}]", _decode_resized),
+                val=read(f"train[:{num_val}]", _decode_center_crop),
+                test=read("validation", _decode_center_crop),
+                num_classes=builder.info.features["label"].num_classes,
+                input_shape=(IMAGENET_CROP, IMAGENET_CROP, 3), mean=IMAGENET_MEAN,
+                std=IMAGENET_STD, num_train=num_train, num_val=num_val,
+                num_test=_split_size(builder, "validation"),
+                shuffle_buffer=IMAGENET_SHUFFLE_BUFFER)
+
+
+def _decode_resized(jpeg):
+    """JPEG bytes -> uint8 (H', W', 3) image whose shorter side is IMAGENET_RESIZE."""
+    image = tf.io.decode_jpeg(jpeg, channels=3)  # (H, W, 3)
+    size = tf.cast(tf.shape(image)[:2], tf.float32)
+    scale = IMAGENET_RESIZE / tf.reduce_min(size)
+    new_size = tf.maximum(tf.cast(tf.round(size * scale), tf.int32), IMAGENET_RESIZE)
+    image = tf.image.resize(image, new_size, antialias=True)  # float32
+    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+
+
+def _decode_center_crop(jpeg):
+    return tf.image.resize_with_crop_or_pad(_decode_resized(jpeg), IMAGENET_CROP, IMAGENET_CROP)
+
+
+# ---------------------------------------------------------------------------------------------
+# Input pipelines: normalization everywhere, augmentation on the training split only
+# ---------------------------------------------------------------------------------------------
+
+def normalize(image, mean, std):
+    """uint8 (..., 3) -> float32 (..., 3), zero mean and unit variance per channel."""
+    return (tf.cast(image, tf.float32) - mean) / std
+
+
+def cutout(image, size, center):
+    """Zero a size x size square centred at `center` (row, col) of image (H, W, C).
+
+    As in DeVries & Taylor's cutout the centre may lie anywhere in the image and the square is
+    clipped at the borders, so a hole near an edge is smaller.
+    """
+    height, width = tf.shape(image)[0], tf.shape(image)[1]
+    top = center[0] - size // 2
+    left = center[1] - size // 2
+    rows = tf.range(height)
+    cols = tf.range(width)
+    in_rows = (rows >= top) & (rows < top + size)  # (H,)
+    in_cols = (cols >= left) & (cols < left + size)  # (W,)
+    hole = in_rows[:, None] & in_cols[None, :]  # (H, W)
+    return tf.where(hole[..., None], tf.zeros_like(image), image)
+
+
+def augment(image, seed, size, pad, cutout_size):
+    """Section 4.1's training augmentation of one normalized image (H, W, 3) -> (h, w, 3).
+
+    Zero-pad by `pad`, random-crop `size` = (h, w), random horizontal flip, then one cutout
+    hole of side `cutout_size` (0: none). `seed` is a stateless seed, shape (2,): the same seed
+    gives the same augmentation, in any order and in parallel.
+    """
+    crop_seed, flip_seed, row_seed, col_seed = tf.unstack(
+        tf.random.experimental.stateless_split(seed, 4))
+    height, width = size
+    image = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])  # (H + 2 pad, W + 2 pad, 3)
+    image = tf.image.stateless_random_crop(image, (height, width, 3), crop_seed)
+    image = tf.image.stateless_random_flip_left_right(image, flip_seed)
+    if cutout_size > 0:
+        row = tf.random.stateless_uniform([], row_seed, 0, height, dtype=tf.int32)
+        col = tf.random.stateless_uniform([], col_seed, 0, width, dtype=tf.int32)
+        image = cutout(image, cutout_size, (row, col))
+    return image
+
+
+def train_pipeline(data, config):
+    """Shuffled, augmented, normalized batches of the training split: ((B, h, w, 3), (B,)).
+
+    Only whole batches (see `steps_per_epoch`). Each example gets its own stateless seed from a
+    seeded random stream that is redrawn every epoch, so augmentations differ between epochs but
+    a run with the same seed repeats exactly.
+    """
+    mean, std = tf.constant(data.mean), tf.constant(data.std)
+    size = data.input_shape[:2]
+    examples = data.train.shuffle(data.shuffle_buffer, seed=config.seed,
+                                  reshuffle_each_iteration=True)
+    seeds = tf.data.Dataset.random(seed=config.seed, rerandomize_each_iteration=True).batch(2)
+
+    def prepare(example, seed):
+        image, label = example
+        image = augment(normalize(image, mean, std), seed, size, config.pad, config.cutout)
+        return image, label
+
+    return (tf.data.Dataset.zip(examples, seeds)
+            .map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
+            .batch(config.batch_size, drop_remainder=data.num_train >= config.batch_size)
+            .prefetch(tf.data.AUTOTUNE))
+
+
+def steps_per_epoch(num_train, batch_size):
+    """Training batches per epoch.
+
+    A last, smaller batch would make Keras trace (on a GPU: XLA-compile) the training step a
+    second time for every candidate, so it is dropped: a different few examples each epoch, as
+    the order is reshuffled. A split smaller than one batch is one batch.
+    """
+    return max(1, num_train // batch_size)
+
+
+def eval_pipeline(data, split, batch_size):
+    """Normalized batches of `split` (data.val or data.test), nothing random."""
+    mean, std = tf.constant(data.mean), tf.constant(data.std)
+    return (split.map(lambda image, label: (normalize(image, mean, std), label),
+                      num_parallel_calls=tf.data.AUTOTUNE)
+            .batch(batch_size)
+            .prefetch(tf.data.AUTOTUNE))
+
+
+def with_validation(data):
+    """`data` with the validation images given back to training and no validation split left:
+    what the final network trains on before it is tested (the test split is unchanged; the
+    normalization keeps the training split's statistics)."""
+    return dataclasses.replace(
+        data, name=f"{data.name} (training + validation)", train=data.train.concatenate(data.val),
+        val=data.val.take(0), num_train=data.num_train + data.num_val, num_val=0,
+        shuffle_buffer=data.shuffle_buffer + (data.num_val if data.shuffle_buffer ==
+                                              data.num_train else 0))
