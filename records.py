@@ -6,8 +6,12 @@ reads them.
     candidates.jsonl       one Candidate per trained candidate, appended as each finishes
     rounds.jsonl           one Round per finished round
     base_roundNN.json      the network kept after round NN - 1 (a cells.py architecture file)
+    base_roundNN.keras     its trained model, with --inherit (round NN's candidates start from it)
     best_arch.json         the latest of them
+    models/roundNN/        with --inherit, round NN's trained candidates until the round is done
     summary.json           Summary, when the search ends
+    final/                 Final (result.json), model.keras and model.json: the final network
+                           trained from scratch on training + validation data and tested
     scc.keras              the controller, retrained every round (search.py writes it)
     tensorboard/           per-round scalars (search.py writes them)
 
@@ -20,8 +24,10 @@ Plain Python: the readers in reproduce/ use this module without loading TensorFl
 
 import dataclasses
 import glob
+import hashlib
 import json
 import os
+import shutil
 
 import cells
 from efficiency import Stats
@@ -44,6 +50,10 @@ class SearchConfig:
     Eq. 4 only, no controller) or "random" (k drawn uniformly, seeded).
     controller_target: what the SCC learns: "accuracy" (candidates are ranked by Eq. 4 of the
     predicted accuracy and their exact memory) or "y" (the paper's Eq. 3).
+    inherit: candidates start from their base's trained weights (inherit.py) and train for the
+    recipe's epochs as fine-tuning; round 0 trains from scratch.
+    final_epochs: the final network is trained from scratch for this many epochs on training +
+    validation data and tested on the test split; 0: not.
     """
     lambda_: float = 0.5
     rounds: int = 10
@@ -55,6 +65,8 @@ class SearchConfig:
     list_size: int = 100
     controller_target: str = "accuracy"
     seed: int = 0
+    inherit: bool = False
+    final_epochs: int = 60
 
     def check(self):
         """One ValueError per bad setting, naming its flag."""
@@ -65,8 +77,9 @@ class SearchConfig:
                            ("list_size", "list_size")):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{flag} must be at least 1, got {getattr(self, name)}")
-        if self.seed < 0:
-            raise ValueError(f"--seed must be at least 0, got {self.seed}")
+        for name in ("seed", "final_epochs"):
+            if getattr(self, name) < 0:
+                raise ValueError(f"--{name} must be at least 0, got {getattr(self, name)}")
         for name, choices in (("strategy", STRATEGIES),
                               ("controller_target", CONTROLLER_TARGETS)):
             if getattr(self, name) not in choices:
@@ -181,9 +194,35 @@ class Selection:
 
 
 @dataclasses.dataclass(frozen=True)
+class Final:
+    """final/result.json: the final network (key) trained from scratch for `epochs` on
+    training + validation data and tested on the test split; test_accuracy None unless status
+    is "ok" (train.TrainResult's statuses)."""
+    key: str
+    test_accuracy: float | None
+    param_bytes: int
+    activation_bytes: int
+    epochs: int
+    seconds: float
+    status: str
+
+    @property
+    def ok(self):
+        return self.status == "ok"
+
+    def to_json(self):
+        return _fields(self)
+
+    @classmethod
+    def from_json(cls, data):
+        return cls(**data)
+
+
+@dataclasses.dataclass(frozen=True)
 class Summary:
     """summary.json: the final network, the round-0 best, and y of the one against the other
-    (Eq. 4); rounds: how many rounds ran; seconds: this process's share of the search."""
+    (Eq. 4, validation accuracies); rounds: how many rounds ran; seconds: this process's share
+    of the search; final: the final network trained and tested (None: --final_epochs=0)."""
     rounds: int
     best_arch: cells.Arch
     best: Stats
@@ -191,15 +230,19 @@ class Summary:
     y_vs_round0: float
     trained: int
     seconds: float
+    final: Final | None = None
 
     def to_json(self):
         return {**_fields(self), "best_arch": cells.to_json(self.best_arch),
-                "best": _stats_json(self.best), "round0_best": _stats_json(self.round0_best)}
+                "best": _stats_json(self.best), "round0_best": _stats_json(self.round0_best),
+                "final": None if self.final is None else self.final.to_json()}
 
     @classmethod
     def from_json(cls, data):
+        final = data.get("final")
         return cls(**{**data, "best_arch": cells.from_json(data["best_arch"]),
-                      "best": Stats(**data["best"]), "round0_best": Stats(**data["round0_best"])})
+                      "best": Stats(**data["best"]), "round0_best": Stats(**data["round0_best"]),
+                      "final": None if final is None else Final.from_json(final)})
 
 
 def _fields(record):
@@ -355,6 +398,50 @@ class OutDir:
         cells.save(arch, self.file(f"base_round{round_index + 1:02d}.json"))
         cells.save(arch, self.file("best_arch.json"))
 
+    def model_path(self, round_index, key):
+        """Where a candidate of round `round_index` trained with --inherit keeps its model (and
+        its architecture beside it) until the round is done."""
+        folder = self.file(os.path.join("models", f"round{round_index:02d}"))
+        os.makedirs(folder, exist_ok=True)
+        return os.path.join(folder, hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+                            + ".keras")
+
+    def base_model_path(self, round_index):
+        """The trained model of round `round_index`'s base, or None if none was kept (round 0,
+        a search without --inherit)."""
+        path = self.file(f"base_round{round_index:02d}.keras")
+        return path if os.path.isfile(path) else None
+
+    def keep_base_model(self, round_index, key):
+        """Keep the model of round `round_index`'s candidate `key` as the next round's base
+        (base_round{NN+1}.keras, atomically); its architecture is save_base's .json."""
+        source = self.model_path(round_index, key)
+        if not os.path.isfile(source):
+            raise ValueError(f"{source}: the trained model of the round's best candidate is "
+                             "missing; an evaluator for --inherit must save every model")
+        path = self.file(f"base_round{round_index + 1:02d}.keras")
+        shutil.copyfile(source, f"{path}.tmp")
+        os.replace(f"{path}.tmp", path)
+
+    def drop_models(self, round_index):
+        """Remove round `round_index`'s candidate models, once its base is kept."""
+        shutil.rmtree(self.file(os.path.join("models", f"round{round_index:02d}")),
+                      ignore_errors=True)
+
+    @property
+    def final_model_path(self):
+        os.makedirs(self.file("final"), exist_ok=True)
+        return self.file(os.path.join("final", "model.keras"))
+
+    def final(self):
+        """The Final of final/result.json, or None."""
+        path = self.file(os.path.join("final", "result.json"))
+        return Final.from_json(_read_json(path)) if os.path.exists(path) else None
+
+    def write_final(self, final):
+        os.makedirs(self.file("final"), exist_ok=True)
+        write_json(self.file(os.path.join("final", "result.json")), final.to_json())
+
     def summary(self):
         path = self.file("summary.json")
         return Summary.from_json(_read_json(path)) if os.path.exists(path) else None
@@ -391,14 +478,34 @@ class Run:
     def lambda_(self):
         return self.config.search.lambda_
 
+    @property
+    def tested(self):
+        """The final network's Final if it was trained and tested ("ok"), else None."""
+        final = None if self.summary is None else self.summary.final
+        return final if final is not None and final.ok else None
+
     def final(self):
         """(architecture, Stats) of the final network: summary.json's, or the last finished
-        round's while the search is still going."""
+        round's while the search is still going. The accuracy is the test accuracy after the
+        final training where there was one (`tested`), else the search's validation accuracy;
+        `accuracy_kind` says which."""
         if self.summary is not None:
-            return self.summary.best_arch, self.summary.best
+            best, tested = self.summary.best, self.tested
+            if tested is not None:
+                best = dataclasses.replace(best, accuracy=tested.test_accuracy)
+            return self.summary.best_arch, best
         if not self.rounds:
             raise ValueError(f"{self.out_dir}: no finished round yet")
         return self.rounds[-1].best_arch, self.rounds[-1].best
+
+    @property
+    def accuracy_kind(self):
+        """What `final()`'s accuracy is, for the notes of a table."""
+        tested = self.tested
+        if tested is None:
+            return "validation accuracy in the search (no final training)"
+        return (f"test accuracy after the final training ({tested.epochs} epochs from scratch "
+                f"on training + validation data)")
 
     def describe(self):
         """How the run was scaled down, for the notes of a table."""

@@ -21,7 +21,14 @@ A round is seven steps, one function each:
 
 The search stops after ``rounds`` rounds or when no candidate of a round improves y (y <= 0).
 Round 0 has no base network: it is scored against a reference with chance accuracy and the
-median memory of its candidates.
+median memory of its candidates. Then ``train_final`` trains the final network from scratch
+for ``final_epochs`` on training + validation data and tests it on the test split.
+
+With ``inherit`` (network morphism; not in the paper) every candidate after round 0 starts from
+its base's trained weights (inherit.py: a grown candidate computes its base's function before
+any training) and ``epochs`` is its fine-tuning budget, the learning rate restarted; the base's
+model is kept in the out_dir at the end of each round. An accuracy is then a property of the
+network *and* the base it came from, so no accuracy is reused across rounds.
 
 Everything is written to ``out_dir`` (records.py) as it happens, and rerunning with the same
 ``out_dir`` resumes: a round's selection is recorded before training starts, each trained
@@ -64,7 +71,13 @@ def define_flags():
     flags.DEFINE_enum("strategy", defaults.strategy, records.STRATEGIES,
                       "How a round picks its k: memnas (the SCC), memory (the memory terms of "
                       "Eq. 4 only) or random (seeded).")
-    flags.DEFINE_integer("epochs", 60, "Training epochs per candidate.")
+    flags.DEFINE_integer("epochs", 60, "Training epochs per candidate (with --inherit: "
+                         "fine-tuning epochs; round 0 trains from scratch).")
+    flags.DEFINE_bool("inherit", defaults.inherit, "Candidates start from their base's trained "
+                      "weights (network morphism, inherit.py) instead of from scratch.")
+    flags.DEFINE_integer("final_epochs", defaults.final_epochs, "Train the final network from "
+                         "scratch for this many epochs on training + validation data and test "
+                         "it (final/); 0: skip.")
     flags.DEFINE_integer("batch_size", 128, "Training batch size.")
     flags.DEFINE_float("learning_rate", 0.01, "SGD learning rate (cosine decay, warm restarts).")
     flags.DEFINE_integer("filters", 64, "Filters of the first block (w).")
@@ -89,8 +102,10 @@ def define_flags():
                       "for only a few batches (scaled-down searches), slower otherwise.")
 
 
-# Settings a resumed search may change: how long and how it runs, not what it computes.
-MAY_CHANGE = ("search.rounds",) + tuple(f"train.{name}" for name in train.EXECUTION_ONLY)
+# Settings a resumed search may change: how long and how it runs, not what it computes (the
+# final training is redone when its epochs change).
+MAY_CHANGE = (("search.rounds", "search.final_epochs")
+              + tuple(f"train.{name}" for name in train.EXECUTION_ONLY))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -104,12 +119,14 @@ class Measured:
 @dataclasses.dataclass(frozen=True)
 class Job:
     """What an evaluator gets for one round: the candidates to train (Measured, best-ranked
-    first), the round's base network (None in round 0), the out_dir and the search's seed."""
+    first), the round's base network (None in round 0) and, with --inherit, its trained model
+    (a .keras path; None in round 0), the out_dir and the search's seed."""
     round: int
     candidates: tuple
     base: cells.Arch | None
     out_dir: str
     seed: int
+    base_model: str | None = None
 
 
 @dataclasses.dataclass(frozen=True)
@@ -129,18 +146,29 @@ def candidate_seed(seed, key):
 
 
 class TrainEvaluator:
-    """The default evaluator: each candidate trained from scratch, one after the other, in this
-    process (train.train with the candidate's own seed)."""
+    """The default evaluator: each candidate trained, one after the other, in this process
+    (train.train with the candidate's own seed): from scratch, or with `inherit` from the job's
+    base model (round 0 and a job without one: from scratch), saving every trained model in the
+    out_dir for the round's best to become the next base."""
 
-    def __init__(self, data, train_config):
-        self.data, self.train_config = data, train_config
-        self.description = f"trained from scratch, {train_config.epochs} epochs"
+    def __init__(self, data, train_config, inherit=False):
+        self.data, self.train_config, self.inherit = data, train_config, inherit
+        epochs = train_config.epochs
+        self.description = (f"inherited from the base, fine-tuned {epochs} epochs (round 0: "
+                            f"from scratch)" if inherit else
+                            f"trained from scratch, {epochs} epochs")
 
     def __call__(self, job):
+        out = records.OutDir(job.out_dir)
+        parent = train.load_model(job.base_model) if self.inherit and job.base_model else None
         for candidate in job.candidates:
             config = dataclasses.replace(self.train_config,
                                          seed=candidate_seed(job.seed, candidate.key))
-            result = train.train(candidate.arch, self.data, config)
+            start = None if parent is None else train.Inheriting(
+                *parent, candidate.arch, config.filters, self.data)
+            result = train.train(candidate.arch, self.data, config, start=start,
+                                 model_path=out.model_path(job.round, candidate.key)
+                                 if self.inherit else None)
             yield Outcome(candidate.key, result.val_accuracy, result.status, result.seconds)
 
 
@@ -210,7 +238,7 @@ def evaluate(out, state, round_index, selected, pre, base, evaluator, config, lo
         if record is not None:
             log(_progress(record, n, len(selected)) + "  (already trained)")
             found[candidate.key] = record
-        elif candidate.key in state.accuracy_of:
+        elif not config.inherit and candidate.key in state.accuracy_of:
             earlier = state.accuracy_of[candidate.key]
             outcome = Outcome(candidate.key, earlier.val_accuracy, "ok", 0.0)
             found[candidate.key] = _finish(out, state, round_index, candidate, outcome, pre,
@@ -218,7 +246,8 @@ def evaluate(out, state, round_index, selected, pre, base, evaluator, config, lo
         else:
             todo.append(candidate)
     by_key = {c.key: c for c in todo}
-    job = Job(round_index, tuple(todo), base, out.path, config.seed)
+    job = Job(round_index, tuple(todo), base, out.path, config.seed,
+              out.base_model_path(round_index) if config.inherit and base is not None else None)
     for outcome in evaluator(job):
         if outcome.key not in by_key or outcome.key in found:
             raise RuntimeError(f"round {round_index}: the evaluator returned {outcome.key}, "
@@ -273,11 +302,14 @@ def train_controller(out, state, config, round_index, log=print):
     log(f"round {round_index}: controller trained on {len(ok)} candidates")
 
 
-def record(out, writer, round_record, log=print):
-    """Step 7: the round's line in rounds.jsonl, the network kept as base_roundNN.json, and
-    TensorBoard scalars."""
+def record(out, writer, round_record, inherit, log=print):
+    """Step 7: the round's line in rounds.jsonl, the network kept as base_roundNN.json (with
+    `inherit`, its trained model as base_roundNN.keras), and TensorBoard scalars."""
     out.save_base(round_record.best_arch, round_record.round)
+    if inherit and round_record.improved:
+        out.keep_base_model(round_record.round, round_record.best_key)
     out.append_round(round_record)
+    out.drop_models(round_record.round)
     best = round_record.best
     with writer.as_default(step=round_record.round):
         tf.summary.scalar("best/y", round_record.best_y)
@@ -289,6 +321,30 @@ def record(out, writer, round_record, log=print):
         f"{best.accuracy:.4f}, p {best.param_bytes / 2**20:.3f} MiB, "
         f"r {best.activation_bytes / 2**20:.3f} MiB"
         + ("" if round_record.improved else "; no candidate improves y, stopping"))
+
+
+def train_final(out, data, arch, memory, config, train_config, log=print):
+    """After the last round: the final network trained from scratch for `final_epochs` on
+    training + validation data (the recipe of train_config otherwise, the search's seed),
+    tested on the test split, kept as final/model.keras; a records.Final, or None if
+    final_epochs is 0. Done once: a resumed search reads final/result.json back."""
+    if config.final_epochs == 0:
+        return None
+    key = cells.key(arch)
+    done = out.final()
+    if done is not None and done.key == key and done.epochs == config.final_epochs:
+        return done
+    log(f"final: training the final network from scratch, {config.final_epochs} epochs on "
+        f"training + validation data")
+    final_config = dataclasses.replace(train_config, epochs=config.final_epochs,
+                                       seed=config.seed)
+    result = train.train(arch, inputs.with_validation(data), final_config,
+                         model_path=out.final_model_path, evaluate_test=True)
+    final = records.Final(key, result.test_accuracy, memory.param_bytes,
+                          memory.activation_bytes, config.final_epochs,
+                          round(result.seconds, 3), result.status)
+    out.write_final(final)
+    return final
 
 
 # ---------------------------------------------------------------------------------------------
@@ -321,7 +377,7 @@ def run(out_dir, data, config, train_config, base=None, evaluator=None, log=prin
     TrainEvaluator(data, train_config). Its `description` (or its name) is recorded.
     """
     config.check()
-    evaluator = evaluator or TrainEvaluator(data, train_config)
+    evaluator = evaluator or TrainEvaluator(data, train_config, config.inherit)
     out = records.OutDir(out_dir)
     out.start(records.RunConfig(
         config, dataclasses.asdict(train_config), data.name,
@@ -361,13 +417,15 @@ def run(out_dir, data, config, train_config, base=None, evaluator=None, log=prin
         record(out, writer, records.Round(
             round=round_index, base_arch=round_base, base=pre, best_key=best.key,
             best_arch=base, best=base_stats, best_y=best.y, improved=improved,
-            trained=len(results), failed=sum(not r.ok for r in results)), log)
+            trained=len(results), failed=sum(not r.ok for r in results)),
+               config.inherit, log)
         if not improved:
             break
+    final = train_final(out, data, base, base_stats, config, train_config, log)
     summary = records.Summary(
         rounds=round_index + 1, best_arch=base, best=base_stats, round0_best=round0_best,
         y_vs_round0=memory_efficiency(base_stats, round0_best, config.lambda_),
-        trained=len(state.records), seconds=round(time.time() - start, 3))
+        trained=len(state.records), seconds=round(time.time() - start, 3), final=final)
     out.write_summary(summary)
     return summary
 
@@ -389,7 +447,8 @@ def main(argv):
         lambda_=FLAGS.lambda_, rounds=FLAGS.rounds, k=FLAGS.k, bytes_per_value=FLAGS.bytes,
         schedule=FLAGS.schedule, strategy=FLAGS.strategy,
         controller_epochs=FLAGS.controller_epochs, list_size=FLAGS.list_size,
-        controller_target=FLAGS.controller_target, seed=FLAGS.seed)
+        controller_target=FLAGS.controller_target, seed=FLAGS.seed, inherit=FLAGS.inherit,
+        final_epochs=FLAGS.final_epochs)
     try:
         config.check()
         records.OutDir(FLAGS.out_dir)  # a bad --out_dir fails before the data is loaded
@@ -410,6 +469,11 @@ def main(argv):
           f"round-0 best: val acc {ref.accuracy:.4f}, p {ref.param_bytes / 2**20:.3f} MiB, "
           f"r {ref.activation_bytes / 2**20:.3f} MiB; y against the round-0 best "
           f"{summary.y_vs_round0:+.4f}")
+    final = summary.final
+    if final is not None:
+        print(f"final network trained from scratch ({FLAGS.out_dir}/final/): "
+              + (f"test acc {final.test_accuracy:.4f} after {final.epochs} epochs on training + "
+                 f"validation data ({final.seconds:.0f} s)" if final.ok else final.status))
 
 
 if __name__ == "__main__":

@@ -41,6 +41,7 @@ class Scale:
     train_examples: int | None = 2000
     controller_epochs: int = 30
     seed: int = 0
+    final_epochs: int = 0  # search.py --final_epochs; 0: figures show validation accuracy
     run_eagerly: bool = False  # train.TrainConfig.run_eagerly: same numbers, other speed
 
     def describe(self):
@@ -48,14 +49,17 @@ class Scale:
             f"{self.train_examples:,d} training images"
         return (f"{self.dataset} ({images}, 10% held out for validation), filters {self.filters} "
                 f"(paper 64), {self.epochs} epochs (paper 60), k {self.k} (paper 100), up to "
-                f"{self.rounds} rounds")
+                f"{self.rounds} rounds"
+                + (f", final network trained {self.final_epochs} epochs and tested"
+                   if self.final_epochs else ""))
 
 
 def scaled_search(out_dir, scale, lambda_, log=print):
     """A search.py run at `scale` (a Scale) into out_dir, resumed if it exists; its records.Run."""
     data = inputs.load_data(scale.dataset, None, 0.1, scale.train_examples, scale.seed)
     config = records.SearchConfig(lambda_=lambda_, rounds=scale.rounds, k=scale.k,
-                                  controller_epochs=scale.controller_epochs, seed=scale.seed)
+                                  controller_epochs=scale.controller_epochs, seed=scale.seed,
+                                  final_epochs=scale.final_epochs)
     train_config = train.TrainConfig(epochs=scale.epochs, filters=scale.filters, seed=scale.seed,
                                      verbose=0, run_eagerly=scale.run_eagerly)
     search.run(out_dir, data, config, train_config, log=log)
@@ -95,7 +99,7 @@ def synthetic_search(out_dir, lambda_, rounds=3, k=8, filters=8, strategy="memor
     --smoke. strategy: "memory" ranks by Eq. 4's memory terms (no controller to train);
     "random" draws k per round, so that they span the whole range of y (Table 3 ranks them)."""
     config = records.SearchConfig(lambda_=lambda_, rounds=rounds, k=k, strategy=strategy,
-                                  seed=seed)
+                                  seed=seed, final_epochs=0)
     search.run(out_dir, SyntheticData(), config, train.TrainConfig(filters=filters, verbose=0),
                evaluator=StandInEvaluator(filters), log=lambda line: None)
     return records.load_run(out_dir)
@@ -150,7 +154,8 @@ def define_sweep_flags(name, runs_help):
                       "accuracy, no training) into OUT_DIR/smoke_searches.")
     flags.DEFINE_string("searches", SEARCHES, "Where the scaled-down searches are run and "
                         "resumed (one out_dir per lambda), when --runs is not given.")
-    flags.DEFINE_string("dataset", default.dataset, f"Data of the searches: {inputs.DATASET_HELP}")
+    flags.DEFINE_string("dataset", default.dataset,
+                        f"Data of the searches: {inputs.DATASET_HELP}")
     flags.DEFINE_integer("rounds", default.rounds, "Search rounds, round 0 included (paper: "
                          "until no improvement).")
     flags.DEFINE_integer("k", default.k, "Candidates trained per round (paper: 100).")
@@ -160,6 +165,9 @@ def define_sweep_flags(name, runs_help):
                          "Training images per candidate; 0: all.")
     flags.DEFINE_integer("controller_epochs", default.controller_epochs,
                          "SCC training epochs per round.")
+    flags.DEFINE_integer("final_epochs", default.final_epochs, "Train each search's final "
+                         "network this many epochs and report its test accuracy (paper: 60); "
+                         "0: the search's validation accuracy.")
     flags.DEFINE_bool("run_eagerly", default.run_eagerly, "Train the candidates eagerly: "
                       "faster when each trains for only a few batches.")
 
@@ -168,7 +176,8 @@ def scale_from_flags(values):
     """The Scale that define_sweep_flags' flags (parsed, in `values`) ask for."""
     return Scale(dataset=values.dataset, rounds=values.rounds, k=values.k, epochs=values.epochs,
                  filters=values.filters, train_examples=values.train_examples or None,
-                 controller_epochs=values.controller_epochs, run_eagerly=values.run_eagerly)
+                 controller_epochs=values.controller_epochs, final_epochs=values.final_epochs,
+                 run_eagerly=values.run_eagerly)
 
 
 def run_entry(run):

@@ -16,6 +16,7 @@ import cells
 import lifetime
 import records
 import search
+import train
 from conftest import ROOT, assert_one_line_error
 
 FILTERS = 4
@@ -41,9 +42,8 @@ def reversed_order(job):
 
 
 def fake_search(out_dir, evaluator, **settings):
-    import train
     config = records.SearchConfig(**{"lambda_": 0.5, "rounds": 2, "k": 3, "strategy": "memory",
-                                     **settings})
+                                     "final_epochs": 0, **settings})
     return search.run(str(out_dir), Task(), config,
                       train.TrainConfig(filters=FILTERS, verbose=0), evaluator=evaluator,
                       log=lambda line: None)
@@ -130,10 +130,15 @@ def run_search(npz, out_dir, *extra):
     return result
 
 
+# The whole search on the command line: with --inherit and a final training, so that the tests
+# below also cover the base model kept per round and final/.
+INHERIT = ("--inherit", "--final_epochs=1")
+
+
 @pytest.fixture(scope="module")
 def finished(tiny_npz, tmp_path_factory):
     out_dir = str(tmp_path_factory.mktemp("search") / "run")
-    return out_dir, run_search(tiny_npz, out_dir)
+    return out_dir, run_search(tiny_npz, out_dir, *INHERIT)
 
 
 def test_a_whole_search_writes_every_output(finished):
@@ -148,12 +153,35 @@ def test_a_whole_search_writes_every_output(finished):
     assert run.rounds[1].base_arch == run.rounds[0].best_arch
     assert cells.load(os.path.join(out_dir, "best_arch.json")) == run.rounds[-1].best_arch
     assert os.path.exists(os.path.join(out_dir, "scc.keras"))
-    assert sorted(os.path.basename(p) for p in glob.glob(os.path.join(out_dir, "base_round*")))\
-        == ["base_round01.json", "base_round02.json"]
     assert run.summary.trained == 4 and run.summary.rounds == 2
-    assert run.config.evaluation == "trained from scratch, 1 epochs"
     assert "y against the round-0 best" in result.stdout
     assert result.stdout.count("val acc") >= 4  # a progress line per candidate
+
+
+def test_inherit_keeps_each_base_model_and_the_final_network_is_tested(finished):
+    out_dir, result = finished
+    run = records.load_run(out_dir)
+    assert run.config.search.inherit and run.config.search.final_epochs == 1
+    assert run.config.evaluation.startswith("inherited from the base, fine-tuned 1 epochs")
+    kept = sorted(os.path.basename(p) for p in glob.glob(os.path.join(out_dir, "base_round*")))
+    improved = [r.round for r in run.rounds if r.improved]
+    assert kept == sorted([f"base_round{r + 1:02d}.json" for r in range(len(run.rounds))]
+                          + [f"base_round{r + 1:02d}.keras" for r in improved])
+    # The round-1 base's model is round 0's best, saved with the architecture it was built from.
+    model, arch = train.load_model(os.path.join(out_dir, "base_round01.keras"))
+    assert arch == run.rounds[0].best_arch and model.count_params() > 0
+    assert not glob.glob(os.path.join(out_dir, "models", "*", "*.keras"))  # dropped per round
+    final = run.summary.final
+    assert final.ok and final.epochs == 1 and 0 <= final.test_accuracy <= 1
+    assert final.key == cells.key(run.summary.best_arch)
+    assert (final.param_bytes, final.activation_bytes) == (run.summary.best.param_bytes,
+                                                            run.summary.best.activation_bytes)
+    assert records.OutDir(out_dir).final() == final
+    assert train.load_model(os.path.join(out_dir, "final", "model.keras"))[1] == \
+        run.summary.best_arch
+    assert run.final()[1].accuracy == final.test_accuracy and "test accuracy" in \
+        run.accuracy_kind
+    assert f"test acc {final.test_accuracy:.4f} after 1 epochs" in result.stdout
 
 
 def test_tensorboard_has_a_scalar_per_round(finished):
@@ -181,7 +209,7 @@ def test_a_killed_search_resumes_without_retraining(tiny_npz, finished, tmp_path
     reference_dir, _ = finished
     out_dir = str(tmp_path / "killed")
     log = os.path.join(out_dir, "candidates.jsonl")
-    process = subprocess.Popen(search_args(tiny_npz, out_dir), cwd=ROOT,
+    process = subprocess.Popen(search_args(tiny_npz, out_dir, *INHERIT), cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline and not (os.path.exists(log) and open(log).read().count("\n")):
@@ -190,7 +218,7 @@ def test_a_killed_search_resumes_without_retraining(tiny_npz, finished, tmp_path
     process.wait()
     first = records.read_jsonl(log)
     assert len(first) == 1, "killed after its first trained candidate"
-    result = run_search(tiny_npz, out_dir)
+    result = run_search(tiny_npz, out_dir, *INHERIT)
     assert "(already trained)" in result.stdout
     resumed = records.read_jsonl(log)
     assert resumed[0] == first[0]
@@ -201,6 +229,13 @@ def test_a_killed_search_resumes_without_retraining(tiny_npz, finished, tmp_path
     # Seeded per candidate: the resumed search measured what the uninterrupted one did.
     assert sorted((c["key"], c["val_accuracy"]) for c in resumed) == \
         sorted((c["key"], c["val_accuracy"]) for c in reference)
+    final, reference_final = records.OutDir(out_dir).final(), records.OutDir(reference_dir).final()
+    assert dataclasses.replace(final, seconds=0) == dataclasses.replace(reference_final, seconds=0)
+    # Run again when finished: nothing is trained, the final network's test is read back.
+    again = run_search(tiny_npz, out_dir, *INHERIT)
+    assert "final: training" not in again.stdout
+    assert records.read_jsonl(log) == resumed
+    assert records.load_run(out_dir).summary.final == records.OutDir(out_dir).final()
 
 
 def test_bad_input_is_one_line_naming_the_problem(tmp_path):
