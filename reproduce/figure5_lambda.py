@@ -4,8 +4,9 @@ error rate against memory.
 The paper (text of Section 4.4): as lambda goes from 0 to 1 the error rate falls from 9.5 % to
 4 % while the total memory grows from 0.5 MB to over 2.5 MB; it gives no other point of the
 figure, so only these endpoints are printed beside ours. Ours, per search: the error rate is
-1 - the validation accuracy of its final network (after the search's short training, not a
-test accuracy after full training), the total memory is p + r of that network (parameters plus
+1 - the test accuracy of its final network after search.py's final training (--final_epochs),
+or, for a search without one, 1 - its validation accuracy in the search (after the search's
+short training); the output says which. The total memory is p + r of that network (parameters plus
 peak intermediate data, paper lifetime schedule, float32, MiB).
 
 Sources: search.py out_dirs (``--runs=DIR,...``, folders of them work, one run per lambda; every
@@ -41,7 +42,8 @@ def define_flags():
 def point(run):
     """A search's point of Figure 5: its final network's error rate and memory."""
     _, final = run.final()
-    return {"lambda": run.lambda_, "val_accuracy": final.accuracy,
+    return {"lambda": run.lambda_, "accuracy": final.accuracy,
+            "accuracy_kind": run.accuracy_kind,
             "error_pct": 100 * (1 - final.accuracy), "param_mib": final.param_bytes / report.MB,
             "activation_mib": final.activation_bytes / report.MB,
             "total_mib": (final.param_bytes + final.activation_bytes) / report.MB}
@@ -60,12 +62,14 @@ def format_points(points):
     return report.table(header, rows, digits=3)
 
 
-def plot(points, path, title):
+def plot(points, path, title, accuracy):
     """Error rate against total memory, a point per lambda, the paper's endpoints beside."""
     plt = report.pyplot()
     fig, ax = plt.subplots(figsize=(7, 5))
     ax.plot([p["total_mib"] for p in points], [p["error_pct"] for p in points], "o-",
-            color="tab:orange", label="ours (validation error of the search)")
+            color="tab:orange",
+            label="ours (error: 1 - test accuracy)" if accuracy.startswith("test") else
+            "ours (error: 1 - validation accuracy of the search)")
     # Searches that end on the same network share a point and one label.
     labels = {}
     for p in points:
@@ -102,11 +106,12 @@ def run(out_dir, runs=None, lambdas=paper.FIGURE5_LAMBDAS, searches=sweep.SEARCH
     points = [point(run_) for run_ in by_lambda.values()]
     for line in sweep.describe_runs(by_lambda, source):
         log(line)
+    accuracy = sweep.accuracy_source(by_lambda.values())
     log("\nFinal network of each search: error rate against total memory (paper: its text's "
-        "endpoints, test error after 60 epochs; ours: validation error of the search)")
+        f"endpoints, test error after 60 epochs; ours: error = 1 - {accuracy})")
     log(format_points(points))
     png = os.path.join(out_dir, "figure5_lambda.png")
-    plot(points, png, f"Figure 5 (ours): {source}")
+    plot(points, png, f"Figure 5 (ours): {source}", accuracy)
     data = {"paper": {str(lam): {"error_pct": error, "total_mb": total}
                       for lam, (error, total) in paper.FIGURE5_ENDPOINTS.items()},
             "source": source, "synthetic": bool(smoke and not runs),

@@ -186,6 +186,16 @@ def run_entry(run):
             "note": run.rounds_note()}
 
 
+def accuracy_source(runs):
+    """What the final networks' accuracies of `runs` are (records.Run.accuracy_kind): one
+    phrase when all agree, else one per lambda."""
+    kinds = sorted({run.accuracy_kind for run in runs})
+    if len(kinds) == 1:
+        return kinds[0]
+    return "the accuracy of each search (" + "; ".join(
+        f"lambda {run.lambda_}: {run.accuracy_kind}" for run in runs) + ")"
+
+
 def describe_runs(by_lambda, source):
     """Lines saying where each search came from and how it was scaled down."""
     lines = [f"ours: {source}"]

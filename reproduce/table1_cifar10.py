@@ -14,9 +14,10 @@ lifetime analysis, paper schedule by default):
 * CondenseNet-86/-50 and DPPNet-P/-M are not built: their rows show the paper's numbers only.
 * MemNAS (lambda=0.5) / (lambda=0.8): the final network of each search.py out_dir given with
   ``--runs`` (one per lambda; other lambdas get rows of their own), measured at the run's search
-  width and at the paper's width 64; the accuracy is the search's validation accuracy of that
-  network (summary.json), after the run's scaled-down training, not a test accuracy after the
-  paper's 60 epochs. Without ``--runs`` these rows show the paper's numbers only.
+  width and at the paper's width 64; the accuracy is the test accuracy of that network after
+  search.py's final training (final/result.json), or, for a search without one, its
+  validation accuracy in the search (summary.json); the notes say which and how scaled down.
+  Without ``--runs`` these rows show the paper's numbers only.
 
 The baselines' accuracy is the paper's only: we train none of them.
 
@@ -72,7 +73,7 @@ def networks(smoke=False):
 
 def memnas_rows(runs, bytes_per_value, schedule):
     """({row name: (ours at the paper's width, rows at the search width)}, notes) of each
-    search's final network; accuracy: the search's validation accuracy of that network."""
+    search's final network; accuracy: records.Run.final()'s (test where it was tested)."""
     found, notes = {}, []
     for lam, run in records.runs_by_lambda(runs).items():
         arch, final = run.final()
@@ -90,8 +91,8 @@ def memnas_rows(runs, bytes_per_value, schedule):
         notes.append(f"- {name}: final network of {run.out_dir} (SCALED-DOWN search: "
                      f"{run.describe()}), memory at the paper's width {PAPER_FILTERS}"
                      + (f" and, indented, at its search width {searched}" if extra else "")
-                     + "; accuracy: its validation accuracy in that search, not a test "
-                     "accuracy after the paper's 60 epochs at width 64.")
+                     + f"; accuracy: its {run.accuracy_kind}, at width {searched}, not the "
+                     "paper's 60 epochs at width 64.")
     return found, notes
 
 

@@ -55,11 +55,12 @@ def tiny_npz(tmp_path_factory):
 
 
 def write_search(path, lambda_, bests, improved=None, finished=True, arch=cells.FIGURE_1B,
-                 filters=8, rounds=3):
+                 filters=8, rounds=3, test_accuracy=None):
     """A search.py out_dir as a search leaves it, written through records.OutDir, with its
     rounds but no candidates. bests: the network kept after each round as (accuracy,
     param_bytes, activation_bytes); improved: per round (default: all True); finished: whether
-    summary.json exists. Every round keeps `arch`."""
+    summary.json exists; test_accuracy: the final network's after a 5-epoch final training
+    (None: no final training). Every round keeps `arch`."""
     improved = [True] * len(bests) if improved is None else improved
     out = records.OutDir(str(path))
     out.start(records.RunConfig(records.SearchConfig(lambda_=lambda_, rounds=rounds, k=2),
@@ -71,7 +72,39 @@ def write_search(path, lambda_, bests, improved=None, finished=True, arch=cells.
             round=n, base_arch=None if n == 0 else arch, base=best, best_key=cells.key(arch),
             best_arch=arch, best=best, best_y=0.1 * n, improved=better, trained=2, failed=0))
     if finished:
+        final = None if test_accuracy is None else records.Final(
+            cells.key(arch), test_accuracy, stats[-1].param_bytes, stats[-1].activation_bytes,
+            5, 1.0, "ok")
         out.write_summary(records.Summary(rounds=len(bests), best_arch=arch, best=stats[-1],
                                           round0_best=stats[0], y_vs_round0=0.0, trained=6,
-                                          seconds=1.0))
+                                          seconds=1.0, final=final))
     return str(path)
+
+
+# train.py's and inputs.py's tiny random data set (32x32, 10 classes, not learnable)
+def write_npz(path, num_train=40, num_test=10, size=32, seed=0, **overrides):
+    rng = np.random.default_rng(seed)
+    arrays = dict(x_train=rng.integers(0, 256, (num_train, size, size, 3), dtype=np.uint8),
+                  y_train=rng.integers(0, 10, num_train),
+                  x_test=rng.integers(0, 256, (num_test, size, size, 3), dtype=np.uint8),
+                  y_test=rng.integers(0, 10, num_test))
+    arrays.update(overrides)
+    np.savez(path, **{k: v for k, v in arrays.items() if v is not None})
+    return arrays
+
+
+def images_and_labels(split):
+    batches = list(split.batch(1000).as_numpy_iterator())
+    return np.concatenate([x for x, _ in batches]), np.concatenate([y for _, y in batches])
+
+
+@pytest.fixture(scope="module")
+def npz(tmp_path_factory):
+    path = tmp_path_factory.mktemp("data") / "tiny.npz"
+    return path, write_npz(path)
+
+
+@pytest.fixture(scope="module")
+def tiny_data(npz):
+    import inputs  # here, not at the top: some tests check what importing a module loads
+    return inputs.load_data(f"npz:{npz[0]}", val_fraction=0.25, train_examples=24)

@@ -33,21 +33,29 @@ def test_every_record_reads_back_equal_to_what_was_written(tmp_path):
                            best_y=0.25, improved=True, trained=2, failed=1)
     selection = records.Selection(round=1, ranked_by="memory terms of Eq. 4",
                                   selected=("a", "b"), scores=(0.5, 0.25))
+    final = records.Final(key=candidate.key, test_accuracy=0.625, param_bytes=1000,
+                          activation_bytes=2000, epochs=60, seconds=9.5, status="ok")
     summary = records.Summary(rounds=1, best_arch=ARCH, best=Stats(0.5, 1000, 2000),
                               round0_best=Stats(0.5, 1000, 2000), y_vs_round0=0.0, trained=2,
-                              seconds=3.0)
+                              seconds=3.0, final=final)
     out.append_candidate(candidate)
     out.append_candidate(failed)
     out.append_round(round_)
     out.write_selection(selection)
     out.write_summary(summary)
+    assert out.final() is None
+    out.write_final(final)
     run = records.load_run(str(tmp_path / "run"))
+    assert out.final() == final
     assert run.config == CONFIG
     assert run.candidates == [candidate, failed]
     assert [c.ok for c in run.candidates] == [True, False]
     assert run.rounds == [round_]
     assert out.selection(1) == selection and out.selection(2) is None
     assert run.summary == summary
+    # The final network's test accuracy is what readers report, and they say so.
+    assert run.final() == (ARCH, Stats(0.625, 1000, 2000))
+    assert run.accuracy_kind.startswith("test accuracy after the final training (60 epochs")
     # Stats are stored by their names, not as p and r.
     line = json.loads((tmp_path / "run" / "rounds.jsonl").read_text())
     assert line["best"] == {"accuracy": 0.5, "param_bytes": 1000, "activation_bytes": 2000}
@@ -133,3 +141,21 @@ def test_reading_searches_and_eq4_never_load_tensorflow():
     result = run_script("-c", "import sys, records, efficiency; "
                               "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)")
     assert result.returncode == 0, result.stderr
+
+
+def test_the_best_candidates_model_becomes_the_next_base_model(tmp_path):
+    out = records.OutDir(str(tmp_path))
+    assert out.base_model_path(1) is None
+    with pytest.raises(ValueError, match="the trained model of the round's best candidate is "
+                                         "missing"):
+        out.keep_base_model(0, "key-a")
+    with open(out.model_path(0, "key-a"), "w") as f:
+        f.write("model a")
+    with open(out.model_path(0, "key-b"), "w") as f:
+        f.write("model b")
+    assert out.model_path(0, "key-a") != out.model_path(0, "key-b")
+    out.keep_base_model(0, "key-a")
+    assert open(out.base_model_path(1)).read() == "model a"
+    out.drop_models(0)
+    assert not (tmp_path / "models" / "round00").exists()
+    assert open(out.base_model_path(1)).read() == "model a"

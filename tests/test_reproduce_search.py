@@ -109,6 +109,21 @@ def test_figure5_plots_every_lambda_found_even_an_unfinished_search(tmp_path, li
     assert points[0.0]["note"] == "unfinished: 1 of 3 rounds so far"
 
 
+def test_a_tested_final_network_reports_its_test_accuracy(tmp_path):
+    write_search(tmp_path / "one", 1.0, [(0.5, MIB, MIB), (0.6, MIB, MIB)], test_accuracy=0.8)
+    write_search(tmp_path / "half", 0.5, [(0.5, MIB, MIB)])
+    lines = []
+    data = figure5_lambda.run(str(tmp_path / "out"), runs=[str(tmp_path)], log=lines.append)
+    points = {p["lambda"]: p for p in data["runs"]}
+    assert points[1.0]["error_pct"] == pytest.approx(20.0)  # 1 - test, not 1 - validation
+    assert points[0.5]["error_pct"] == pytest.approx(50.0)
+    assert points[1.0]["accuracy_kind"] == ("test accuracy after the final training (5 epochs "
+                                            "from scratch on training + validation data)")
+    assert "validation accuracy in the search" in points[0.5]["accuracy_kind"]
+    assert "ours: error = 1 - the accuracy of each search (lambda 0.5: validation" in \
+        "\n".join(lines)
+
+
 def test_figure4_needs_both_lambdas(tmp_path):
     write_search(tmp_path / "only", 1.0, [(0.5, MIB, MIB)])
     with pytest.raises(ValueError, match=r"no search with lambda 0.5 \(found lambdas 1.0\)"):

@@ -54,6 +54,7 @@ def test_search_config_names_the_bad_flag():
             (records.SearchConfig(lambda_=1.5), r"--lambda_ must be in \[0, 1\], got 1.5"),
             (records.SearchConfig(k=0), "--k must be at least 1, got 0"),
             (records.SearchConfig(seed=-5), "--seed must be at least 0, got -5"),
+            (records.SearchConfig(final_epochs=-1), "--final_epochs must be at least 0, got -1"),
             (records.SearchConfig(strategy="best"), "--strategy must be one of memnas, memory, "
                                                     "random, got 'best'"),
             (records.SearchConfig(controller_target="loss"),
