@@ -50,10 +50,10 @@ import tensorflow as tf
 
 import cells
 import grow_trim
+import inputs
 import lifetime
 import records
 import scc
-import inputs
 import train
 from efficiency import Stats, memory_efficiency, rank_scores, round0_reference
 

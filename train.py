@@ -45,7 +45,6 @@ from absl import app
 from absl import flags
 import keras
 import numpy as np
-import tensorflow as tf
 
 import cells
 import inherit

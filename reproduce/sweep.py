@@ -15,10 +15,10 @@ import typing
 
 from absl import flags
 
+import inputs
 import lifetime
 import records
 import search
-import inputs
 import train
 
 # One lambda sweep serves Figure 4, Figure 5 and Table 1 (--runs runs/reproduce/searches).
