@@ -181,12 +181,14 @@ def pareto_plot(path, points, title):
     fig, ax = plt.subplots(figsize=(8, 5.5))
     colors = dict(zip(ARMS + ("round-0 best",), plt.rcParams["axes.prop_cycle"].by_key()
                       ["color"]))
-    for (arm, kind), xy in sorted(points.items()):
+    for n, ((arm, kind), xy) in enumerate(sorted(points.items())):
         if not xy:
             continue
         x, y = zip(*xy)
         tested = kind == "tested"
-        ax.scatter(x, y, s=90 if tested else 14, marker="*" if tested else "o",
+        # Arms often end on the same network: stars shrink in drawing order, all stay visible.
+        ax.scatter(x, y, s=max(300 - 30 * n, 40) if tested else 14,
+                   marker="*" if tested else "o",
                    color=colors.get(arm, "black"), alpha=1.0 if tested else 0.45,
                    edgecolors="black" if tested else "none",
                    label=f"{arm}: {'final, test acc' if tested else 'candidates, val acc'}")
