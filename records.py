@@ -210,6 +210,11 @@ class Final:
     def ok(self):
         return self.status == "ok"
 
+    @property
+    def stats(self):
+        """Stats with the test accuracy (None unless "ok")."""
+        return Stats(self.test_accuracy, self.param_bytes, self.activation_bytes)
+
     def to_json(self):
         return _fields(self)
 
@@ -490,10 +495,9 @@ class Run:
         final training where there was one (`tested`), else the search's validation accuracy;
         `accuracy_kind` says which."""
         if self.summary is not None:
-            best, tested = self.summary.best, self.tested
-            if tested is not None:
-                best = dataclasses.replace(best, accuracy=tested.test_accuracy)
-            return self.summary.best_arch, best
+            tested = self.tested
+            return self.summary.best_arch, (self.summary.best if tested is None else
+                                            tested.stats)
         if not self.rounds:
             raise ValueError(f"{self.out_dir}: no finished round yet")
         return self.rounds[-1].best_arch, self.rounds[-1].best

@@ -370,11 +370,11 @@ class _State:
 def run(out_dir, data, config, train_config, base=None, evaluator=None, log=print):
     """Search, writing to `out_dir`; resumes what `out_dir` already holds; a records.Summary.
 
-    data: a inputs.Data (or, with an `evaluator` that needs no data, anything with `name`,
+    data: an inputs.Data (or, with an `evaluator` that needs no data, anything with `name`,
     `input_shape` and `num_classes`). train_config: a train.TrainConfig; its filters set the
     network width, and the default evaluator trains with it (seed replaced per candidate).
     base: a starting architecture instead of round 0. evaluator: see Job and Outcome; default
-    TrainEvaluator(data, train_config). Its `description` (or its name) is recorded.
+    TrainEvaluator(data, train_config, config.inherit). Its `description` (or its name) is recorded.
     """
     config.check()
     evaluator = evaluator or TrainEvaluator(data, train_config, config.inherit)

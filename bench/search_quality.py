@@ -32,14 +32,14 @@ import statistics
 from absl import app
 from absl import flags
 import numpy as np
-from scipy import stats as scipy_stats
 
 import cells
 import inputs
 import records
+import scc
 import search
 import train
-from efficiency import Stats, memory_efficiency
+from efficiency import memory_efficiency
 from reproduce import report
 
 ARMS = ("memnas+inherit", "random+inherit", "memory+inherit", "memnas")
@@ -103,8 +103,7 @@ def test_reference(out_dir, run, data, settings, seed, log):
     config = dataclasses.replace(run.config.search, final_epochs=settings.final_epochs)
     final = search.train_final(records.OutDir(out_dir), data, first.best_arch, first.best,
                                config, train_config(settings, seed), log)
-    return first.best_arch, Stats(final.test_accuracy if final.ok else None,
-                                  final.param_bytes, final.activation_bytes)
+    return first.best_arch, final.stats
 
 
 def ranking_quality(out_dir, run, data, settings, seed, log):
@@ -147,11 +146,12 @@ def ranking_quality(out_dir, run, data, settings, seed, log):
 
 
 def kendall(a, b):
-    """Kendall's tau-b of two lists of accuracies (None where training failed: left out)."""
+    """scc.kendall_tau of two lists of accuracies, leaving out candidates whose training failed
+    in either (None); None if fewer than two are left."""
     pairs = [(x, y) for x, y in zip(a, b) if x is not None and y is not None]
     if len(pairs) < 2:
         return None
-    return float(scipy_stats.kendalltau(*zip(*pairs)).statistic)
+    return scc.kendall_tau(*zip(*pairs))
 
 
 def _pct(value):
@@ -161,13 +161,12 @@ def _pct(value):
 def arm_row(arm, run, reference, lambda_):
     """The table row (a dict) of one arm: its final network against the reference."""
     summary, final = run.summary, run.summary.final
-    tested = Stats(final.test_accuracy if final.ok else None, final.param_bytes,
-                   final.activation_bytes)
+    tested = final.stats
     y = memory_efficiency(tested, reference, lambda_) \
         if tested.accuracy is not None and reference.accuracy is not None else None
-    search_seconds = sum(c.seconds for c in run.candidates)
+    train_seconds = sum(c.seconds for c in run.candidates)
     return {"arm": arm, "trained": summary.trained, "rounds": summary.rounds,
-            "search_s": round(search_seconds), "final_key": final.key,
+            "train_s": round(train_seconds), "final_key": final.key,
             "test_accuracy": tested.accuracy, "val_accuracy": summary.best.accuracy,
             "param_mib": tested.param_bytes / report.MB,
             "activation_mib": tested.activation_bytes / report.MB, "y_vs_round0": y,
@@ -274,7 +273,7 @@ def print_seed(seed, entry, settings):
           f"r {ref['activation_mib']:.3f} MiB)")
     header = ["arm", "trained", "rounds", "train s", "val acc %", "test acc %", "p MiB",
               "r MiB", "y vs round 0", "final s"]
-    rows = [[r["arm"], r["trained"], r["rounds"], r["search_s"],
+    rows = [[r["arm"], r["trained"], r["rounds"], r["train_s"],
              None if r["val_accuracy"] is None else 100 * r["val_accuracy"],
              None if r["test_accuracy"] is None else 100 * r["test_accuracy"],
              r["param_mib"], r["activation_mib"], r["y_vs_round0"], r["final_s"]]
