@@ -54,6 +54,9 @@ class SearchConfig:
     recipe's epochs as fine-tuning; round 0 trains from scratch.
     final_epochs: the final network is trained from scratch for this many epochs on training +
     validation data and tested on the test split; 0: not.
+    round0_k: candidates trained in round 0 (None: k). Round 0 has no base and is ranked by
+    the memory terms alone, so a search with a small k starts from the smallest networks;
+    28 trains all of round 0, as the paper's k = 100 does (SPEC 10).
     """
     lambda_: float = 0.5
     rounds: int = 10
@@ -67,6 +70,11 @@ class SearchConfig:
     seed: int = 0
     inherit: bool = False
     final_epochs: int = 60
+    round0_k: int | None = None
+
+    def k_of(self, round_index):
+        """Candidates trained in round `round_index`."""
+        return self.k if round_index > 0 or self.round0_k is None else self.round0_k
 
     def check(self):
         """One ValueError per bad setting, naming its flag."""
@@ -77,6 +85,8 @@ class SearchConfig:
                            ("list_size", "list_size")):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{flag} must be at least 1, got {getattr(self, name)}")
+        if self.round0_k is not None and self.round0_k < 1:
+            raise ValueError(f"--round0_k must be at least 1, got {self.round0_k}")
         for name in ("seed", "final_epochs"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name} must be at least 0, got {getattr(self, name)}")

@@ -68,6 +68,8 @@ def define_flags():
     flags.DEFINE_string("data_dir", None, "tensorflow-datasets data directory.")
     flags.DEFINE_integer("rounds", defaults.rounds, "Search rounds, round 0 included.")
     flags.DEFINE_integer("k", defaults.k, "Candidates trained per round.")
+    flags.DEFINE_integer("round0_k", defaults.round0_k, "Candidates trained in round 0 "
+                         "(default: k). Round 0 is ranked by memory alone; 28 trains all of it.")
     flags.DEFINE_enum("strategy", defaults.strategy, records.STRATEGIES,
                       "How a round picks its k: memnas (the SCC), memory (the memory terms of "
                       "Eq. 4 only) or random (seeded).")
@@ -206,10 +208,10 @@ def select(out, round_index, candidates, pre, config, controller_ready, log=prin
     saved = out.selection(round_index)
     if saved is not None:
         return [by_key[key] for key in saved.selected]
-    memories = [c.memory for c in candidates]
+    memories, k = [c.memory for c in candidates], config.k_of(round_index)
     if config.strategy == "random":
         rng = np.random.default_rng([config.seed, round_index])
-        order = [int(i) for i in rng.permutation(len(candidates))[:config.k]]
+        order = [int(i) for i in rng.permutation(len(candidates))[:k]]
         how, scores = f"random draw (seed {config.seed}, round {round_index})", ()
     else:
         predictions, how = None, "memory terms of Eq. 4"
@@ -220,7 +222,7 @@ def select(out, round_index, candidates, pre, config, controller_ready, log=prin
                    "controller (Eq. 4 of predicted accuracy and exact memory)")
         all_scores = rank_scores(memories, pre, config.lambda_, predictions,
                                  config.controller_target)
-        order = sorted(range(len(candidates)), key=lambda i: -all_scores[i])[:config.k]
+        order = sorted(range(len(candidates)), key=lambda i: -all_scores[i])[:k]
         scores = tuple(float(all_scores[i]) for i in order)
     out.write_selection(records.Selection(round_index, how,
                                           tuple(candidates[i].key for i in order), scores))
@@ -448,7 +450,7 @@ def main(argv):
         schedule=FLAGS.schedule, strategy=FLAGS.strategy,
         controller_epochs=FLAGS.controller_epochs, list_size=FLAGS.list_size,
         controller_target=FLAGS.controller_target, seed=FLAGS.seed, inherit=FLAGS.inherit,
-        final_epochs=FLAGS.final_epochs)
+        final_epochs=FLAGS.final_epochs, round0_k=FLAGS.round0_k)
     try:
         config.check()
         records.OutDir(FLAGS.out_dir)  # a bad --out_dir fails before the data is loaded

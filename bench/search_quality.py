@@ -1,7 +1,8 @@
 """Benchmark: does the search find an accurate, small network, and does it beat simple baselines
 at equal cost? (issue 11)
 
-Arms, each a search.py run with the same rounds, k, epochs per candidate and seed:
+Arms, each a search.py run with the same rounds, k, epochs per candidate and seed, and the same
+round 0 (all 28 one-cell networks by default, trained once per seed and shared):
 
     memnas+inherit   the SCC's ranking; candidates start from their base's trained weights
     random+inherit   the round's k drawn at random from its grow/trim candidates
@@ -27,6 +28,7 @@ a Pareto plot (accuracy against p + r) of every network trained.
 """
 import dataclasses
 import os
+import shutil
 import statistics
 
 from absl import app
@@ -50,7 +52,10 @@ flags.DEFINE_integer("train_examples", None, "Training images (after the validat
 flags.DEFINE_float("lambda_", 0.5, "Trade-off of Eq. 4.")
 flags.DEFINE_integer("filters", 16, "Filters of the first block (w).")
 flags.DEFINE_integer("rounds", 3, "Search rounds per arm, round 0 included.")
-flags.DEFINE_integer("k", 3, "Candidates trained per round.")
+flags.DEFINE_integer("k", 3, "Candidates trained per round after round 0.")
+flags.DEFINE_integer("round0_k", 28, "Candidates trained in round 0 (28: all, as the paper's "
+                     "k = 100 does; SPEC 10). Round 0 is the same in every arm, so it is "
+                     "trained once per seed and shared.")
 flags.DEFINE_integer("epochs", 1, "Epochs per candidate (with inherit: fine-tuning epochs).")
 flags.DEFINE_integer("sgdr_first_epochs", 1, "SGDR's first cycle (T_0; T_mult 2): 1 ends every "
                      "candidate's epoch and 1 + 2 + 4 = 7 final epochs at the lowest learning "
@@ -84,10 +89,55 @@ def run_arm(out_dir, arm, data, settings, seed, log):
     config = records.SearchConfig(
         lambda_=settings.lambda_, rounds=settings.rounds, k=settings.k, strategy=strategy,
         controller_epochs=settings.controller_epochs, seed=seed, inherit=inherit,
-        final_epochs=settings.final_epochs)
-    search.run(out_dir, data, config, train_config(settings, seed),
+        final_epochs=settings.final_epochs, round0_k=settings.round0_k)
+    evaluator = SharedRound0(os.path.join(os.path.dirname(out_dir), "round0"), data,
+                             train_config(settings, seed), inherit)
+    search.run(out_dir, data, config, train_config(settings, seed), evaluator=evaluator,
                log=lambda line: log(f"[{arm}, seed {seed}] {line}"))
     return records.load_run(out_dir)
+
+
+class SharedRound0:
+    """search.TrainEvaluator, except that round 0 is trained once in `cache_dir` and read from
+    there by every arm. Round 0 trains from scratch with each candidate's own seed in every
+    arm, so an arm gets what it would have trained itself: a cache, not a change of results.
+    Its models are copied into the arm's out_dir, where an --inherit search keeps its base."""
+
+    def __init__(self, cache_dir, data, config, inherit):
+        self.arm = search.TrainEvaluator(data, config, inherit)
+        self.saving = search.TrainEvaluator(data, config, inherit=True)
+        self.description, self.inherit = self.arm.description, inherit
+        self.cache = records.OutDir(cache_dir)
+        self.cache.start(records.RunConfig(records.SearchConfig(seed=config.seed),
+                                           dataclasses.asdict(config), data.name,
+                                           "round 0, shared by the arms"),
+                         search.MAY_CHANGE)
+
+    def __call__(self, job):
+        if job.round > 0:
+            yield from self.arm(job)
+            return
+        done = {c.key: c for c in self.cache.candidates()}
+        for candidate in job.candidates:
+            if candidate.key not in done:
+                outcome, = self.saving(dataclasses.replace(job, candidates=(candidate,),
+                                                           out_dir=self.cache.path))
+                done[candidate.key] = record = records.Candidate(
+                    round=0, key=candidate.key, arch=candidate.arch,
+                    val_accuracy=outcome.val_accuracy,
+                    param_bytes=candidate.memory.param_bytes,
+                    activation_bytes=candidate.memory.activation_bytes, y=None,
+                    seconds=round(outcome.seconds, 3), status=outcome.status)
+                self.cache.append_candidate(record)
+            record = done[candidate.key]
+            if self.inherit and record.ok:
+                source = self.cache.model_path(0, candidate.key)
+                target = records.OutDir(job.out_dir).model_path(0, candidate.key)
+                for ending in (".keras", ".json"):
+                    shutil.copyfile(source[:-len(".keras")] + ending,
+                                    target[:-len(".keras")] + ending)
+            yield search.Outcome(candidate.key, record.val_accuracy, record.status,
+                                 record.seconds)
 
 
 def train_config(settings, seed, epochs=None):
@@ -206,12 +256,13 @@ def main(argv):
             seeds = [int(s) for s in settings.seeds]
         except ValueError:
             raise ValueError(f"--seeds: not integers: {','.join(settings.seeds)}") from None
-        for name in ("rounds", "k", "epochs", "final_epochs", "filters", "sgdr_first_epochs"):
+        for name in ("rounds", "k", "round0_k", "epochs", "final_epochs", "filters", "sgdr_first_epochs"):
             if getattr(settings, name) < 1:
                 raise ValueError(f"--{name} must be at least 1, got {getattr(settings, name)}")
         records.OutDir(settings.out_dir)
         results, points = {"settings": {name: getattr(settings, name) for name in (
-            "dataset", "train_examples", "lambda_", "filters", "rounds", "k", "epochs",
+            "dataset", "train_examples", "lambda_", "filters", "rounds", "k", "round0_k",
+            "epochs",
             "sgdr_first_epochs", "final_epochs", "batch_size", "controller_epochs",
             "tau_candidates",
             "tau_epochs")}, "seeds": {}}, {}

@@ -55,6 +55,7 @@ def test_search_config_names_the_bad_flag():
             (records.SearchConfig(k=0), "--k must be at least 1, got 0"),
             (records.SearchConfig(seed=-5), "--seed must be at least 0, got -5"),
             (records.SearchConfig(final_epochs=-1), "--final_epochs must be at least 0, got -1"),
+            (records.SearchConfig(round0_k=0), "--round0_k must be at least 1, got 0"),
             (records.SearchConfig(strategy="best"), "--strategy must be one of memnas, memory, "
                                                     "random, got 'best'"),
             (records.SearchConfig(controller_target="loss"),
@@ -82,6 +83,17 @@ def test_round0_trains_the_k_smallest_networks_by_the_memory_terms(tmp_path):
     smallest = [cells.from_json(json.loads(key)) for key in selection.selected]
     assert all(set(cell.ops) <= {"avgpool3x3", "maxpool3x3"}
                for arch in smallest for block in arch.blocks for cell in block)
+
+
+def test_round0_k_trains_that_many_in_round_0_and_k_afterwards(tmp_path):
+    fake_search(tmp_path, params_accuracy, k=2, round0_k=28)
+    out = records.OutDir(str(tmp_path))
+    assert [len(out.selection(r).selected) for r in (0, 1)] == [28, 2]
+    # All 28 one-cell networks trained: the round-0 best is the most accurate by y, which
+    # with this evaluator is not one of the pooling-only networks that k = 2 would train.
+    best = out.rounds()[0].best_arch
+    assert not all(set(cell.ops) <= {"avgpool3x3", "maxpool3x3"}
+                   for block in best.blocks for cell in block)
 
 
 def test_strategy_random_draws_k_with_the_seed_and_is_recorded(tmp_path):
