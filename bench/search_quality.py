@@ -256,7 +256,8 @@ def main(argv):
             seeds = [int(s) for s in settings.seeds]
         except ValueError:
             raise ValueError(f"--seeds: not integers: {','.join(settings.seeds)}") from None
-        for name in ("rounds", "k", "round0_k", "epochs", "final_epochs", "filters", "sgdr_first_epochs"):
+        for name in ("rounds", "k", "round0_k", "epochs", "final_epochs", "filters",
+                     "sgdr_first_epochs"):
             if getattr(settings, name) < 1:
                 raise ValueError(f"--{name} must be at least 1, got {getattr(settings, name)}")
         records.OutDir(settings.out_dir)
