@@ -418,8 +418,13 @@ class OutDir:
         its architecture beside it) until the round is done."""
         folder = self.file(os.path.join("models", f"round{round_index:02d}"))
         os.makedirs(folder, exist_ok=True)
-        return os.path.join(folder, hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
-                            + ".keras")
+        return os.path.join(folder, f"{_file_name(key)}.keras")
+
+    def log_path(self, round_index, key):
+        """Where the Keras output of a candidate trained by a parallel worker goes
+        (logs/roundNN_<hash>.log; the hash is its model file's)."""
+        os.makedirs(self.file("logs"), exist_ok=True)
+        return self.file(os.path.join("logs", f"round{round_index:02d}_{_file_name(key)}.log"))
 
     def base_model_path(self, round_index):
         """The trained model of round `round_index`'s base, or None if none was kept (round 0,
@@ -571,3 +576,8 @@ def runs_by_lambda(runs):
                              f"{found[run.lambda_].out_dir} and {run.out_dir}; give one")
         found[run.lambda_] = run
     return dict(sorted(found.items()))
+
+
+def _file_name(key):
+    """A short file name for a network's key (cells.key), the same in every process."""
+    return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()

@@ -39,7 +39,9 @@ an uninterrupted one would.
     python search.py --lambda_=0.5 --dataset=cifar10 --out_dir=runs/lambda05
 """
 
+import contextlib
 import dataclasses
+import functools
 import hashlib
 import time
 
@@ -52,6 +54,7 @@ import cells
 import grow_trim
 import inputs
 import lifetime
+import parallel
 import records
 import scc
 import train
@@ -100,6 +103,14 @@ def define_flags():
                       "and exact p, r) or 'y' (the paper: Eq. 3, the SCC predicts y itself).")
     flags.DEFINE_integer("seed", defaults.seed, "Seed of training, controller and data split.")
     flags.DEFINE_integer("verbose", 0, "Keras verbosity while training a candidate.")
+    flags.DEFINE_integer("workers", 1, "Candidates trained at once, each a Ray task in its own "
+                         "process; 1: one after the other in this process, no Ray.")
+    flags.DEFINE_string("ray_address", None, "Join this Ray cluster (HOST:PORT of `ray start "
+                        "--head`) instead of starting a private one on this machine.")
+    flags.DEFINE_float("cpus_per_candidate", None, "CPU cores per candidate (default: the "
+                       "cores divided among --workers).")
+    flags.DEFINE_float("gpus_per_candidate", None, "GPUs per candidate, e.g. 0.25: four on one "
+                       "GPU (default: the GPUs divided among --workers, at most 1).")
     flags.DEFINE_bool("run_eagerly", False, "Train candidates eagerly: faster when each trains "
                       "for only a few batches (scaled-down searches), slower otherwise.")
 
@@ -147,6 +158,14 @@ def candidate_seed(seed, key):
     return int.from_bytes(digest, "little") % (2 ** 31)
 
 
+def describe_training(train_config, inherit):
+    """How an evaluator that trains trains, as config.json records it (the same however many
+    processes train, so that a search may resume with another number of workers)."""
+    epochs = train_config.epochs
+    return (f"inherited from the base, fine-tuned {epochs} epochs (round 0: from scratch)"
+            if inherit else f"trained from scratch, {epochs} epochs")
+
+
 class TrainEvaluator:
     """The default evaluator: each candidate trained, one after the other, in this process
     (train.train with the candidate's own seed): from scratch, or with `inherit` from the job's
@@ -155,10 +174,7 @@ class TrainEvaluator:
 
     def __init__(self, data, train_config, inherit=False):
         self.data, self.train_config, self.inherit = data, train_config, inherit
-        epochs = train_config.epochs
-        self.description = (f"inherited from the base, fine-tuned {epochs} epochs (round 0: "
-                            f"from scratch)" if inherit else
-                            f"trained from scratch, {epochs} epochs")
+        self.description = describe_training(train_config, inherit)
 
     def __call__(self, job):
         out = records.OutDir(job.out_dir)
@@ -451,8 +467,12 @@ def main(argv):
         controller_epochs=FLAGS.controller_epochs, list_size=FLAGS.list_size,
         controller_target=FLAGS.controller_target, seed=FLAGS.seed, inherit=FLAGS.inherit,
         final_epochs=FLAGS.final_epochs, round0_k=FLAGS.round0_k)
+    settings = parallel.Parallel(
+        workers=FLAGS.workers, ray_address=FLAGS.ray_address,
+        cpus_per_candidate=FLAGS.cpus_per_candidate, gpus_per_candidate=FLAGS.gpus_per_candidate)
     try:
         config.check()
+        settings.check()
         records.OutDir(FLAGS.out_dir)  # a bad --out_dir fails before the data is loaded
         train_config = train.TrainConfig(
             epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
@@ -461,8 +481,15 @@ def main(argv):
         base = cells.load(FLAGS.base) if FLAGS.base else None
         data = inputs.load_data(FLAGS.dataset, FLAGS.data_dir, FLAGS.val_fraction,
                                FLAGS.train_examples, FLAGS.seed)
-        summary = run(FLAGS.out_dir, data, config, train_config, base,
-                      log=lambda line: print(line, flush=True))
+        log = functools.partial(print, flush=True)
+        evaluator = None
+        if settings.uses_ray:
+            evaluator = parallel.RayEvaluator(
+                data, train_config, config.inherit, settings, log=log,
+                load_args=(FLAGS.dataset, FLAGS.data_dir, FLAGS.val_fraction,
+                           FLAGS.train_examples, FLAGS.seed))
+        with evaluator or contextlib.nullcontext():
+            summary = run(FLAGS.out_dir, data, config, train_config, base, evaluator, log)
     except (ValueError, OSError) as e:
         raise SystemExit(f"search.py: {e}") from None
     best, ref = summary.best, summary.round0_best

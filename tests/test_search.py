@@ -218,11 +218,15 @@ def test_the_controller_checkpoint_loads_and_ranks(finished):
     assert scores.shape == (5,) and np.all(np.isfinite(scores))
 
 
-def test_a_killed_search_resumes_without_retraining(tiny_npz, finished, tmp_path):
+def test_a_killed_search_on_two_workers_resumes_without_retraining(tiny_npz, finished,
+                                                                   tmp_path):
+    # Killed and resumed with --workers=2 (Ray tasks), compared with the uninterrupted search
+    # of `finished`, which trained in its own process: neither the kill nor the number of
+    # workers changes what the search finds.
     reference_dir, _ = finished
     out_dir = str(tmp_path / "killed")
     log = os.path.join(out_dir, "candidates.jsonl")
-    process = subprocess.Popen(search_args(tiny_npz, out_dir, *INHERIT), cwd=ROOT,
+    process = subprocess.Popen(search_args(tiny_npz, out_dir, *INHERIT, "--workers=2"), cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline and not (os.path.exists(log) and open(log).read().count("\n")):
@@ -231,8 +235,10 @@ def test_a_killed_search_resumes_without_retraining(tiny_npz, finished, tmp_path
     process.wait()
     first = records.read_jsonl(log)
     assert len(first) == 1, "killed after its first trained candidate"
-    result = run_search(tiny_npz, out_dir, *INHERIT)
+    result = run_search(tiny_npz, out_dir, *INHERIT, "--workers=2")
     assert "(already trained)" in result.stdout
+    assert "round 1: 2/2 done, 0 running, 0 failed" in result.stdout
+    assert len(glob.glob(os.path.join(out_dir, "logs", "round01_*.log"))) == 2
     resumed = records.read_jsonl(log)
     assert resumed[0] == first[0]
     keys = [(c["round"], c["key"]) for c in resumed]
@@ -251,7 +257,7 @@ def test_a_killed_search_resumes_without_retraining(tiny_npz, finished, tmp_path
     assert records.load_run(out_dir).summary.final == records.OutDir(out_dir).final()
 
 
-def test_bad_input_is_one_line_naming_the_problem(tmp_path):
+def test_bad_input_is_one_line_naming_the_problem(tiny_npz, tmp_path):
     dead = cells.to_json(cells.FIGURE_1B)
     for cell in dead["blocks"][1]["cells"]:
         cell["inputs"] = [None, None]
@@ -267,6 +273,12 @@ def test_bad_input_is_one_line_naming_the_problem(tmp_path):
          f"search.py: {tmp_path / 'dead.json'}: block 2: no output: every output cell is dead "
          f"after pruning"),
         (["--dataset=npz:missing.npz"], "search.py: npz:missing.npz: no such file"),
+        (["--workers=0"], "search.py: --workers must be at least 1, got 0"),
+        (["--gpus_per_candidate=-1"], "search.py: --gpus_per_candidate must be at least 0, "
+                                      "got -1.0"),
+        ([f"--dataset=npz:{tiny_npz}", "--ray_address=127.0.0.1:9"],
+         "search.py: --ray_address: nothing answers at 127.0.0.1:9 (Connection refused); "
+         "start the head with `ray start --head`"),
     ]
     # All at once: each one spends its seconds importing TensorFlow.
     processes = [subprocess.Popen([sys.executable, "search.py", f"--out_dir={tmp_path / 'o'}",
