@@ -217,6 +217,18 @@ def train_task(arch, shipment, config, parent, cpus, hide_gpus):
 # The evaluator
 # ---------------------------------------------------------------------------------------------
 
+@contextlib.contextmanager
+def evaluator(settings, data, train_config, inherit, load_args=None, log=print):
+    """The evaluator `settings` (a Parallel) ask for, for search.run: None (search.run's own
+    TrainEvaluator, in this process) for one worker on this machine, else a RayEvaluator,
+    started on entering and stopped on leaving."""
+    if not settings.check().uses_ray:
+        yield None
+        return
+    with RayEvaluator(data, train_config, inherit, settings, load_args, log) as ray_evaluator:
+        yield ray_evaluator
+
+
 class RayEvaluator:
     """search.py's evaluator on Ray: up to `settings.workers` candidates train at once, each in
     its own task; outcomes are yielded as tasks finish. Use as a context manager: Ray starts on

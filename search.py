@@ -39,7 +39,6 @@ an uninterrupted one would.
     python search.py --lambda_=0.5 --dataset=cifar10 --out_dir=runs/lambda05
 """
 
-import contextlib
 import dataclasses
 import functools
 import hashlib
@@ -482,13 +481,10 @@ def main(argv):
         data = inputs.load_data(FLAGS.dataset, FLAGS.data_dir, FLAGS.val_fraction,
                                FLAGS.train_examples, FLAGS.seed)
         log = functools.partial(print, flush=True)
-        evaluator = None
-        if settings.uses_ray:
-            evaluator = parallel.RayEvaluator(
-                data, train_config, config.inherit, settings, log=log,
-                load_args=(FLAGS.dataset, FLAGS.data_dir, FLAGS.val_fraction,
-                           FLAGS.train_examples, FLAGS.seed))
-        with evaluator or contextlib.nullcontext():
+        load_args = (FLAGS.dataset, FLAGS.data_dir, FLAGS.val_fraction, FLAGS.train_examples,
+                     FLAGS.seed)
+        with parallel.evaluator(settings, data, train_config, config.inherit, load_args,
+                                log) as evaluator:
             summary = run(FLAGS.out_dir, data, config, train_config, base, evaluator, log)
     except (ValueError, OSError) as e:
         raise SystemExit(f"search.py: {e}") from None

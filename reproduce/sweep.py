@@ -17,6 +17,7 @@ from absl import flags
 
 import inputs
 import lifetime
+import parallel
 import records
 import search
 import train
@@ -43,6 +44,7 @@ class Scale:
     seed: int = 0
     final_epochs: int = 0  # search.py --final_epochs; 0: figures show validation accuracy
     run_eagerly: bool = False  # train.TrainConfig.run_eagerly: same numbers, other speed
+    workers: int = 1  # search.py --workers: candidates trained at once; same numbers
 
     def describe(self):
         images = "all training images" if self.train_examples is None else \
@@ -62,7 +64,10 @@ def scaled_search(out_dir, scale, lambda_, log=print):
                                   final_epochs=scale.final_epochs)
     train_config = train.TrainConfig(epochs=scale.epochs, filters=scale.filters, seed=scale.seed,
                                      verbose=0, run_eagerly=scale.run_eagerly)
-    search.run(out_dir, data, config, train_config, log=log)
+    load_args = (scale.dataset, None, 0.1, scale.train_examples, scale.seed)
+    with parallel.evaluator(parallel.Parallel(workers=scale.workers), data, train_config, False,
+                            load_args, log) as evaluator:
+        search.run(out_dir, data, config, train_config, evaluator=evaluator, log=log)
     return records.load_run(out_dir)
 
 
@@ -170,6 +175,8 @@ def define_sweep_flags(name, runs_help):
                          "0: the search's validation accuracy.")
     flags.DEFINE_bool("run_eagerly", default.run_eagerly, "Train the candidates eagerly: "
                       "faster when each trains for only a few batches.")
+    flags.DEFINE_integer("workers", default.workers, "Candidates trained at once, as Ray tasks "
+                         "(search.py --workers); 1: in this process.")
 
 
 def scale_from_flags(values):
@@ -177,7 +184,7 @@ def scale_from_flags(values):
     return Scale(dataset=values.dataset, rounds=values.rounds, k=values.k, epochs=values.epochs,
                  filters=values.filters, train_examples=values.train_examples or None,
                  controller_epochs=values.controller_epochs, final_epochs=values.final_epochs,
-                 run_eagerly=values.run_eagerly)
+                 run_eagerly=values.run_eagerly, workers=values.workers)
 
 
 def run_entry(run):

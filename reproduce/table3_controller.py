@@ -87,6 +87,8 @@ def define_flags():
                          "Training images per candidate; 0 = all.")
     flags.DEFINE_bool("run_eagerly", SCALE.run_eagerly, "Train the candidates eagerly (faster "
                       "for a few batches each; --norun_eagerly at the paper's scale).")
+    flags.DEFINE_integer("workers", SCALE.workers, "Candidates trained at once, as Ray tasks "
+                         "(search.py --workers); 1: in this process.")
     flags.DEFINE_integer("search_seed", 0, "Seed of the search (data split, training).")
     # The comparison.
     flags.DEFINE_integer("seeds", 3, "Controller seeds 0..N-1 to average over.")
@@ -393,7 +395,7 @@ def main(argv):
     scale = dataclasses.replace(
         SCALE, dataset=FLAGS.dataset, rounds=FLAGS.rounds, k=FLAGS.k, epochs=FLAGS.epochs,
         filters=FLAGS.filters, train_examples=FLAGS.train_examples or None,  # 0: all images
-        seed=FLAGS.search_seed, run_eagerly=FLAGS.run_eagerly)
+        seed=FLAGS.search_seed, run_eagerly=FLAGS.run_eagerly, workers=FLAGS.workers)
     with report.one_line_errors("table3_controller.py"):
         # Checked before --smoke overrides it: a bad flag is an error in either mode.
         budget = Budget(seeds=FLAGS.seeds, epochs=FLAGS.controller_epochs,
