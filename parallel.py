@@ -176,14 +176,12 @@ def unship(shipment):
 # The task
 # ---------------------------------------------------------------------------------------------
 
-def train_task(arch, shipment, config, parent, cpus, hide_gpus):
+def train_task(arch, shipment, config, parent, keep_model, cpus, hide_gpus):
     """Train one candidate (a cells.Arch) in this fresh process: train.train with `config`
-    (seed included), from `parent` = (model bytes, its cells.Arch) with --inherit, else from
-    scratch.
+    (seed included), from `parent` = (model bytes, its cells.Arch), else from scratch.
 
     Returns a dict: val_accuracy, status, seconds (train.TrainResult's), model (the trained
-    .keras bytes if a parent was given and the status is "ok", else None) and log (Keras'
-    output)."""
+    .keras bytes if `keep_model` and the status is "ok", else None) and log (Keras' output)."""
     if hide_gpus:  # before TensorFlow loads: Ray shows every GPU to a task that asked for none
         os.environ["CUDA_VISIBLE_DEVICES"] = "-1"
     import tensorflow as tf
@@ -195,7 +193,8 @@ def train_task(arch, shipment, config, parent, cpus, hide_gpus):
     import train
     data = unship(shipment)
     with tempfile.TemporaryDirectory() as tmp, contextlib.redirect_stdout(io.StringIO()) as out:
-        start, model_path = None, None
+        start = None
+        model_path = os.path.join(tmp, "model.keras") if keep_model else None
         if parent is not None:
             parent_path = os.path.join(tmp, "parent.keras")
             with open(parent_path, "wb") as f:
@@ -203,7 +202,6 @@ def train_task(arch, shipment, config, parent, cpus, hide_gpus):
             cells.save(parent[1], train.arch_path(parent_path))
             model, parent_arch = train.load_model(parent_path)
             start = train.Inheriting(model, parent_arch, arch, config.filters, data)
-            model_path = os.path.join(tmp, "model.keras")
         result = train.train(arch, data, config, start=start, model_path=model_path)
         model_bytes = None
         if model_path is not None and os.path.isfile(model_path):
@@ -293,8 +291,10 @@ class RayEvaluator:
                 candidate = waiting.pop(0)
                 config = dataclasses.replace(
                     self.train_config, seed=search.candidate_seed(job.seed, candidate.key))
+                # With --inherit every model is kept (round 0's too): the best becomes the
+                # next round's base.
                 ref = self.remote.remote(candidate.arch, self.shipment, config, parent,
-                                         self.cpus, self.hide_gpus)
+                                         self.inherit, self.cpus, self.hide_gpus)
                 running[ref] = candidate
             (ref,), _ = self.ray.wait(list(running), num_returns=1)
             candidate = running.pop(ref)
