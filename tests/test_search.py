@@ -234,7 +234,9 @@ def test_a_killed_search_on_two_workers_resumes_without_retraining(tiny_npz, fin
     process.send_signal(signal.SIGKILL)
     process.wait()
     first = records.read_jsonl(log)
-    assert len(first) == 1, "killed after its first trained candidate"
+    # Killed after its first trained candidate; the second of round 0, trained at the same
+    # time on the other worker, may have been recorded too.
+    assert 1 <= len(first) <= 2
     result = run_search(tiny_npz, out_dir, *INHERIT, "--workers=2")
     assert "(already trained)" in result.stdout
     assert "round 1: 2/2 done, 0 running, 0 failed" in result.stdout
