@@ -572,7 +572,9 @@ def build_model(arch, filters=64, num_classes=10, input_shape=(32, 32, 3),
     for b, (block, stride, width) in enumerate(zip(arch.blocks, strides, widths), start=1):
         x = _build_block(block, x, filters * width, stride, f"b{b}")
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
-    outputs = keras.layers.Dense(num_classes, name="logits")(x)
+    # Logits (and so the loss) in float32 under a mixed dtype policy too (train.py
+    # --mixed_precision), as Keras advises for the last layer; unchanged under the default one.
+    outputs = keras.layers.Dense(num_classes, name="logits", dtype="float32")(x)
     return keras.Model(inputs, outputs, name="memnas")
 
 

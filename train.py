@@ -27,6 +27,12 @@ splits and the augmentation are inputs.py's. Decisions the paper leaves open, ma
   starts again from its peak (SGDR's warm restart), and `epochs=0` only evaluates it. A saved
   model's architecture is kept beside it, PATH.json for PATH.keras (`save_model`,
   `load_model`), because a Keras file holds layers, not the cells.py encoding they came from.
+* **GPU fast path** (beyond the paper). `mixed_precision` trains under a Keras mixed dtype
+  policy: 16-bit computation, float32 weights, logits (cells.build_model) and loss, and loss
+  scaling for float16, whose range is too small for small gradients. It changes the numbers.
+  `jit_compile` compiles the steps with XLA; it changes how they run, not what they compute,
+  up to float rounding. Its default, Keras' "auto", is XLA on a GPU (when every layer supports
+  it) and none on a CPU, as before the option existed.
 
 Command line: ``python train.py --arch=ARCH.json --dataset=cifar10|imagenet2012|npz:PATH
 --out=DIR`` trains one architecture, prints validation and test accuracy and writes
@@ -85,6 +91,13 @@ def define_flags():
                          "bar, 2 one line per epoch.")
     flags.DEFINE_bool("run_eagerly", defaults.run_eagerly, "Run the steps eagerly instead of "
                       "tracing them: faster for a few batches, slower for real training.")
+    flags.DEFINE_enum("mixed_precision", defaults.mixed_precision, MIXED_PRECISION,
+                      "Keras dtype policy: float32, or 16-bit computation with float32 weights, "
+                      "logits and loss (faster on GPUs with bfloat16/float16 units; changes the "
+                      "numbers). mixed_float16 adds loss scaling.")
+    flags.DEFINE_bool("jit_compile", None, "Compile the training and evaluation steps with XLA "
+                      "(--nojit_compile: never). Default: Keras' choice, XLA on a GPU when every "
+                      "layer supports it, none on a CPU.")
     flags.DEFINE_string("out", None, "Write result.json, model.keras and model.json (its "
                         "architecture) to this directory.")
 
@@ -92,6 +105,9 @@ def define_flags():
 # ---------------------------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------------------------
+
+MIXED_PRECISION = ("float32", "mixed_bfloat16", "mixed_float16")  # Keras dtype policies
+
 
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
@@ -114,6 +130,11 @@ class TrainConfig:
     # faster there (bench/eager_training.py measures by how much). Same numbers either way, up
     # to float32 rounding (traced steps fuse ops differently).
     run_eagerly: bool = False
+    # The GPU fast path (module docstring): a Keras dtype policy of MIXED_PRECISION, and XLA
+    # (True, False or "auto": Keras' default, XLA on a GPU only; a plain False would switch off
+    # the XLA that GPU runs had before this option).
+    mixed_precision: str = "float32"
+    jit_compile: bool | str = "auto"
 
     def __post_init__(self):
         for name in ("batch_size", "sgdr_first_epochs", "filters"):
@@ -130,11 +151,21 @@ class TrainConfig:
             raise ValueError(f"sgdr_t_mul must be at least 1, got {self.sgdr_t_mul}")
         if self.verbose not in (0, 1, 2):
             raise ValueError(f"verbose must be 0, 1 or 2, got {self.verbose}")
+        if self.mixed_precision not in MIXED_PRECISION:
+            raise ValueError(f"mixed_precision must be one of {', '.join(MIXED_PRECISION)}, "
+                             f"got {self.mixed_precision!r}")
+        if not (isinstance(self.jit_compile, bool) or self.jit_compile == "auto"):
+            raise ValueError(f"jit_compile must be True, False or 'auto', got "
+                             f"{self.jit_compile!r}")
+        if self.run_eagerly and self.jit_compile is True:
+            # Keras would drop jit_compile with a warning: the run would not be the one asked.
+            raise ValueError("run_eagerly and jit_compile exclude each other: eager steps are "
+                             "not compiled")
 
 
 # TrainConfig fields that change how training runs, not what it computes: a search may resume
 # with other values.
-EXECUTION_ONLY = ("verbose", "run_eagerly")
+EXECUTION_ONLY = ("verbose", "run_eagerly", "jit_compile")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -166,6 +197,9 @@ def train(arch, data, config, model_path=None, evaluate_test=False, start=None):
     reported in the status, not raised, so that a search can record a failed candidate and go
     on.
 
+    The model is built (by `start` too), trained and evaluated under the Keras dtype policy
+    `config.mixed_precision`; the global policy is the caller's again when `train` returns.
+
     Side effects on the process: Keras' global state is cleared (`keras.backend.clear_session`;
     models built earlier keep working) and the Python, NumPy and TensorFlow seeds are set to
     `config.seed`.
@@ -179,11 +213,14 @@ def train(arch, data, config, model_path=None, evaluate_test=False, start=None):
     history = keras.callbacks.History()
     history.epoch = []  # set by on_train_begin; here so that a failed build reads as 0 epochs
     val_accuracy = test_accuracy = None
+    caller_policy = keras.config.dtype_policy()
     try:
         # A search trains hundreds of models in one process: drop the previous ones' graphs,
-        # then seed (clear_session resets Keras' global seed generator).
+        # then seed (clear_session resets Keras' global seed generator) and set the dtype policy
+        # (clear_session resets it to float32 too).
         keras.backend.clear_session()
         keras.utils.set_random_seed(config.seed)
+        keras.config.set_dtype_policy(config.mixed_precision)
         if start is None:
             model = cells.build_model(arch, config.filters, data.num_classes, data.input_shape)
         else:
@@ -195,11 +232,17 @@ def train(arch, data, config, model_path=None, evaluate_test=False, start=None):
             config.learning_rate, first_decay_steps=config.sgdr_first_epochs * steps,
             t_mul=config.sgdr_t_mul)
         weight_decay = config.weight_decay or None  # Keras wants None, not 0, for "none"
+        optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum,
+                                         weight_decay=weight_decay)
+        if config.mixed_precision == "mixed_float16":
+            # compile wraps it only when the model's own policy is mixed_float16; wrapped here,
+            # a `start` that built its model another way is scaled too.
+            optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
         model.compile(
-            optimizer=keras.optimizers.SGD(schedule, momentum=config.momentum,
-                                           weight_decay=weight_decay),
+            optimizer=optimizer,
             loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"], run_eagerly=config.run_eagerly)
+            metrics=["accuracy"], run_eagerly=config.run_eagerly,
+            jit_compile=config.jit_compile)
         if config.epochs > 0:
             model.fit(inputs.train_pipeline(data, config), epochs=config.epochs,
                       verbose=config.verbose,
@@ -221,6 +264,9 @@ def train(arch, data, config, model_path=None, evaluate_test=False, start=None):
         first_line = (str(e).strip().splitlines() or [""])[0]
         status = f"error: {type(e).__name__}: {first_line}"
         val_accuracy = test_accuracy = None
+    finally:
+        # The process goes on to build other models: they must not inherit this one's policy.
+        keras.config.set_dtype_policy(caller_policy)
     return TrainResult(val_accuracy, test_accuracy, time.perf_counter() - begin, status,
                        len(history.epoch))
 
@@ -300,7 +346,9 @@ def main(argv):
             momentum=FLAGS.momentum, weight_decay=FLAGS.weight_decay,
             sgdr_first_epochs=FLAGS.sgdr_first_epochs, sgdr_t_mul=FLAGS.sgdr_t_mul,
             pad=FLAGS.pad, cutout=FLAGS.cutout, filters=FLAGS.filters, seed=FLAGS.seed,
-            verbose=FLAGS.verbose, run_eagerly=FLAGS.run_eagerly)
+            verbose=FLAGS.verbose, run_eagerly=FLAGS.run_eagerly,
+            mixed_precision=FLAGS.mixed_precision,
+            jit_compile="auto" if FLAGS.jit_compile is None else FLAGS.jit_compile)
         parent = load_model(FLAGS.init) if FLAGS.init else None
         data = inputs.load_data(FLAGS.dataset, FLAGS.data_dir, FLAGS.val_fraction,
                                 FLAGS.train_examples, FLAGS.seed)

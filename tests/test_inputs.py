@@ -1,5 +1,5 @@
 """inputs.py: data splits (npz and tfds under mock data), the final network's training +
-validation data, normalization and augmentation."""
+validation data, normalization, augmentation and the cache of in-memory data sets."""
 import dataclasses
 
 import numpy as np
@@ -69,6 +69,7 @@ def test_cifar10_through_tfds_mock_data():
         data = inputs.load_data("cifar10", val_fraction=0.25, train_examples=12)
     assert (data.num_train, data.num_val, data.num_test) == (12, 5, 20)
     assert data.input_shape == (32, 32, 3) and data.num_classes == 10
+    assert data.in_memory  # read into arrays: its pipelines cache
     image, label = next(iter(data.train))
     assert image.shape == (32, 32, 3) and image.dtype == tf.uint8 and label.dtype == tf.int64
     assert len(images_and_labels(data.test)[0]) == 20
@@ -79,6 +80,7 @@ def test_imagenet_through_tfds_mock_data(tmp_path):
     with tfds.testing.mock_data(num_examples=4, policy=tfds.testing.MockPolicy.USE_CODE):
         data = inputs.load_data("imagenet2012", data_dir=str(tmp_path))
         assert data.input_shape == (224, 224, 3) and data.num_classes == 1000
+        assert not data.in_memory  # streamed from disk: never cached
         for image, label in data.train.take(2):
             assert min(image.shape[:2]) == 256 and image.dtype == tf.uint8
         for image, _ in data.test.take(2):
@@ -250,3 +252,51 @@ def test_with_validation_gives_the_validation_images_back_to_training(npz):
     np.testing.assert_array_equal(images_and_labels(final.test)[0],
                                   images_and_labels(data.test)[0])
     np.testing.assert_array_equal(final.mean, data.mean)  # the training split's statistics
+
+
+# ---------------------------------------------------------------------------------------------
+# Cache of in-memory data sets
+# ---------------------------------------------------------------------------------------------
+
+def counting_normalizations(monkeypatch):
+    """Make inputs.normalize count the images it normalizes; returns the counter (a variable,
+    as the pipelines run it in tf.data's threads)."""
+    count = tf.Variable(0, dtype=tf.int64)
+    original = inputs.normalize
+
+    def normalize(image, mean, std):
+        with tf.control_dependencies([count.assign_add(1)]):
+            return original(image, mean, std)
+
+    monkeypatch.setattr(inputs, "normalize", normalize)
+    return count
+
+
+def test_in_memory_images_are_normalized_once_not_every_epoch(tiny_data, monkeypatch):
+    count = counting_normalizations(monkeypatch)
+    streamed = dataclasses.replace(tiny_data, in_memory=False)
+    for data, per_pass in [(tiny_data, 0), (streamed, 1)]:
+        count.assign(0)
+        pipeline = inputs.train_pipeline(data, TINY)
+        for _ in range(3):  # epochs
+            list(pipeline)
+        assert count.numpy() == (1 + 2 * per_pass) * data.num_train
+        count.assign(0)
+        pipeline = inputs.eval_pipeline(data, data.val, 4)
+        for _ in range(2):
+            list(pipeline)
+        assert count.numpy() == (1 + per_pass) * data.num_val
+
+
+def test_cached_pipelines_give_the_batches_of_uncached_ones(tiny_data):
+    streamed = dataclasses.replace(tiny_data, in_memory=False)
+    cached, uncached = (inputs.train_pipeline(data, TINY) for data in (tiny_data, streamed))
+    for _ in range(2):  # the second epoch reads the cache, augmented anew
+        for (x, y), (x0, y0) in zip(cached, uncached, strict=True):
+            np.testing.assert_array_equal(x.numpy(), x0.numpy())
+            np.testing.assert_array_equal(y.numpy(), y0.numpy())
+    cached, uncached = (inputs.eval_pipeline(data, data.test, 4) for data in (tiny_data, streamed))
+    for _ in range(2):
+        for (x, y), (x0, y0) in zip(cached, uncached, strict=True):
+            np.testing.assert_array_equal(x.numpy(), x0.numpy())
+            np.testing.assert_array_equal(y.numpy(), y0.numpy())

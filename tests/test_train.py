@@ -36,10 +36,20 @@ TINY = train.TrainConfig(epochs=1, batch_size=8, filters=4, verbose=0)
     (dict(cutout=-1), "cutout must be at least 0"),
     (dict(sgdr_t_mul=0.5), "sgdr_t_mul must be at least 1"),
     (dict(verbose=3), "verbose must be 0, 1 or 2"),
+    (dict(mixed_precision="float16"), "mixed_precision must be one of float32, mixed_bfloat16, "
+                                      "mixed_float16, got 'float16'"),
+    (dict(jit_compile="yes"), "jit_compile must be True, False or 'auto', got 'yes'"),
+    (dict(run_eagerly=True, jit_compile=True), "run_eagerly and jit_compile exclude each other"),
 ])
 def test_bad_train_config(kwargs, message):
     with pytest.raises(ValueError, match=message):
         train.TrainConfig(**kwargs)
+
+
+def test_fast_path_defaults_train_as_before_it_existed():
+    config = train.TrainConfig()
+    assert config.mixed_precision == "float32" and config.jit_compile == "auto"  # Keras' default
+    assert "jit_compile" in train.EXECUTION_ONLY and "mixed_precision" not in train.EXECUTION_ONLY
 
 
 def test_paper_defaults():
@@ -96,6 +106,88 @@ def test_eager_steps_train_the_same_network(trained, tiny_data, tmp_path):
     for eager, traced in zip(keras.models.load_model(path).weights,
                              keras.models.load_model(trained[1]).weights):
         np.testing.assert_allclose(eager.numpy(), traced.numpy(), rtol=1e-4, atol=1e-5)
+
+
+# ---------------------------------------------------------------------------------------------
+# The GPU fast path, checked for correctness on a CPU
+# ---------------------------------------------------------------------------------------------
+
+BF16 = dataclasses.replace(TINY, mixed_precision="mixed_bfloat16")
+
+
+def keeping(built, data):
+    """A `start` for train.train: a fresh round-0 network, appended to `built` so that a test
+    can look at the model train.train compiled."""
+    def start():
+        built.append(cells.build_model(cells.ROUND0[0], TINY.filters, data.num_classes,
+                                       data.input_shape))
+        return built[-1]
+    return start
+
+
+def test_mixed_bfloat16_trains_saves_and_leaves_the_policy_float32(tiny_data, tmp_path):
+    path = tmp_path / "bf16.keras"
+    result = train.train(cells.ROUND0[0], tiny_data, BF16, model_path=path)
+    assert result.status == "ok" and 0 <= result.val_accuracy <= 1
+    assert keras.config.dtype_policy().name == "float32"  # the next model is float32 again
+    model, arch = train.load_model(str(path))
+    assert arch == cells.ROUND0[0]
+    assert model.get_layer("stem").layers[0].compute_dtype == "bfloat16"
+    assert model.get_layer("logits").compute_dtype == "float32" == model.output.dtype
+    model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+                  metrics=["accuracy"])
+    val = model.evaluate(inputs.eval_pipeline(tiny_data, tiny_data.val, 8), verbose=0,
+                         return_dict=True)
+    assert val["accuracy"] == pytest.approx(result.val_accuracy)
+
+
+def test_a_failing_candidate_gives_the_caller_its_dtype_policy_back(tiny_data):
+    keras.config.set_dtype_policy("mixed_float16")
+    try:
+        result = train.train(cells.Arch(blocks=()), tiny_data, BF16)
+        policy = keras.config.dtype_policy().name
+    finally:
+        keras.config.set_dtype_policy("float32")
+    assert result.status.startswith("error: ValueError: ") and policy == "mixed_float16"
+
+
+def test_mixed_float16_trains_with_loss_scaling(tiny_data):
+    built = []
+    result = train.train(cells.ROUND0[0], tiny_data,
+                         dataclasses.replace(TINY, mixed_precision="mixed_float16"),
+                         start=keeping(built, tiny_data))
+    assert result.status == "ok" and 0 <= result.val_accuracy <= 1
+    model = built[0]
+    assert isinstance(model.optimizer, keras.optimizers.LossScaleOptimizer)
+    assert model.get_layer("stem").layers[0].compute_dtype == "float16"
+    assert model.get_layer("logits").compute_dtype == "float32"
+
+
+def test_a_float32_parent_seeds_a_mixed_bfloat16_child(trained, tiny_data, tmp_path):
+    parent_model, parent_arch = train.load_model(str(trained[1]))
+    child = grow_trim.grow(cells.canonical(parent_arch))[0][0]
+    start = train.Inheriting(parent_model, parent_arch, child, TINY.filters, tiny_data)
+    path = tmp_path / "child.keras"
+    result = train.train(child, tiny_data, dataclasses.replace(BF16, epochs=0), start=start,
+                         model_path=path)
+    assert result.status == "ok" and start.report.exact
+    # The child computes its parent's function, rounded to bfloat16: an image near a decision
+    # boundary may change class (one in 10 is 0.1).
+    assert abs(result.val_accuracy - trained[0].val_accuracy) <= 0.1 + 1e-6
+    model, _ = train.load_model(str(path))
+    assert model.get_layer("stem").layers[0].compute_dtype == "bfloat16"
+
+
+def test_xla_trains_close_to_the_plain_steps(trained, tiny_data):
+    built = []
+    result = train.train(cells.ROUND0[0], tiny_data, dataclasses.replace(TINY, jit_compile=True),
+                         start=keeping(built, tiny_data))
+    assert result.status == "ok" and built[0].jit_compile is True  # Keras did not fall back
+    assert abs(result.val_accuracy - trained[0].val_accuracy) <= 0.1 + 1e-6
+    # XLA fuses ops differently: the same network up to float32 rounding (seen: 4e-7 after one
+    # epoch), not bit for bit.
+    for xla, plain in zip(built[0].weights, keras.models.load_model(trained[1]).weights):
+        np.testing.assert_allclose(xla.numpy(), plain.numpy(), rtol=1e-4, atol=1e-5)
 
 
 def test_non_finite_loss_gives_status_nan(tiny_data, tmp_path):
@@ -191,6 +283,23 @@ def test_cli_init_from_a_parent_of_another_width_is_one_line(npz, trained_by_cli
     assert result.returncode == 1 and "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("train.py: --init=") and "width" in last and "filters" in last
+
+
+def test_cli_fast_path_flags_reach_the_training(npz, trained_by_cli, tmp_path):
+    # A float32 parent evaluated as a bfloat16 child, its steps compiled with XLA (one batch
+    # shape, 2, for 4 validation and 10 test images: one compilation).
+    out, _, arch_file = trained_by_cli
+    result = _run(f"--arch={arch_file}", f"--init={out / 'model.keras'}", "--epochs=0",
+                  f"--dataset=npz:{npz[0]}", "--filters=4", "--batch_size=2",
+                  "--train_examples=16", "--mixed_precision=mixed_bfloat16", "--jit_compile",
+                  f"--out={tmp_path / 'fast'}")
+    assert result.returncode == 0, result.stderr
+    report = json.loads((tmp_path / "fast" / "result.json").read_text())
+    assert report["config"]["mixed_precision"] == "mixed_bfloat16"
+    assert report["config"]["jit_compile"] is True
+    assert report["status"] == "ok" and 0 <= report["val_accuracy"] <= 1
+    model, _ = train.load_model(str(tmp_path / "fast" / "model.keras"))
+    assert model.get_layer("stem").layers[0].compute_dtype == "bfloat16"
 
 
 @pytest.mark.parametrize("args, message", [
