@@ -98,6 +98,11 @@ class SearchConfig:
         return self
 
 
+# Settings added after out_dirs of this format were written, and what an out_dir without them
+# computed: a config without one means this value. (A None default needs no entry.)
+ADDED_LATER = {"train.mixed_precision": "float32"}
+
+
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
     """config.json: the search's settings, its training recipe (train.TrainConfig as a dict),
@@ -364,7 +369,8 @@ class OutDir:
         """
         old = self.config()
         if old is not None:
-            before, now = _flat(old.to_json()), _flat(config.to_json())
+            before = {**ADDED_LATER, **_flat(old.to_json())}
+            now = {**ADDED_LATER, **_flat(config.to_json())}
             changed = [f"{name}: {before.get(name)!r} before, {now.get(name)!r} now"
                        for name in sorted(set(before) | set(now))
                        if name not in may_change and before.get(name) != now.get(name)]

@@ -102,6 +102,11 @@ def define_flags():
                       "and exact p, r) or 'y' (the paper: Eq. 3, the SCC predicts y itself).")
     flags.DEFINE_integer("seed", defaults.seed, "Seed of training, controller and data split.")
     flags.DEFINE_integer("verbose", 0, "Keras verbosity while training a candidate.")
+    flags.DEFINE_enum("mixed_precision", "float32", train.MIXED_PRECISION, "Train candidates "
+                      "and the final network under this Keras dtype policy (GPU fast path; "
+                      "changes the numbers).")
+    flags.DEFINE_bool("jit_compile", None, "Compile training steps with XLA (--nojit_compile: "
+                      "never). Default: Keras' choice, XLA on a GPU.")
     flags.DEFINE_integer("workers", 1, "Candidates trained at once, each a Ray task in its own "
                          "process; 1: one after the other in this process, no Ray.")
     flags.DEFINE_string("ray_address", None, "Join this Ray cluster (HOST:PORT of `ray start "
@@ -476,7 +481,8 @@ def main(argv):
         train_config = train.TrainConfig(
             epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
             filters=FLAGS.filters, seed=FLAGS.seed, verbose=FLAGS.verbose,
-            run_eagerly=FLAGS.run_eagerly)
+            run_eagerly=FLAGS.run_eagerly, mixed_precision=FLAGS.mixed_precision,
+            jit_compile="auto" if FLAGS.jit_compile is None else FLAGS.jit_compile)
         base = cells.load(FLAGS.base) if FLAGS.base else None
         data = inputs.load_data(FLAGS.dataset, FLAGS.data_dir, FLAGS.val_fraction,
                                FLAGS.train_examples, FLAGS.seed)

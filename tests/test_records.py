@@ -90,6 +90,21 @@ def test_a_resume_may_change_how_a_search_runs_but_not_what_it_computes(tmp_path
         out.start(other, may_change=("search.rounds", "train.verbose"), log=quiet)
 
 
+def test_a_setting_added_later_resumes_at_what_older_out_dirs_computed(tmp_path):
+    out = records.OutDir(str(tmp_path))
+    out.start(CONFIG, log=quiet)  # written before train.mixed_precision existed
+    same = records.RunConfig(CONFIG.search, {**CONFIG.train, "mixed_precision": "float32"},
+                             CONFIG.data, CONFIG.evaluation)
+    out.start(same, log=quiet)
+    (tmp_path / "config.json").write_text(json.dumps(CONFIG.to_json()))
+    other = records.RunConfig(CONFIG.search, {**CONFIG.train,
+                                              "mixed_precision": "mixed_bfloat16"},
+                              CONFIG.data, CONFIG.evaluation)
+    with pytest.raises(ValueError, match=r"train.mixed_precision: 'float32' before, "
+                                         r"'mixed_bfloat16' now"):
+        out.start(other, log=quiet)
+
+
 def test_an_out_dir_of_an_earlier_format_is_refused_by_name(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"lambda_": 0.5, "train": {}}))
     with pytest.raises(ValueError, match=r"config.json: out_dir format 1, this version reads "
