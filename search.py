@@ -313,8 +313,11 @@ def train_controller(out, state, config, round_index, log=print):
     """Step 6: a fresh SCC on every candidate trained so far, seeded by the round, so that a
     resumed search trains the same one. Its target is y (Eq. 3) or the validation accuracy
     (config.controller_target); accuracy means the same in every round, while y is measured
-    against each round's own base."""
-    ok = [record for record in state.records if record.ok]
+    against each round's own base. Records are taken in (round, key) order, not the order
+    they finished in, so that the controller, and what it selects next, do not depend on how
+    many workers trained the candidates."""
+    ok = sorted((record for record in state.records if record.ok),
+                key=lambda record: (record.round, record.key))
     targets = [record.y if config.controller_target == "y" else record.val_accuracy
                for record in ok]
     controller = scc.Controller(kind="scc", list_size=config.list_size,

@@ -15,6 +15,7 @@ import pytest
 import cells
 import lifetime
 import records
+import scc
 import search
 import train
 from conftest import ROOT, assert_one_line_error
@@ -72,6 +73,25 @@ def test_an_evaluator_may_yield_in_any_order_and_the_search_is_the_same(tmp_path
     back = records.load_run(str(tmp_path / "backward")).candidates
     assert {(c.round, c.key) for c in back} == set(by_key)
     assert all(c.y == by_key[(c.round, c.key)].y for c in back)
+
+
+def test_the_controller_does_not_depend_on_the_order_candidates_finish_in(tmp_path):
+    # As a pool of workers returns them: the same records in another order must train the same
+    # controller, or round 1's selection would depend on the number of workers.
+    archs = [cells.one_cell(a, b) for a, b in (("conv3x3", "maxpool3x3"),
+                                               ("avgpool3x3", "maxpool3x3"),
+                                               ("dwconv3x3", "identity"))]
+    done = [records.Candidate(round=0, key=cells.key(arch), arch=cells.canonical(arch),
+                              val_accuracy=accuracy, param_bytes=1000, activation_bytes=1000,
+                              y=accuracy, seconds=1.0, status="ok")
+            for arch, accuracy in zip(archs, (0.6, 0.2, 0.4))]
+    config = records.SearchConfig(controller_epochs=1, list_size=8)
+    predictions = []
+    for name, order in (("forward", done), ("backward", done[::-1])):
+        out = records.OutDir(str(tmp_path / name))
+        search.train_controller(out, search._State(order), config, 0, log=lambda line: None)
+        predictions.append(scc.Controller.load(out.controller_path).predict(archs))
+    np.testing.assert_array_equal(*predictions)
 
 
 def test_round0_trains_the_k_smallest_networks_by_the_memory_terms(tmp_path):
