@@ -72,8 +72,7 @@ def test_two_workers_give_what_one_process_gives_and_a_killed_task_is_retried(ti
             return parallel.train_task(*args)
         os._exit(1)
 
-    archs = [cells.one_cell("conv3x3", "maxpool3x3"), cells.one_cell("dwconv3x3", "avgpool3x3"),
-             cells.one_cell("identity", "conv3x3")]
+    archs = [cells.one_cell("conv3x3", "maxpool3x3"), cells.one_cell("dwconv3x3", "avgpool3x3")]
     measured = search.measure(archs, FILTERS, records.SearchConfig(), tiny_data)
     job = search.Job(0, tuple(measured), None, str(tmp_path / "out"), seed=3)
     config = train.TrainConfig(epochs=1, batch_size=8, filters=FILTERS, verbose=0)
@@ -93,4 +92,4 @@ def test_two_workers_give_what_one_process_gives_and_a_killed_task_is_retried(ti
         log = open(out.log_path(0, key)).read()
         assert log.startswith(key) and log.count(" - loss: ") == 1 and "status ok" in log
     assert lines[0].startswith("ray: 2 workers, 1 CPUs and 0 GPUs per candidate")
-    assert lines[-1].startswith("round 0: 3/3 done, 0 running, 0 failed")
+    assert lines[-1].startswith("round 0: 2/2 done, 0 running, 0 failed")

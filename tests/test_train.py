@@ -302,40 +302,47 @@ def test_cli_fast_path_flags_reach_the_training(npz, trained_by_cli, tmp_path):
     assert model.get_layer("stem").layers[0].compute_dtype == "bfloat16"
 
 
-@pytest.mark.parametrize("args, message", [
-    (["--dataset=npz:x.npz"], "--arch is required"),
-    (["--arch=examples/figure1b.json", "--dataset=mnist"], "unknown dataset 'mnist'"),
-    (["--arch=examples/figure1b.json", "--epochs=0"], "--epochs=0 only evaluates, and needs "
-                                                      "--init"),
-    (["--arch=examples/figure1b.json", "--epochs=-1", "--dataset=npz:x.npz"],
-     "epochs must be at least 0"),
-    (["--arch=examples/figure1b.json", "--init=nowhere/model.keras", "--epochs=0"],
-     "nowhere/model.keras: no such model file"),
-])
-def test_cli_errors_name_the_problem(args, message):
-    result = _run(*args)
-    assert result.returncode != 0
-    assert "Traceback" not in result.stderr
-    last_line = result.stderr.strip().splitlines()[-1]
-    assert last_line.startswith("train.py: ") and message in last_line
+def _run_all(cases):
+    """_run of each argument list at once (each spends its seconds importing TensorFlow)."""
+    processes = [subprocess.Popen([sys.executable, "train.py", *args], cwd=ROOT,
+                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                 for args in cases]
+    outputs = [p.communicate(timeout=300) for p in processes]
+    return [subprocess.CompletedProcess(args, p.returncode, *output)
+            for args, p, output in zip(cases, processes, outputs)]
 
 
-@pytest.mark.parametrize("content, rule", [
-    ('{"blocks": []}', "block count"),
-    (b'{"blocks": "\xe9"}', "not UTF-8 text"),
-    # Every layer of block 2 removed: the file parses, but the block prunes to nothing.
-    (json.dumps({"blocks": [{"cells": [{"inputs": [0, 0] if b != 1 else [None, None],
-                                         "ops": ["conv3x3", "conv3x3"], "combine": "sum",
-                                         "output": True}]} for b in range(5)]}), "block 2"),
-])
-def test_cli_bad_architecture_file_is_refused_before_the_data_is_read(tmp_path, content, rule):
-    arch_file = tmp_path / "bad.json"
-    if isinstance(content, bytes):
-        arch_file.write_bytes(content)
-    else:
-        arch_file.write_text(content)
-    # The data set does not exist either: the architecture's error must come first.
-    result = _run(f"--arch={arch_file}", "--dataset=npz:missing.npz")
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith(f"train.py: {arch_file}: ") and rule in last, result.stderr
+def test_cli_errors_name_the_problem(tmp_path):
+    cases = [
+        (["--dataset=npz:x.npz"], "--arch is required"),
+        (["--arch=examples/figure1b.json", "--dataset=mnist"], "unknown dataset 'mnist'"),
+        (["--arch=examples/figure1b.json", "--epochs=0"], "--epochs=0 only evaluates, and needs "
+                                                          "--init"),
+        (["--arch=examples/figure1b.json", "--epochs=-1", "--dataset=npz:x.npz"],
+         "epochs must be at least 0"),
+        (["--arch=examples/figure1b.json", "--init=nowhere/model.keras", "--epochs=0"],
+         "nowhere/model.keras: no such model file"),
+    ]
+    # A bad architecture file is refused before the data is read (the data set does not exist
+    # either: the architecture's error must come first).
+    files = [
+        ('{"blocks": []}', "block count"),
+        (b'{"blocks": "\xe9"}', "not UTF-8 text"),
+        # Every layer of block 2 removed: the file parses, but the block prunes to nothing.
+        (json.dumps({"blocks": [{"cells": [{"inputs": [0, 0] if b != 1 else [None, None],
+                                             "ops": ["conv3x3", "conv3x3"], "combine": "sum",
+                                             "output": True}]} for b in range(5)]}), "block 2"),
+    ]
+    for n, (content, rule) in enumerate(files):
+        arch_file = tmp_path / f"bad{n}.json"
+        if isinstance(content, bytes):
+            arch_file.write_bytes(content)
+        else:
+            arch_file.write_text(content)
+        cases.append(([f"--arch={arch_file}", "--dataset=npz:missing.npz"],
+                      f"{arch_file}: ", rule))
+    for result, (args, message, *rule) in zip(_run_all([c[0] for c in cases]), cases):
+        assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
+        last_line = result.stderr.strip().splitlines()[-1]
+        assert last_line.startswith("train.py: ") and message in last_line, result.stderr
+        assert all(r in last_line for r in rule), result.stderr
