@@ -6,7 +6,7 @@ inference times the bytes per value. ``activation_bytes`` comes from the registe
 analysis of Figure 3: each intermediate representation (a node) lives from the time it is
 generated until it is deleted, and the memory is the largest sum of live node sizes at any time.
 
-Two schedules (``analyze``):
+Three schedules (``analyze``):
 
 * ``paper`` (default; reproduces Figure 3 exactly), the figure's four rules:
   1. nodes are the block input, every operation layer's output, every cell's combine output and
@@ -20,6 +20,9 @@ Two schedules (``analyze``):
 * ``strict``: one node at a time in program order, a node's inputs are counted while it is
   computed and every node is deleted right after its last consumer. Closer to what a runtime
   with one buffer per tensor does; reported beside ``paper``, never mixed with it.
+* ``optimal``: strict's memory model in the topological order with the lowest peak
+  (``optimal_order``, an exact search), so never above strict. ``arch_order`` gives that order
+  by layer name, for an exporter to run the operators in.
 
 Parameters are counted as deployed: BatchNorm folded into the convolution before it
 (``cells.op_params`` for the operation layers of an Arch, ``folded_params`` for Keras layers).
@@ -31,6 +34,7 @@ baselines of Tables 1 and 2 are measured; for a model ``cells.build_model`` made
 
 import dataclasses
 import functools
+import heapq
 import json
 import math
 import typing
@@ -54,7 +58,7 @@ def define_flags():
     flags.DEFINE_bool("json", False, "Print one JSON object instead of a table.")
     flags.DEFINE_string("plot", None, "Write the lifetime plot of the whole network to this PNG.")
 
-SCHEDULES = ("paper", "strict")
+SCHEDULES = ("paper", "strict", "optimal")
 
 
 class Node(typing.NamedTuple):
@@ -90,30 +94,42 @@ class Lifetime:
 
 def analyze(nodes, schedule="paper", sizes=None):
     """Lifetime of `nodes` (a list in program order, inputs given by index) under `schedule`;
-    `sizes` replaces the nodes' own (H x W x C), e.g. all 1 as in Figure 3."""
-    sizes = tuple(math.prod(node.shape) for node in nodes) if sizes is None else tuple(sizes)
-    born, dead = _times(nodes, schedule)
+    `sizes` replaces the nodes' own (H x W x C), e.g. all 1 as in Figure 3. Under ``optimal`` the
+    order is the best one for the sizes used: the nodes' own when `sizes` is None, so unit sizes
+    can give another order than the real ones."""
+    sizes = _sizes(nodes, sizes)
+    born, dead = _times(nodes, schedule, sizes)
     return Lifetime(tuple(n.name for n in nodes), sizes, tuple(born), tuple(dead),
                     tuple(_memory_row(born, dead, sizes)), schedule)
 
 
-def _times(nodes, schedule):
+def _sizes(nodes, sizes=None):
+    return tuple(math.prod(node.shape) for node in nodes) if sizes is None else tuple(sizes)
+
+
+def _times(nodes, schedule, sizes=None):
     """When each node is generated and deleted (None: never) under `schedule`.
 
     Paper: rule 2, born(n) = 1 + max(born(inputs of n)), the block input at t = 1; rule 3,
     dead(n) = born(last consumer of n), or born(n.hold) if later. Strict: born(n) = its position
-    in program order, dead(n) = born(last consumer of n) + 1.
+    in program order, dead(n) = born(last consumer of n) + 1. Optimal: as strict, in the order
+    `optimal_order` finds for `sizes` (None: the nodes' own).
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule: {schedule!r} is not one of {', '.join(SCHEDULES)}")
     paper = schedule == "paper"
+    position = range(len(nodes))
+    if schedule == "optimal":
+        position = [0] * len(nodes)
+        for t, k in enumerate(optimal_order(nodes, sizes)[0]):
+            position[k] = t
     born = [0] * len(nodes)
     last = [0] * len(nodes)  # time of each node's last consumer
     holds = []
     # Plain loops, not max() over lists: nodes have one or two inputs, and this runs for
     # every block of every candidate.
     for k, (name, _, ins, _, hold) in enumerate(nodes):
-        t = 1 if paper else k + 1
+        t = 1 if paper else position[k] + 1
         for i in ins:
             if i >= k:
                 raise ValueError(f"node {name}: reads a node that comes after it")
@@ -121,7 +137,7 @@ def _times(nodes, schedule):
                 t = born[i] + 1
         born[k] = t
         for i in ins:
-            if t > last[i]:  # ASAP can run a later node of the program earlier
+            if t > last[i]:  # ASAP or optimal can run a later node of the program earlier
                 last[i] = t
         if hold is not None and paper:
             holds.append((k, hold))
@@ -146,6 +162,135 @@ def _memory_row(born, dead, sizes):
         live += delta[t]
         memory.append(live)
     return memory
+
+
+# ---------------------------------------------------------------------------------------------
+# The memory-optimal order
+# ---------------------------------------------------------------------------------------------
+
+# Sets of computed nodes the exact search may meet before it gives up. A chain of n nodes has
+# n + 1 of them, but branches side by side multiply their counts (5^k for k cells of two layers
+# that all read the block input), and the search meets only those it cannot rule out. 200,000
+# took 0.5 to 9 s here (more the more nodes are ready at once) and about 100 MB: about as much
+# as one measurement should cost, while the blocks and keras.applications models measured in
+# the README met at most about 8,000 (NASNetMobile; sampled blocks 1,425).
+MAX_STATES = 200_000
+
+
+def optimal_order(nodes, sizes=None, max_states=None):
+    """(order, peak): a topological order of `nodes` with the lowest peak under the strict
+    memory model, as a tuple of node indices; program order whenever program order is optimal.
+    `sizes` as in `analyze` (None: the nodes' own).
+
+    A down-set S is a set of computed nodes that holds the inputs of each of its nodes. With
+    F(S) the nodes outside S whose inputs are all in S, and live(S) the nodes of S that a node
+    outside S still reads or that nothing reads (outputs, never deleted):
+
+        cost(S, v) = live(S) + size(v)       # computing v, v in F(S): its inputs are in live(S)
+        f({}) = 0
+        f(S') = min over S' = S + {v} of max(f(S), cost(S, v))    # the best peak to reach S'
+        peak = f(V)
+
+        live(S + {v}) = live(S) + size(v) - (inputs of v that no node outside S + {v} reads)
+
+    f is a bottleneck shortest path, computed in increasing f (Dijkstra), so no set whose f is
+    above the peak is expanded; ties go to the larger set, then to the smaller bit mask (the
+    earlier nodes). Two cuts keep it exact: no step above program order's peak (program order
+    needs none), and from S a step v with cost(S, v) <= max(f(S), floor) that frees at least
+    size(v) is the only one tried (floor: a peak no order avoids, see below). Moving such a v
+    first in any finish from S lowers the live size of every later step and adds one step no
+    higher than a peak that order pays anyway.
+
+    Raises ValueError past `max_states` down-sets (None: MAX_STATES, read at each call, so that
+    setting lifetime.MAX_STATES reaches analyze, arch_memory and model_memory too), naming the
+    graph's size and the budget.
+    """
+    sets = _DownSets(nodes, sizes, MAX_STATES if max_states is None else max_states)
+    n, sizes = len(nodes), sets.sizes
+    bound = max(_memory_row(*_times(nodes, "strict"), sizes))
+    # Every order computes each node beside its inputs and ends with every output live. Most
+    # blocks here reach that floor in program order (at their output concatenation), and so do
+    # most keras.applications models (at their first, largest layers): then program order is
+    # optimal, and nothing needs searching.
+    shrinks = [sum(sizes[i] for i in sets.inputs[k]) >= sizes[k] for k in range(n)]
+    floor = max(max(sizes[k] + sum(sizes[i] for i in sets.inputs[k]) for k in range(n)),
+                sum(sizes[k] for k in range(n) if not sets.readers[k]))
+    if bound == floor:
+        return tuple(range(n)), bound
+    best, came, heap, full = {0: 0}, {}, [(0, 0, 0)], (1 << n) - 1
+    while True:
+        peak, depth, s = heapq.heappop(heap)
+        if s == full:
+            break
+        if peak > best[s]:
+            continue
+        live, ready = sets.seen[s]
+        steps, cap = list(_steps(s, ready)), max(peak, floor)
+        for v, t in steps:
+            if shrinks[v] and live + sizes[v] <= cap and sets.freed(t, v) >= sizes[v]:
+                steps = [(v, t)]
+                break
+        for v, t in steps:
+            f = max(peak, live + sizes[v])
+            if f <= bound and f < best.get(t, math.inf):
+                sets.add(t, s, v)
+                best[t], came[t] = f, v
+                heapq.heappush(heap, (f, depth - 1, t))
+    if peak == bound:
+        return tuple(range(n)), bound
+    order = []
+    while full:
+        order.append(came[full])
+        full ^= 1 << order[-1]
+    return tuple(reversed(order)), peak
+
+
+class _DownSets:
+    """The down-sets of one graph met so far, as bit masks: seen[S] = (live(S), F(S))."""
+
+    def __init__(self, nodes, sizes, max_states):
+        n = len(nodes)
+        self.sizes, self.max_states = _sizes(nodes, sizes), max_states
+        self.name = f"the graph of {n} nodes ending in {nodes[-1].name!r}" if n else "no graph"
+        self.inputs, self.needs, self.readers = [], [0] * n, [0] * n  # needs, readers: masks
+        ready = 0
+        for k, node in enumerate(nodes):
+            self.inputs.append(set(node.inputs))
+            for i in self.inputs[k]:
+                if i >= k:
+                    raise ValueError(f"node {node.name}: reads a node that comes after it")
+                self.needs[k] |= 1 << i
+                self.readers[i] |= 1 << k
+            if not self.needs[k]:
+                ready |= 1 << k
+        self.seen = {0: (0, ready)}
+
+    def freed(self, t, v):
+        """Size of the inputs of v that nothing outside t = S + {v} reads: deleted after v."""
+        return sum(self.sizes[u] for u in self.inputs[v] if not self.readers[u] & ~t)
+
+    def add(self, t, s, v):
+        """Meet t = s + {v}; its live size and F depend on t alone, so the first way counts."""
+        if t in self.seen:
+            return
+        live, ready = self.seen[s]
+        ready ^= 1 << v
+        for c, _ in _steps(0, self.readers[v]):
+            if not self.needs[c] & ~t:
+                ready |= 1 << c
+        self.seen[t] = (live + self.sizes[v] - self.freed(t, v), ready)
+        if len(self.seen) > self.max_states:
+            raise ValueError(f"optimal schedule: {self.name} has more than {self.max_states:,} "
+                             "sets of computed nodes to search; use --schedule=strict, or "
+                             "raise max_states (lifetime.MAX_STATES)")
+
+
+def _steps(s, ready):
+    """(v, S + {v}) for each v of the bit mask `ready`, smallest v first."""
+    while ready:
+        bit = ready & -ready
+        ready ^= bit
+        yield bit.bit_length() - 1, s | bit
 
 
 # ---------------------------------------------------------------------------------------------
@@ -261,8 +406,8 @@ class Memory:
 def _profile(nodes, schedule):
     """(folded params, peak elements) of one part. Parts are scheduled on their own, which
     gives the same peak as the whole network: nothing of a part outlives its output."""
-    born, dead = _times(nodes, schedule)
     sizes = [math.prod(shape) for _, shape, _, _, _ in nodes]
+    born, dead = _times(nodes, schedule, sizes)
     return sum(n.params for n in nodes), max(_memory_row(born, dead, sizes))
 
 
@@ -278,7 +423,7 @@ def arch_memory(arch, filters=64, bytes_per_value=4, schedule="paper", input_sha
                 num_classes=10, strides=cells.BLOCK_STRIDES, widths=cells.BLOCK_WIDTHS):
     """param_bytes, activation_bytes and per-block peaks of `arch`: exact and fast (no Keras),
     for every candidate. Equal to `model_memory(cells.build_model(arch, ...))` under the paper
-    schedule; under strict see `model_memory`."""
+    and optimal schedules; under strict see `model_memory`."""
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule: {schedule!r} is not one of {', '.join(SCHEDULES)}")
     arch = cells.prune(arch, len(strides))
@@ -295,6 +440,26 @@ def arch_memory(arch, filters=64, bytes_per_value=4, schedule="paper", input_sha
     return Memory(params, params * bytes_per_value, peak * bytes_per_value,
                   (params + peak) * bytes_per_value,
                   tuple(b * bytes_per_value for b in block_peaks), schedule)
+
+
+def arch_order(arch, filters=64, input_shape=(32, 32, 3), num_classes=10,
+               strides=cells.BLOCK_STRIDES, widths=cells.BLOCK_WIDTHS):
+    """The memory-optimal execution order of `arch`'s nodes, for an exporter to run the
+    operators in: one tuple of node names per part (the stem, each block, the head), each in
+    the order `optimal_order` finds for that part and without the part's input (the image, or
+    the previous part's output). Joined, they order the whole network.
+
+    The names are those of the layers cells.build_model(arch, filters, ...) creates: op layers
+    (`b1_c2_l1_conv3x3`, one keras.Sequential with its BatchNorm and ReLU inside), combines
+    (`b1_c2_sum`), block concatenations (`b1_out`), `stem`, `gap` and `logits`; the weightless
+    Identity markers build_model puts on cell and block outputs are no nodes. The order depends
+    on the sizes: give the filters and input shape of the model being exported. For any Keras
+    model: `[nodes[k].name for k in optimal_order(nodes)[0]]` with `nodes = model_graph(model)`.
+    Raises ValueError as `optimal_order` does, past its budget.
+    """
+    arch = cells.prune(arch, len(strides))
+    return [tuple(nodes[k].name for k in optimal_order(nodes)[0][1:])
+            for nodes, _ in _parts(arch, filters, input_shape, num_classes, strides, widths)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -393,11 +558,11 @@ def model_graph(model):
 def model_memory(model, bytes_per_value=4, schedule="paper"):
     """param_bytes and activation_bytes of any Keras functional model (Tables 1 and 2).
 
-    For a model cells.build_model made, equal to `arch_memory` of its Arch under the paper
-    schedule, which depends only on the graph. Strict can differ: its program order is the order
-    of the node list, and a Keras model keeps no record of the order its layers were called in;
-    it lists (and runs) them by depth from the output, so e.g. both cells' op layers before the
-    first cell's sum, where arch_graph follows build_model's calls cell by cell.
+    For a model cells.build_model made, equal to `arch_memory` of its Arch under the paper and
+    optimal schedules, which depend only on the graph. Strict can differ: its program order is
+    the order of the node list, and a Keras model keeps no record of the order its layers were
+    called in; it lists (and runs) them by depth from the output, so e.g. both cells' op layers
+    before the first cell's sum, where arch_graph follows build_model's calls cell by cell.
     """
     nodes = model_graph(model)
     params, peak = _profile(nodes, schedule)
@@ -482,11 +647,11 @@ def main(argv):
             memory = model_memory(model, FLAGS.bytes, FLAGS.schedule)
             nodes = model_graph(model)
             source = FLAGS.keras_app
+        if FLAGS.plot:  # the optimal order of the whole network can exceed the search budget
+            plot(analyze(nodes, FLAGS.schedule), FLAGS.plot, f"{source}: lifetime "
+                 f"({FLAGS.schedule}), peak {memory.activation_bytes / 2**20:.3f} MiB")
     except ValueError as e:
         raise SystemExit(f"lifetime.py: {e}") from None
-    if FLAGS.plot:
-        plot(analyze(nodes, FLAGS.schedule), FLAGS.plot, f"{source}: lifetime "
-             f"({FLAGS.schedule}), peak {memory.activation_bytes / 2**20:.3f} MiB")
     result = dict(memory.as_dict(), source=source, input_size=FLAGS.input_size,
                   bytes_per_value=FLAGS.bytes, block_peaks=list(memory.block_peaks) or None)
     if FLAGS.json:

@@ -1,12 +1,14 @@
-"""lifetime.py: Figure 3, both schedules, folded parameters, Keras models, plot and CLI."""
+"""lifetime.py: Figure 3, the three schedules, folded parameters, Keras models, plot and CLI."""
 import json
 import os
+import random
 import subprocess
 import sys
 
 import pytest
 
 import cells
+import grow_trim
 import lifetime
 from cells import Arch, Cell
 
@@ -94,7 +96,7 @@ def test_schedules_are_named_and_never_mixed():
     # each: 6 * 65,536 * 4 = 1,572,864 B.
     assert strict.activation_bytes == 1_572_864
     assert paper.activation_bytes == 1_310_720
-    with pytest.raises(ValueError, match="schedule: 'fast' is not one of paper, strict"):
+    with pytest.raises(ValueError, match="schedule: 'fast' is not one of paper, strict, optimal"):
         lifetime.arch_memory(cells.FIGURE_1B, schedule="fast")
 
 
@@ -186,6 +188,11 @@ def test_keras_application_parameters_fold_every_batchnorm():
     channels = sum(int(layer.moving_mean.shape[0]) for layer in bn)
     memory = lifetime.model_memory(model)
     assert memory.params == model.count_params() - 4 * channels + channels
+    # A keras.applications graph: the optimal schedule runs on it (here program order is
+    # already optimal: the peak is at the first, largest layers).
+    strict, optimal = (lifetime.model_memory(model, schedule=s).activation_bytes
+                       for s in ("strict", "optimal"))
+    assert optimal <= strict
     nodes = lifetime.model_graph(model)
     assert not any(isinstance(model.get_layer(n.name), keras.layers.BatchNormalization)
                    for n in nodes)
@@ -278,6 +285,180 @@ def test_strict_order_of_a_keras_model_is_its_own():
     assert lifetime.arch_memory(arch, 4, schedule="strict").activation_bytes == 4 * unit_bytes
     model = cells.build_model(arch, filters=4)
     assert lifetime.model_memory(model, schedule="strict").activation_bytes == 5 * unit_bytes
-    # The paper schedule depends on the graph only: both give 4 units (t = 2: 4 layer outputs).
-    assert lifetime.model_memory(model).activation_bytes == 4 * unit_bytes
-    assert lifetime.arch_memory(arch, 4).activation_bytes == 4 * unit_bytes
+    # The paper and optimal schedules depend on the graph only: both give 4 units (paper: t = 2,
+    # 4 layer outputs; optimal: the Arch's program order, found from Keras's order too).
+    for schedule in ("paper", "optimal"):
+        assert lifetime.model_memory(model, schedule=schedule).activation_bytes == 4 * unit_bytes
+        assert lifetime.arch_memory(arch, 4, schedule=schedule).activation_bytes == 4 * unit_bytes
+    # arch_order names layers of the built model, each once, all but the image.
+    names = [name for part in lifetime.arch_order(arch, 4) for name in part]
+    assert sorted(names) == sorted(n.name for n in lifetime.model_graph(model)[1:])
+
+
+# ---------------------------------------------------------------------------------------------
+# The optimal schedule
+# ---------------------------------------------------------------------------------------------
+
+def _literal(*specs):
+    """Nodes from (name, size, inputs): sizes as one-dimensional shapes."""
+    return [lifetime.Node(name, (size,), inputs) for name, size, inputs in specs]
+
+
+def test_optimal_beats_strict_on_a_hand_worked_block():
+    # x feeds two branches, each a large node then a small one; out reads both small ones.
+    nodes = _literal(("x", 1, ()), ("a1", 4, (0,)), ("b1", 4, (0,)), ("a2", 1, (1,)),
+                     ("b2", 1, (2,)), ("out", 1, (3, 4)))
+    # Strict, program order x a1 b1 a2 b2 out, live while each is computed:
+    #   x 1; a1: x + a1 = 5; b1: x + a1 + b1 = 9 (x freed after); a2: a1 + b1 + a2 = 9 (a1
+    #   freed); b2: b1 + a2 + b2 = 6; out: a2 + b2 + out = 3. Peak 9.
+    assert lifetime.analyze(nodes, "strict").memory == (1, 5, 9, 9, 6, 3)
+    # Optimal, x a1 a2 b1 b2 out, one branch finished before the next: x 1; a1: 5; a2:
+    # x + a1 + a2 = 6 (a1 freed); b1: x + a2 + b1 = 6 (x freed); b2: a2 + b1 + b2 = 6; out 3.
+    # Peak 6, and no order does better: the second large node is computed beside x (still its
+    # input) and the first branch's result, 1 + 1 + 4 = 6.
+    assert lifetime.optimal_order(nodes) == ((0, 1, 3, 2, 4, 5), 6)
+    life = lifetime.analyze(nodes, "optimal")
+    assert life.memory == (1, 5, 6, 6, 6, 3) and life.schedule == "optimal"
+    # Born and dead follow the order: a2 is computed third, b1 fourth; x dies after b1.
+    assert life.born == (1, 2, 4, 3, 5, 6)
+    assert life.dead == (5, 4, 6, 7, 7, None)
+    # The order is found for the sizes given: with all sizes 1 program order is optimal (3).
+    assert lifetime.optimal_order(nodes, sizes=[1] * 6) == ((0, 1, 2, 3, 4, 5), 3)
+
+
+# A trimmed round-2 candidate, found by sampling grown and trimmed networks: C1 and C3 are the
+# block output, C2 (not an output) is read by C3's conv.
+THREE_CELLS = Arch(((Cell((0, 0), ("dwconv5x5", "conv1x7_7x1"), "sum", True),
+                     Cell((0, 0), ("dwconv3x3", "maxpool3x3"), "sum", False),
+                     Cell((0, 2), ("avgpool3x3", "conv3x3"), "sum", True)),) * 5)
+
+
+def test_optimal_beats_strict_on_a_real_block_by_hand():
+    nodes, _ = lifetime.block_graph(THREE_CELLS.blocks[0], (32, 32, 64), 64, 1)
+    unit = 32 * 32 * 64  # every node is one unit, but b1_out (C1 and C3 concatenated) is 2
+    strict = lifetime.analyze(nodes, "strict")
+    # Program order C1, C2, C3: at C2's sum the input (C3's pool still reads it), C1's sum and
+    # C2's two layers and sum are live: 5 units.
+    assert [m // unit for m in strict.memory] == [1, 2, 3, 4, 3, 4, 5, 4, 4, 4, 4]
+    # Optimal: C2, then C3's conv (which frees C2), C3's pool and sum, C1 last: 4 units, the
+    # floor set by b1_out beside its two inputs.
+    names = [nodes[k].name for k in lifetime.optimal_order(nodes)[0]]
+    assert names == ["input", "b1_c2_l1_dwconv3x3", "b1_c2_l2_maxpool3x3", "b1_c2_sum",
+                     "b1_c3_l2_conv3x3", "b1_c3_l1_avgpool3x3", "b1_c3_sum",
+                     "b1_c1_l1_dwconv5x5", "b1_c1_l2_conv1x7_7x1", "b1_c1_sum", "b1_out"]
+    optimal = lifetime.analyze(nodes, "optimal")
+    assert [m // unit for m in optimal.memory] == [1, 2, 3, 4, 3, 3, 4, 3, 4, 4, 4]
+    # The network's peak is block 1's: 5 and 4 units of 65,536 values, 4 bytes each. Lower
+    # than the paper schedule's too (1,310,720 B), which counts all of block 1's layers at t = 2.
+    memory = {s: lifetime.arch_memory(THREE_CELLS, 64, schedule=s).activation_bytes
+              for s in lifetime.SCHEDULES}
+    assert memory == {"paper": 1_310_720, "strict": 1_310_720, "optimal": 1_048_576}
+    orders = lifetime.arch_order(THREE_CELLS)
+    assert orders[1] == tuple(names[1:]) and orders[0] == ("stem",)
+    assert orders[-1] == ("gap", "logits") and len(orders) == 7
+
+
+def _topological_orders(nodes):
+    """Every topological order of `nodes`, by brute force."""
+    order, done = [], set()
+
+    def extend():
+        if len(order) == len(nodes):
+            yield tuple(order)
+        for v in range(len(nodes)):
+            if v not in done and done.issuperset(nodes[v].inputs):
+                order.append(v)
+                done.add(v)
+                yield from extend()
+                done.discard(order.pop())
+
+    return extend()
+
+
+def _peak_in_order(nodes, sizes, order):
+    """Strict's peak with the nodes relabeled into `order`: independent of optimal_order."""
+    position = {k: t for t, k in enumerate(order)}
+    relabeled = [lifetime.Node(str(k), (1,), tuple(position[i] for i in nodes[k].inputs))
+                 for k in order]
+    return lifetime.analyze(relabeled, "strict", [sizes[k] for k in order]).peak
+
+
+def _check_optimal(nodes, sizes, brute_force):
+    order, peak = lifetime.optimal_order(nodes, sizes)
+    strict = lifetime.analyze(nodes, "strict", sizes).peak
+    assert sorted(order) == list(range(len(nodes)))
+    assert _peak_in_order(nodes, sizes, order) == peak  # raises if not topological
+    assert lifetime.analyze(nodes, "optimal", sizes).peak == peak <= strict
+    if peak == strict:
+        assert order == tuple(range(len(nodes)))
+    if brute_force:
+        assert peak == min(_peak_in_order(nodes, sizes, o) for o in _topological_orders(nodes))
+    return peak < strict
+
+
+def test_optimal_is_exact_and_never_above_strict_on_random_graphs():
+    rng = random.Random(13)
+    lower = 0
+    for _ in range(200):
+        n = rng.randint(3, 12)
+        nodes = _literal(("n0", 1, ()), *[
+            (f"n{k}", 1, () if rng.random() < 0.1 else
+             tuple(rng.sample(range(k), rng.randint(1, min(3, k))))) for k in range(1, n)])
+        lower += _check_optimal(nodes, [rng.randint(1, 9) for _ in nodes], brute_force=n <= 7)
+    assert lower > 20  # the sample does exercise the search
+
+
+def test_optimal_on_round_0_and_sampled_candidates():
+    rng = random.Random(7)
+    archs = list(grow_trim.generate().candidates)
+    base = archs[3]
+    for _ in range(3):
+        generation = grow_trim.generate(base)
+        archs += rng.sample(generation.candidates, 6)
+        base = rng.choice(generation.grow)
+    for arch in archs + [cells.FIGURE_1B, THREE_CELLS]:
+        strict, optimal = (lifetime.arch_memory(arch, 8, schedule=s) for s in ("strict",
+                                                                                "optimal"))
+        assert all(o <= s for o, s in zip(optimal.block_peaks, strict.block_peaks))
+        # Parts searched on their own give the whole network's optimal peak.
+        whole = lifetime.analyze(lifetime.arch_graph(arch, 8), "optimal")
+        assert optimal.activation_bytes == 4 * whole.peak
+        for block in arch.blocks:
+            nodes, _ = lifetime.block_graph(block, (32, 32, 8), 8, 1)
+            _check_optimal(nodes, [n.size for n in nodes], brute_force=len(nodes) <= 8)
+    # Figure 1b: every block's peak is its output concatenation beside its inputs, which no
+    # order avoids, so optimal is strict (and round 0 likewise).
+    assert lifetime.arch_memory(cells.FIGURE_1B, schedule="optimal").block_peaks == tuple(
+        lifetime.arch_memory(cells.FIGURE_1B, schedule="strict").block_peaks)
+
+
+def test_the_search_budget_is_named():
+    # Ten branches of two nodes from one input, all read by `out`: the sets of computed nodes
+    # multiply (3^10), and program order's peak (13, at out's last two inputs) is above the
+    # floor (out beside its inputs, 11), so the search has to run to show it is optimal.
+    specs = [("in", 1, ())]
+    for b in range(10):
+        specs += [(f"a{b}", 3, (0,)), (f"b{b}", 1, (2 * b + 1,))]
+    nodes = _literal(*specs, ("out", 1, tuple(range(2, 21, 2))))
+    message = ("optimal schedule: the graph of 22 nodes ending in 'out' has more than 1,000 "
+               "sets of computed nodes to search; use --schedule=strict")
+    with pytest.raises(ValueError, match=message):
+        lifetime.optimal_order(nodes, max_states=1_000)
+    assert lifetime.optimal_order(nodes) == (tuple(range(22)), 13)
+
+
+def test_optimal_order_rejects_a_node_that_reads_a_later_one():
+    nodes = _literal(("x", 1, ()), ("y", 1, (2,)), ("z", 1, (0,)))
+    with pytest.raises(ValueError, match="node y: reads a node that comes after it"):
+        lifetime.optimal_order(nodes)
+
+
+def test_cli_optimal_schedule(tmp_path):
+    arch_file = tmp_path / "three_cells.json"
+    cells.save(THREE_CELLS, arch_file)
+    result = _run(f"--arch={arch_file}", "--schedule=optimal", "--json",
+                  f"--plot={tmp_path / 'life.png'}")
+    assert result.returncode == 0, result.stderr
+    report = json.loads(result.stdout)
+    assert (report["schedule"], report["activation_bytes"]) == ("optimal", 1_048_576)
+    assert (tmp_path / "life.png").stat().st_size > 5000
