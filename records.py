@@ -10,6 +10,7 @@ reads them.
     best_arch.json         the latest of them
     models/roundNN/        with --inherit, round NN's trained candidates until the round is done
     summary.json           Summary, when the search ends
+    pareto.json, .png      the Pareto front of accuracy against p + r (pareto.py makes them)
     final/                 Final (result.json), model.keras and model.json: the final network
                            trained from scratch on training + validation data and tested
     scc.keras              the controller, retrained every round (search.py writes it)
@@ -57,6 +58,9 @@ class SearchConfig:
     round0_k: candidates trained in round 0 (None: k). Round 0 has no base and is ranked by
     the memory terms alone, so a search with a small k starts from the smallest networks;
     28 trains all of round 0, as the paper's k = 100 does (SPEC 10).
+    max_param_bytes, max_activation_bytes: hard budgets on p and r, in bytes as the search
+    measures them (bytes_per_value, schedule); a candidate over either is never ranked nor
+    trained. None: no budget.
     """
     lambda_: float = 0.5
     rounds: int = 10
@@ -71,10 +75,23 @@ class SearchConfig:
     inherit: bool = False
     final_epochs: int = 60
     round0_k: int | None = None
+    max_param_bytes: int | None = None
+    max_activation_bytes: int | None = None
 
     def k_of(self, round_index):
         """Candidates trained in round `round_index`."""
         return self.k if round_index > 0 or self.round0_k is None else self.round0_k
+
+    def budgets(self):
+        """{stat name: budget in bytes} of the budgets set: param_bytes, activation_bytes."""
+        return {name: budget for name, budget in (("param_bytes", self.max_param_bytes),
+                                                  ("activation_bytes", self.max_activation_bytes))
+                if budget is not None}
+
+    def fits(self, stats):
+        """Whether a network's memory (Stats, or anything with param_bytes and
+        activation_bytes) is within every budget set."""
+        return all(getattr(stats, name) <= budget for name, budget in self.budgets().items())
 
     def check(self):
         """One ValueError per bad setting, naming its flag."""
@@ -85,8 +102,9 @@ class SearchConfig:
                            ("list_size", "list_size")):
             if getattr(self, name) < 1:
                 raise ValueError(f"--{flag} must be at least 1, got {getattr(self, name)}")
-        if self.round0_k is not None and self.round0_k < 1:
-            raise ValueError(f"--round0_k must be at least 1, got {self.round0_k}")
+        for name in ("round0_k", "max_param_bytes", "max_activation_bytes"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
+                raise ValueError(f"--{name} must be at least 1, got {getattr(self, name)}")
         for name in ("seed", "final_epochs"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name} must be at least 0, got {getattr(self, name)}")
@@ -165,7 +183,8 @@ class Round:
 
     base: the `pre` of Eq. 4 in this round (round 0: chance accuracy and median memory);
     best: the network kept after it, the next round's base (the old base when no candidate
-    improved y, which ends the search).
+    improved y, which ends the search); excluded: the round's candidates over the memory
+    budget (SearchConfig.max_param_bytes, max_activation_bytes), never ranked nor trained.
     """
     round: int
     base_arch: cells.Arch | None
@@ -177,6 +196,7 @@ class Round:
     improved: bool
     trained: int
     failed: int
+    excluded: int = 0  # candidates over the memory budget, never ranked (older out_dirs: 0)
 
     def to_json(self):
         return {**_fields(self), "base": _stats_json(self.base), "best": _stats_json(self.best),
@@ -468,6 +488,14 @@ class OutDir:
         os.makedirs(self.file("final"), exist_ok=True)
         write_json(self.file(os.path.join("final", "result.json")), final.to_json())
 
+    def write_pareto(self, data):
+        """pareto.json: the front of the search so far (pareto.py's `to_json`)."""
+        write_json(self.file("pareto.json"), data)
+
+    @property
+    def pareto_png(self):
+        return self.file("pareto.png")
+
     def summary(self):
         path = self.file("summary.json")
         return Summary.from_json(_read_json(path)) if os.path.exists(path) else None
@@ -546,6 +574,9 @@ class Run:
                     f"round improved y over its base (the base is kept)")
         if self.summary is None:
             return f"unfinished: {done} of {asked} rounds so far"
+        if done < asked and self.config.search.budgets():  # the only other early stop
+            return (f"stopped after round {done - 1} of 0..{asked - 1}: no candidate of round "
+                    f"{done} fits the memory budget")
         return None if done >= asked else f"{done} of {asked} rounds"
 
 

@@ -17,7 +17,14 @@ A round is seven steps, one function each:
    the base;
 5. ``pick_base``: the best by y becomes the next base;
 6. ``train_controller``: a fresh SCC on every candidate trained so far (Eq. 3);
-7. ``record`` the round.
+7. ``record`` the round, and update the Pareto front of every candidate trained so far
+   (pareto.py: ``pareto.json``, ``pareto.png``).
+
+Hard memory budgets (``max_param_bytes``, ``max_activation_bytes``; not in the paper) drop the
+candidates over them between steps 2 and 3 (``within_budget``): no strategy ranks them and none
+is trained. A search whose round 0 (or starting network) has nothing within them does not start
+(``check_start``: a ValueError naming the budget and the smallest candidate); a later round with
+nothing within them ends the search.
 
 The search stops after ``rounds`` rounds or when no candidate of a round improves y (y <= 0).
 Round 0 has no base network: it is scored against a reference with chance accuracy and the
@@ -40,8 +47,10 @@ an uninterrupted one would.
 """
 
 import dataclasses
+import decimal
 import functools
 import hashlib
+import re
 import time
 
 from absl import app
@@ -54,6 +63,7 @@ import grow_trim
 import inputs
 import lifetime
 import parallel
+import pareto
 import records
 import scc
 import train
@@ -93,6 +103,12 @@ def define_flags():
                          "(4 = float32).")
     flags.DEFINE_enum("schedule", defaults.schedule, lifetime.SCHEDULES, "Lifetime schedule "
                       "for r.")
+    flags.DEFINE_string("max_param_bytes", None, "Hard budget on the parameter memory p, as "
+                        "the search measures it (--bytes per value): candidates over it are "
+                        f"never ranked nor trained. Bytes: {BYTES_HELP}.")
+    flags.DEFINE_string("max_activation_bytes", None, "Hard budget on the intermediate memory "
+                        "r, as the search measures it (--bytes per value, --schedule): "
+                        f"candidates over it are never ranked nor trained. Bytes: {BYTES_HELP}.")
     flags.DEFINE_integer("controller_epochs", defaults.controller_epochs,
                          "SCC training epochs per round.")
     flags.DEFINE_integer("list_size", defaults.list_size, "Candidates the SCC ranks together.")
@@ -117,6 +133,24 @@ def define_flags():
                        "GPU (default: the GPUs divided among --workers, at most 1).")
     flags.DEFINE_bool("run_eagerly", False, "Train candidates eagerly: faster when each trains "
                       "for only a few batches (scaled-down searches), slower otherwise.")
+
+
+BYTES_HELP = ("an integer, or with a suffix k (10^3), M (10^6), Ki (2^10) or Mi (2^20): "
+              "500k, 2Mi")
+_UNITS = {"": 1, "k": 10 ** 3, "M": 10 ** 6, "Ki": 2 ** 10, "Mi": 2 ** 20}
+
+
+def parse_bytes(text):
+    """A number of bytes from the command line: "250000", "250k", "1.5M", "64Ki", "2Mi" (k and
+    M are powers of 10, Ki and Mi of 2); None stays None. ValueError unless a whole number of
+    bytes."""
+    if text is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*(k|M|Ki|Mi)?\s*", text)
+    value = None if match is None else decimal.Decimal(match[1]) * _UNITS[match[2] or ""]
+    if value is None or value != value.to_integral_value():
+        raise ValueError(f"{text!r} is not a whole number of bytes: {BYTES_HELP}")
+    return int(value)
 
 
 # Settings a resumed search may change: how long and how it runs, not what it computes (the
@@ -219,6 +253,36 @@ def measure(archs, filters, config, data):
             measured[key] = Measured(key, arch, Stats(None, memory.param_bytes,
                                                       memory.activation_bytes))
     return list(measured.values())
+
+
+def within_budget(candidates, config):
+    """Between steps 2 and 3: the measured candidates within the memory budgets of `config`
+    (max_param_bytes, max_activation_bytes; all of them without a budget), in their order, and
+    how many are over. No strategy ranks, and nothing trains, a network over the budget."""
+    fits = [c for c in candidates if config.fits(c.memory)]
+    return fits, len(candidates) - len(fits)
+
+
+def check_start(base, filters, config, data):
+    """Before anything is written: ValueError if no round-0 candidate (or the starting network
+    `base`) fits the memory budgets, naming them and the smallest candidate: the one least over
+    them (relative to each budget; then the smallest p + r)."""
+    if not config.budgets():
+        return
+    candidates = measure(generate(0, None, base).candidates, filters, config, data)
+    if within_budget(candidates, config)[0]:
+        return
+    budgets = config.budgets()
+    smallest = min(candidates, key=lambda c: (
+        max(getattr(c.memory, name) / budget for name, budget in budgets.items()),
+        c.memory.param_bytes + c.memory.activation_bytes))
+    named = ", ".join(f"--max_{name}={budget:,d}" for name, budget in budgets.items())
+    memory = (f"param_bytes {smallest.memory.param_bytes:,d} and activation_bytes "
+              f"{smallest.memory.activation_bytes:,d} ({config.bytes_per_value} bytes per value, "
+              f"{config.schedule} schedule, filters {filters})")
+    if base is not None:
+        raise ValueError(f"{named}: the starting network (--base) does not fit; it has {memory}")
+    raise ValueError(f"{named}: no round-0 candidate fits; the smallest has {memory}")
 
 
 def select(out, round_index, candidates, pre, config, controller_ready, log=print):
@@ -392,7 +456,8 @@ class _State:
             self.accuracy_of.setdefault(candidate.key, candidate)
 
 
-def run(out_dir, data, config, train_config, base=None, evaluator=None, log=print):
+def run(out_dir, data, config, train_config, base=None, evaluator=None, log=print,
+        front_png=True):
     """Search, writing to `out_dir`; resumes what `out_dir` already holds; a records.Summary.
 
     data: an inputs.Data (or, with an `evaluator` that needs no data, anything with `name`,
@@ -400,8 +465,11 @@ def run(out_dir, data, config, train_config, base=None, evaluator=None, log=prin
     network width, and the default evaluator trains with it (seed replaced per candidate).
     base: a starting architecture instead of round 0. evaluator: see Job and Outcome; default
     TrainEvaluator(data, train_config, config.inherit). Its `description` (or its name) is recorded.
+    front_png: draw pareto.png beside pareto.json every round (False: pareto.json only; in a
+    search that trains nothing, drawing would take most of its time).
     """
     config.check()
+    check_start(base, train_config.filters, config, data)
     evaluator = evaluator or TrainEvaluator(data, train_config, config.inherit)
     out = records.OutDir(out_dir)
     out.start(records.RunConfig(
@@ -412,22 +480,29 @@ def run(out_dir, data, config, train_config, base=None, evaluator=None, log=prin
     finished = out.rounds()
     writer = tf.summary.create_file_writer(out.tensorboard_dir)
     start = time.time()
-    start_from, base_stats, round0_best = base, None, None
+    start_from, base_stats, round0_best, rounds_done, front_written = base, None, None, 0, False
     for round_index in range(config.rounds):
         if finished and finished[0].round == round_index:  # done before a restart
             done = finished.pop(0)
             base, base_stats = done.best_arch, done.best
             round0_best = round0_best or base_stats
+            rounds_done = round_index + 1
             if not done.improved:
                 break
             continue
         generation = generate(round_index, base, start_from)
-        candidates = measure(generation.candidates, train_config.filters, config, data)
+        measured = measure(generation.candidates, train_config.filters, config, data)
+        candidates, excluded = within_budget(measured, config)
+        counts = generation.counts()
+        log(f"round {round_index}: {len(measured)} candidates (grow {counts['grow']}, "
+            f"trim {counts['trim']})" + (f"; {excluded} over the memory budget, not ranked"
+                                         if config.budgets() else ""))
+        if not candidates:  # never round 0: check_start
+            log(f"round {round_index}: no candidate fits the memory budget; the search ends "
+                f"with round {round_index - 1}'s network")
+            break
         pre = round0_reference([c.memory for c in candidates], data.num_classes) \
             if round_index == 0 else base_stats
-        counts = generation.counts()
-        log(f"round {round_index}: {len(candidates)} candidates (grow {counts['grow']}, "
-            f"trim {counts['trim']})")
         selected = select(out, round_index, candidates, pre, config,
                           any(r.ok for r in state.records), log)
         results = evaluate(out, state, round_index, selected, pre,
@@ -442,13 +517,17 @@ def run(out_dir, data, config, train_config, base=None, evaluator=None, log=prin
         record(out, writer, records.Round(
             round=round_index, base_arch=round_base, base=pre, best_key=best.key,
             best_arch=base, best=base_stats, best_y=best.y, improved=improved,
-            trained=len(results), failed=sum(not r.ok for r in results)),
+            trained=len(results), failed=sum(not r.ok for r in results), excluded=excluded),
                config.inherit, log)
+        pareto.write(out, state.records, None, config, front_png)
+        rounds_done, front_written = round_index + 1, True
         if not improved:
             break
     final = train_final(out, data, base, base_stats, config, train_config, log)
+    if final is not None or not front_written:  # the final network's point, or a resumed search
+        pareto.write(out, state.records, final, config, front_png)
     summary = records.Summary(
-        rounds=round_index + 1, best_arch=base, best=base_stats, round0_best=round0_best,
+        rounds=rounds_done, best_arch=base, best=base_stats, round0_best=round0_best,
         y_vs_round0=memory_efficiency(base_stats, round0_best, config.lambda_),
         trained=len(state.records), seconds=round(time.time() - start, 3), final=final)
     out.write_summary(summary)
@@ -468,12 +547,18 @@ def _progress(record, n, total):
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
+    budgets = {}
+    for name in ("max_param_bytes", "max_activation_bytes"):
+        try:
+            budgets[name] = parse_bytes(FLAGS[name].value)
+        except ValueError as e:
+            raise SystemExit(f"search.py: --{name}: {e}") from None
     config = records.SearchConfig(
         lambda_=FLAGS.lambda_, rounds=FLAGS.rounds, k=FLAGS.k, bytes_per_value=FLAGS.bytes,
         schedule=FLAGS.schedule, strategy=FLAGS.strategy,
         controller_epochs=FLAGS.controller_epochs, list_size=FLAGS.list_size,
         controller_target=FLAGS.controller_target, seed=FLAGS.seed, inherit=FLAGS.inherit,
-        final_epochs=FLAGS.final_epochs, round0_k=FLAGS.round0_k)
+        final_epochs=FLAGS.final_epochs, round0_k=FLAGS.round0_k, **budgets)
     settings = parallel.Parallel(
         workers=FLAGS.workers, ray_address=FLAGS.ray_address,
         cpus_per_candidate=FLAGS.cpus_per_candidate, gpus_per_candidate=FLAGS.gpus_per_candidate)

@@ -9,6 +9,11 @@ or, for a search without one, 1 - its validation accuracy in the search (after t
 short training); the output says which. The total memory is p + r of that network (parameters plus
 peak intermediate data, paper lifetime schedule, float32, MiB).
 
+Beyond the paper's figure, ``figure5_fronts.png`` overlays the Pareto fronts of the searches
+(pareto.py), one colour per lambda: every candidate a search trained is a point of validation
+accuracy against p + r, its final network one more with its test accuracy where it was tested,
+and the front is the points no other point of that search beats in both.
+
 Sources: search.py out_dirs (``--runs=DIR,...``, folders of them work, one run per lambda; every
 lambda found is plotted), or, without ``--runs``, the scaled-down searches of ``sweep.Scale`` run
 (or resumed: nothing is trained twice) into ``--searches`` (default runs/reproduce/searches,
@@ -27,6 +32,7 @@ import textwrap
 from absl import app
 from absl import flags
 
+import pareto
 from reproduce import paper
 from reproduce import report
 from reproduce import sweep
@@ -93,6 +99,39 @@ def plot(points, path, title, accuracy):
     report.save_figure(fig, path)
 
 
+def plot_fronts(fronts, path, title):
+    """The Pareto front of each search (pareto.Point lists by lambda), one colour per lambda,
+    the points off each front faint."""
+    plt = report.pyplot()
+    fig, ax = plt.subplots(figsize=(7, 5))
+    colours = plt.get_cmap("tab10")
+    for n, (lam, found) in enumerate(fronts.items()):
+        on = sum(p.on_front for p in found)
+        pareto.draw(ax, found, colours(n % 10),
+                    f"λ={lam:g}: {on} of {len(found)} points on the front")
+    tested = any(p.accuracy_kind == pareto.TEST for found in fronts.values() for p in found)
+    if tested:
+        ax.scatter([], [], marker="*", s=100, color="0.6", edgecolors="black",
+                   label="final network: test accuracy")
+    if any(fronts.values()):  # searches read back without candidates may have no point
+        pareto.log_x(ax)
+        ax.legend(fontsize=8, loc="lower right")
+    ax.set(xlabel="total memory p + r (MiB, log scale)",
+           ylabel="accuracy (validation in the search" + ("; star: test)" if tested else ")"))
+    ax.grid(alpha=0.3)
+    ax.set_title(textwrap.fill(title, 100), fontsize=7)
+    report.save_figure(fig, path)
+
+
+def front_entry(found):
+    """What the JSON records of a search's front: its points on the front, smallest first."""
+    return [{"round": p.round, "accuracy": p.accuracy, "accuracy_kind": p.accuracy_kind,
+             "param_mib": p.param_bytes / report.MB,
+             "activation_mib": p.activation_bytes / report.MB,
+             "total_mib": p.total_bytes / report.MB}
+            for p in sorted(found, key=lambda p: (p.total_bytes, p.accuracy)) if p.on_front]
+
+
 def run(out_dir, runs=None, lambdas=paper.FIGURE5_LAMBDAS, searches=sweep.SEARCHES,
         scale=sweep.Scale(), smoke=False, log=print):
     """Figure 5 into out_dir (PNG and JSON) from `runs` (out_dirs) or scaled-down searches;
@@ -112,11 +151,16 @@ def run(out_dir, runs=None, lambdas=paper.FIGURE5_LAMBDAS, searches=sweep.SEARCH
     log(format_points(points))
     png = os.path.join(out_dir, "figure5_lambda.png")
     plot(points, png, f"Figure 5 (ours): {source}", accuracy)
+    fronts = {lam: pareto.of_run(run_) for lam, run_ in by_lambda.items()}
+    fronts_png = os.path.join(out_dir, "figure5_fronts.png")
+    plot_fronts(fronts, fronts_png, f"The Pareto front of each search (ours): {source}")
+    log(f"wrote {fronts_png}: the Pareto front of each search")
     data = {"paper": {str(lam): {"error_pct": error, "total_mb": total}
                       for lam, (error, total) in paper.FIGURE5_ENDPOINTS.items()},
             "source": source, "synthetic": bool(smoke and not runs),
-            "runs": [{**sweep.run_entry(run_), **p}
-                     for run_, p in zip(by_lambda.values(), points)]}
+            "runs": [{**sweep.run_entry(run_), **p, "trained": len(fronts[lam]),
+                      "front": front_entry(fronts[lam])}
+                     for (lam, run_), p in zip(by_lambda.items(), points)]}
     report.write_results(out_dir, "figure5_lambda", data, log)
     return data
 

@@ -102,11 +102,12 @@ class SyntheticData(typing.NamedTuple):
 def synthetic_search(out_dir, lambda_, rounds=3, k=8, filters=8, strategy="memory", seed=0):
     """search.run with StandInEvaluator into out_dir (resumed if it exists): seconds, for
     --smoke. strategy: "memory" ranks by Eq. 4's memory terms (no controller to train);
-    "random" draws k per round, so that they span the whole range of y (Table 3 ranks them)."""
+    "random" draws k per round, so that they span the whole range of y (Table 3 ranks them).
+    pareto.json is written, pareto.png not (drawing would take most of the time)."""
     config = records.SearchConfig(lambda_=lambda_, rounds=rounds, k=k, strategy=strategy,
                                   seed=seed, final_epochs=0)
     search.run(out_dir, SyntheticData(), config, train.TrainConfig(filters=filters, verbose=0),
-               evaluator=StandInEvaluator(filters), log=lambda line: None)
+               evaluator=StandInEvaluator(filters), log=lambda line: None, front_png=False)
     return records.load_run(out_dir)
 
 

@@ -105,6 +105,38 @@ def test_a_setting_added_later_resumes_at_what_older_out_dirs_computed(tmp_path)
         out.start(other, log=quiet)
 
 
+def test_an_out_dir_from_before_memory_budgets_resumes_without_one(tmp_path):
+    old = CONFIG.to_json()
+    for name in ("max_param_bytes", "max_activation_bytes"):
+        del old["search"][name]
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    out = records.OutDir(str(tmp_path))
+    assert out.config() == CONFIG  # no budget
+    out.start(CONFIG, log=quiet)
+    (tmp_path / "config.json").write_text(json.dumps(old))
+    budget = records.RunConfig(records.SearchConfig(lambda_=0.5, rounds=3, k=2,
+                                                    max_param_bytes=10_000),
+                               CONFIG.train, CONFIG.data, CONFIG.evaluation)
+    # A budget changes which candidates are ranked: a resume may not change it.
+    with pytest.raises(ValueError, match=r"search.max_param_bytes: None before, 10000 now"):
+        out.start(budget, log=quiet)
+    # A round recorded before budgets existed excluded nothing.
+    line = records.Round(round=0, base_arch=None, base=Stats(0.1, 1, 2), best_key="k",
+                         best_arch=ARCH, best=Stats(0.5, 1, 2), best_y=0.1, improved=True,
+                         trained=2, failed=0).to_json()
+    del line["excluded"]
+    assert records.Round.from_json(line).excluded == 0
+
+
+def test_a_budget_fits_a_network_within_every_budget_set():
+    stats = Stats(None, 1000, 2000)
+    assert records.SearchConfig().fits(stats)
+    assert records.SearchConfig(max_param_bytes=1000, max_activation_bytes=2000).fits(stats)
+    assert not records.SearchConfig(max_param_bytes=999).fits(stats)
+    assert not records.SearchConfig(max_param_bytes=10**6, max_activation_bytes=1999).fits(stats)
+    assert records.SearchConfig(max_activation_bytes=2000).budgets() == {"activation_bytes": 2000}
+
+
 def test_an_out_dir_of_an_earlier_format_is_refused_by_name(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"lambda_": 0.5, "train": {}}))
     with pytest.raises(ValueError, match=r"config.json: out_dir format 1, this version reads "

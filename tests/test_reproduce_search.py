@@ -67,6 +67,19 @@ def test_figure5_smoke_writes_a_point_per_lambda(tmp_path):
     assert data["paper"] == {"0.0": {"error_pct": 9.5, "total_mb": 0.5},
                              "1.0": {"error_pct": 4.0, "total_mb": 2.5}}
     assert "> 2.5" in "\n".join(lines)
+    # The overlay of the searches' Pareto fronts: each front non-empty and non-dominated, its
+    # final network (no final training here) one of its points.
+    assert_png(tmp_path / "figure5_fronts.png")
+    for p in data["runs"]:
+        front = p["front"]
+        assert front and len(front) <= p["trained"]
+        assert {q["accuracy_kind"] for q in front} == {"validation"}
+        totals = [q["total_mib"] for q in front]
+        assert totals == sorted(totals)
+        assert all(b["accuracy"] > a["accuracy"] for a, b in zip(front, front[1:])
+                   if b["total_mib"] > a["total_mib"])
+        assert any(q["total_mib"] <= p["total_mib"] and q["accuracy"] >= 1 - p["error_pct"] / 100
+                   for q in front)
 
 
 @pytest.fixture
@@ -119,6 +132,9 @@ def test_a_tested_final_network_reports_its_test_accuracy(tmp_path):
     assert points[0.5]["error_pct"] == pytest.approx(50.0)
     assert points[1.0]["accuracy_kind"] == ("test accuracy after the final training (5 epochs "
                                             "from scratch on training + validation data)")
+    # No candidates in these out_dirs: lambda 1's front is its tested final network alone.
+    assert [(q["accuracy"], q["accuracy_kind"]) for q in points[1.0]["front"]] == [(0.8, "test")]
+    assert points[0.5]["front"] == []
     assert "validation accuracy in the search" in points[0.5]["accuracy_kind"]
     assert "ours: error = 1 - the accuracy of each search (lambda 0.5: validation" in \
         "\n".join(lines)

@@ -4,6 +4,7 @@ import dataclasses
 import glob
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -47,7 +48,7 @@ def fake_search(out_dir, evaluator, **settings):
                                      "final_epochs": 0, **settings})
     return search.run(str(out_dir), Task(), config,
                       train.TrainConfig(filters=FILTERS, verbose=0), evaluator=evaluator,
-                      log=lambda line: None)
+                      log=lambda line: None, front_png=False)
 
 
 def test_search_config_names_the_bad_flag():
@@ -57,12 +58,125 @@ def test_search_config_names_the_bad_flag():
             (records.SearchConfig(seed=-5), "--seed must be at least 0, got -5"),
             (records.SearchConfig(final_epochs=-1), "--final_epochs must be at least 0, got -1"),
             (records.SearchConfig(round0_k=0), "--round0_k must be at least 1, got 0"),
+            (records.SearchConfig(max_param_bytes=0), "--max_param_bytes must be at least 1, "
+                                                      "got 0"),
+            (records.SearchConfig(max_activation_bytes=-1),
+             "--max_activation_bytes must be at least 1, got -1"),
             (records.SearchConfig(strategy="best"), "--strategy must be one of memnas, memory, "
                                                     "random, got 'best'"),
             (records.SearchConfig(controller_target="loss"),
              "--controller_target must be one of accuracy, y")]:
         with pytest.raises(ValueError, match=message):
             config.check()
+
+
+def test_byte_counts_take_decimal_and_binary_suffixes():
+    assert [search.parse_bytes(text) for text in
+            ("12345", "10k", "1.5M", "64Ki", "2Mi", " 3 k ", "0.5Ki", None)] == \
+        [12345, 10_000, 1_500_000, 65_536, 2_097_152, 3000, 512, None]
+    for bad in ("", "10x", "1.5", "0.0001k", "-5", "10K", "10m", "1e3", "k"):
+        with pytest.raises(ValueError, match=f"{bad!r} is not a whole number of bytes: an "
+                                             f"integer, or with a suffix k"):
+            search.parse_bytes(bad)
+
+
+def measured(round_index, base, config):
+    """The candidates a search measures in a round, as search.run does."""
+    return search.measure(search.generate(round_index, base).candidates, FILTERS, config, Task())
+
+
+def test_budgets_exclude_every_candidate_over_them_from_ranking_and_training(tmp_path):
+    # strategy random would draw any candidate, and round0_k=28 trains all of round 0 that fits.
+    config = dict(strategy="random", round0_k=28, max_param_bytes=12_000,
+                  max_activation_bytes=32_768)
+    fake_search(tmp_path, params_accuracy, **config)
+    run = records.load_run(str(tmp_path))
+    budget = records.SearchConfig(**config)
+    assert run.config.search.max_param_bytes == 12_000  # recorded in config.json
+    assert run.candidates and all(c.param_bytes <= 12_000 and c.activation_bytes <= 32_768
+                                  for c in run.candidates)
+    bases = [None, run.rounds[0].best_arch]
+    for round_, base in zip((0, 1), bases):
+        over = {c.key for c in measured(round_, base, budget) if not budget.fits(c.memory)}
+        assert over and run.rounds[round_].excluded == len(over)
+        assert not over & set(records.OutDir(str(tmp_path)).selection(round_).selected)
+    # Round 0: 14 of the 28 one-cell networks have p <= 12,000 at width 4; all are trained.
+    assert run.rounds[0].excluded == 14 and run.rounds[0].trained == 14
+    rounds = [json.loads(line) for line in open(tmp_path / "rounds.jsonl")]
+    assert [r["excluded"] for r in rounds] == [r.excluded for r in run.rounds]
+
+
+def test_a_round_with_nothing_within_the_budget_ends_the_search(tmp_path, monkeypatch):
+    # Only the three pooling-only networks of round 0 fit p <= 3,496, and round 1 is made of
+    # grown networks only (its trims dropped here), all of them larger.
+    generate = search.generate
+    monkeypatch.setattr(search, "generate", lambda round_index, base, start_from=None: (
+        dataclasses.replace(generate(round_index, base, start_from), trim=())
+        if round_index else generate(round_index, base, start_from)))
+    lines = []
+    config = records.SearchConfig(lambda_=0.5, rounds=3, k=3, strategy="memory",
+                                  final_epochs=0, max_param_bytes=3_496)
+    summary = search.run(str(tmp_path), Task(), config, train.TrainConfig(filters=FILTERS),
+                         evaluator=params_accuracy, log=lines.append, front_png=False)
+    assert "round 0: 28 candidates (grow 28, trim 0); 25 over the memory budget, not ranked" \
+        in lines
+    assert "round 1: no candidate fits the memory budget; the search ends with round 0's " \
+           "network" in lines
+    run = records.load_run(str(tmp_path))
+    assert summary.rounds == 1 and len(run.rounds) == 1 and run.summary.trained == 3
+    assert run.rounds_note() == ("stopped after round 0 of 0..2: no candidate of round 1 fits "
+                                 "the memory budget")
+
+
+def test_a_search_that_cannot_start_within_its_budget_says_why_and_writes_nothing(tmp_path):
+    # Width 4: the smallest one-cell networks have p 3,496 and r 32,768 bytes (float32).
+    for settings, message in [
+            (dict(max_param_bytes=3_000),
+             "--max_param_bytes=3,000: no round-0 candidate fits; the smallest has param_bytes "
+             "3,496 and activation_bytes 32,768 (4 bytes per value, paper schedule, filters 4)"),
+            (dict(max_param_bytes=10_000, max_activation_bytes=30_000),
+             "--max_param_bytes=10,000, --max_activation_bytes=30,000: no round-0 candidate "
+             "fits; the smallest has param_bytes 3,496 and activation_bytes 32,768")]:
+        with pytest.raises(ValueError, match=re.escape(message)):
+            fake_search(tmp_path / "out", params_accuracy, **settings)
+    with pytest.raises(ValueError, match=r"--max_param_bytes=3,000: the starting network "
+                                         r"\(--base\) does not fit; it has param_bytes "):
+        search.run(str(tmp_path / "out"), Task(), records.SearchConfig(max_param_bytes=3_000),
+                   train.TrainConfig(filters=FILTERS), base=cells.FIGURE_1B,
+                   evaluator=params_accuracy, log=lambda line: None)
+    assert not (tmp_path / "out").exists()  # another budget may be tried in the same out_dir
+
+
+def hashed_accuracy(job):
+    """An evaluator whose accuracy does not grow with memory: some networks beat others."""
+    for c in job.candidates:
+        yield search.Outcome(c.key, search.candidate_seed(0, c.key) % 1000 / 1000, "ok", 0.0)
+
+
+def test_the_search_writes_its_pareto_front_every_round(tmp_path):
+    after_round0 = []
+
+    def log(line):  # pareto.json as round 1 starts
+        if line.startswith("round 1:") and not after_round0:
+            after_round0.extend(json.load(open(tmp_path / "pareto.json"))["points"])
+
+    config = records.SearchConfig(lambda_=0.5, rounds=2, k=4, strategy="random", round0_k=8,
+                                  final_epochs=0)
+    search.run(str(tmp_path), Task(), config, train.TrainConfig(filters=FILTERS),
+               evaluator=hashed_accuracy, log=log)
+    assert [p["round"] for p in after_round0] == [0] * 8
+    run = records.load_run(str(tmp_path))
+    points = json.load(open(tmp_path / "pareto.json"))["points"]
+    assert [(p["round"], p["key"]) for p in points] == sorted(
+        (c.round, c.key) for c in run.candidates if c.reused_from is None)
+    assert {p["accuracy_kind"] for p in points} == {"validation"}  # --final_epochs=0
+    for p in points:  # on the front exactly when no other point is at least as good in both
+        dominated = any(q["accuracy"] >= p["accuracy"] and q["total_bytes"] <= p["total_bytes"]
+                        and (q["accuracy"] > p["accuracy"] or q["total_bytes"] < p["total_bytes"])
+                        for q in points)
+        assert p["on_front"] == (not dominated)
+    assert any(p["on_front"] for p in points) and not all(p["on_front"] for p in points)
+    assert (tmp_path / "pareto.png").stat().st_size > 10_000
 
 
 def test_an_evaluator_may_yield_in_any_order_and_the_search_is_the_same(tmp_path):
@@ -215,6 +329,11 @@ def test_inherit_keeps_each_base_model_and_the_final_network_is_tested(finished)
     assert run.final()[1].accuracy == final.test_accuracy and "test accuracy" in \
         run.accuracy_kind
     assert f"test acc {final.test_accuracy:.4f} after 1 epochs" in result.stdout
+    # The Pareto front's last point is the final network, with its test accuracy.
+    points = json.load(open(os.path.join(out_dir, "pareto.json")))["points"]
+    assert len(points) == len(run.candidates) + 1
+    assert (points[-1]["round"], points[-1]["key"], points[-1]["accuracy"],
+            points[-1]["accuracy_kind"]) == (None, final.key, final.test_accuracy, "test")
 
 
 def test_tensorboard_has_a_scalar_per_round(finished):
@@ -285,6 +404,13 @@ def test_bad_input_is_one_line_naming_the_problem(tiny_npz, tmp_path):
         cell["inputs"] = [None, None]
     (tmp_path / "dead.json").write_text(json.dumps(dead))
     (tmp_path / "a_file").write_text("")
+    # Nothing within the budget: the library's message, for the data and width (64) of the CLI.
+    import inputs
+    with pytest.raises(ValueError) as nothing_fits:
+        search.check_start(None, 64, records.SearchConfig(max_param_bytes=1000),
+                           inputs.load_data(f"npz:{tiny_npz}"))
+    assert str(nothing_fits.value).startswith("--max_param_bytes=1,000: no round-0 candidate "
+                                              "fits; the smallest has param_bytes ")
     # One case per kind of input (a flag's rule, the out_dir, an architecture file, the data),
     # as a user runs them; the library raises the same messages (tests of records, cells, train).
     cases = [
@@ -296,6 +422,8 @@ def test_bad_input_is_one_line_naming_the_problem(tiny_npz, tmp_path):
          f"after pruning"),
         (["--dataset=npz:missing.npz"], "search.py: npz:missing.npz: no such file"),
         (["--workers=0"], "search.py: --workers must be at least 1, got 0"),
+        ([f"--dataset=npz:{tiny_npz}", "--max_param_bytes=1k"],
+         f"search.py: {nothing_fits.value}"),
         (["--gpus_per_candidate=-1"], "search.py: --gpus_per_candidate must be at least 0, "
                                       "got -1.0"),
         ([f"--dataset=npz:{tiny_npz}", "--ray_address=127.0.0.1:9"],
