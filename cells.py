@@ -87,6 +87,33 @@ def op_params(op, cin, filters):
     return total
 
 
+
+@functools.lru_cache(maxsize=1 << 12)
+def op_tensors(op, in_shape, filters, stride):
+    """The tensors operation layer `op` computes from an (H, W, C) input, one per primitive
+    layer of OPS that a deployed network keeps (BatchNorm and ReLU fuse into the conv before
+    them): ((shape, folded params), ...), the last being the layer's output. A dilated conv that
+    must stride runs at stride 1 and is then subsampled (a 1x1 max pool), as build_model does.
+    Their params add up to `op_params(op, in_shape[-1], filters)`."""
+    h, w, c = in_shape
+    out = []
+    for spec in OPS[op]:
+        if type(spec) is Pool:
+            h, w = -(-h // stride), -(-w // stride)  # 'same' padding rounds up
+            out.append(((h, w, c), 0))
+        elif type(spec) is Depthwise:
+            h, w = -(-h // stride), -(-w // stride)
+            out.append(((h, w, c), spec.kernel * spec.kernel * c + c))
+        else:
+            sh, sw = (stride if axis in spec.strided else 1 for axis in (0, 1))
+            params = math.prod(spec.kernel) * c * filters + filters
+            if spec.dilation > 1 and max(sh, sw) > 1:
+                out.append(((h, w, filters), params))
+                params = 0
+            h, w, c = -(-h // sh), -(-w // sw), filters
+            out.append(((h, w, c), params))
+    return tuple(out)
+
 # The CIFAR-10 template of Figure 1b: per-block stride and width (a multiple of --filters).
 BLOCK_STRIDES = (1, 2, 1, 2, 1)
 BLOCK_WIDTHS = (1, 1, 2, 2, 4)

@@ -58,7 +58,10 @@ def define_flags():
     flags.DEFINE_bool("json", False, "Print one JSON object instead of a table.")
     flags.DEFINE_string("plot", None, "Write the lifetime plot of the whole network to this PNG.")
 
-SCHEDULES = ("paper", "strict", "optimal")
+SCHEDULES = ("paper", "strict", "optimal", "tflm")
+# Schedules of a deployed network: every tensor a runtime holds is a node, those inside an
+# operation layer too (a depthwise output before its pointwise conv: cells.op_tensors).
+DEPLOYED = ("strict", "optimal", "tflm")
 
 
 class Node(typing.NamedTuple):
@@ -144,7 +147,8 @@ def _times(nodes, schedule, sizes=None):
     for k, hold in holds:  # rule 3: cell outputs live until the block output
         if born[hold] > last[k]:
             last[k] = born[hold]
-    # Paper: deleted at its last consumer's time. Strict: counted then, deleted one step later.
+    # Paper: deleted at its last consumer's time. Strict (and tflm): counted then, deleted one
+    # step later.
     return born, [None if t == 0 else t if paper else t + 1 for t in last]
 
 
@@ -162,6 +166,65 @@ def _memory_row(born, dead, sizes):
         live += delta[t]
         memory.append(live)
     return memory
+
+
+# ---------------------------------------------------------------------------------------------
+# As TensorFlow Lite Micro deploys it
+# ---------------------------------------------------------------------------------------------
+
+TFLM_ALIGNMENT = 16  # bytes: TFLM rounds every buffer up to this (kBufferAlignment)
+
+
+def planned_arena(nodes, bytes_per_value=1, order=None):
+    """Bytes of the arena TFLite-Micro's greedy memory planner lays `nodes` out in, each node
+    one buffer that lives from the step that computes it to the last step that reads it (the
+    network's output to the end): strict's lifetimes, run in `order` (None: program order).
+
+    The planner (tensorflow/lite/micro/memory_planner/greedy_memory_planner.cc) takes the
+    buffers largest first, ties in reverse tensor order (the converter numbers tensors in
+    program order), and puts each at the lowest offset where it overlaps no placed buffer that
+    is live at the same time; the arena is the highest end:
+
+        offset(b) = min { o >= 0 : [o, o + size(b)) misses every placed b' live with b }
+        arena = max over b of offset(b) + size(b)
+
+    So the arena is at least strict's peak, and more where a gap left early is too small for a
+    later buffer (a round-0 dwconv3x3 + maxpool3x3 network: 4 buffers' worth where 3 are live).
+    """
+    sizes = [-(-math.prod(n.shape) * bytes_per_value // TFLM_ALIGNMENT) * TFLM_ALIGNMENT
+             for n in nodes]
+    position = list(range(len(nodes)))
+    if order is not None:
+        for t, k in enumerate(order):
+            position[k] = t
+    first = position[:]
+    last = position[:]
+    for k, node in enumerate(nodes):
+        for i in node.inputs:
+            last[i] = max(last[i], position[k])
+    read = {i for node in nodes for i in node.inputs}
+    for k in set(range(len(nodes))) - read:  # an output: live to the end
+        last[k] = len(nodes) - 1
+    placed = []  # (offset, buffer), kept sorted by offset
+    for b in sorted(reversed(range(len(nodes))), key=lambda b: -sizes[b]):  # stable
+        offset = 0
+        for at, other in placed:
+            if first[other] > last[b] or first[b] > last[other]:
+                continue  # never live together
+            if at - offset >= sizes[b]:
+                break  # the gap below `other` is big enough
+            offset = max(offset, at + sizes[other])
+        placed.append((offset, b))
+        placed.sort()
+    return max(at + sizes[b] for at, b in placed)
+
+
+def int8_param_bytes(nodes):
+    """Parameter bytes of `nodes` deployed as int8: int8 weights and one int32 bias per output
+    channel of every layer with parameters (BatchNorm folds into the conv before it, which gains
+    the bias): params + 3 x biases. Needs the tensors as nodes (`primitives`): a dwconv layer
+    has two biases, its depthwise's and its pointwise's."""
+    return sum(n.params + 3 * n.shape[-1] for n in nodes if n.params)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -297,12 +360,14 @@ def _steps(s, ready):
 # The graph of an Arch
 # ---------------------------------------------------------------------------------------------
 
-def block_graph(block, in_shape, filters, stride, prefix="b1"):
+def block_graph(block, in_shape, filters, stride, prefix="b1", primitives=False):
     """Nodes of one block, node 0 being its input; returns (nodes, index of the output node).
 
-    Names match the layers cells.build_model creates, one node per operation layer.
+    Names match the layers cells.build_model creates, one node per operation layer; with
+    `primitives`, one per tensor the layer computes (cells.op_tensors): the last keeps the
+    layer's name, the ones before it are NAME/0, NAME/1, ...
     """
-    nodes, loc = _cell_nodes(block, tuple(in_shape), filters, stride, prefix)
+    nodes, loc = _cell_nodes(block, tuple(in_shape), filters, stride, prefix, primitives)
     nodes = list(nodes)
     outputs = [loc[j] for j, cell in enumerate(block, start=1) if cell.output]
     if len(outputs) == 1:
@@ -320,7 +385,7 @@ def block_graph(block, in_shape, filters, stride, prefix="b1"):
 
 
 @functools.lru_cache(maxsize=1 << 9)  # a round reuses its base's prefixes only
-def _cell_nodes(block, in_shape, filters, stride, prefix):
+def _cell_nodes(block, in_shape, filters, stride, prefix, primitives=False):
     """(nodes, node index of each location) of a block's cells, output node not yet added.
 
     Built as the nodes of all cells but the last, then the last cell's: a grown candidate's
@@ -328,7 +393,7 @@ def _cell_nodes(block, in_shape, filters, stride, prefix):
     """
     if not block:
         return (Node("input", in_shape),), (0,)
-    nodes, loc = _cell_nodes(block[:-1], in_shape, filters, stride, prefix)
+    nodes, loc = _cell_nodes(block[:-1], in_shape, filters, stride, prefix, primitives)
     nodes, j = list(nodes), len(block)
     h, w = -(-in_shape[0] // stride), -(-in_shape[1] // stride)  # 'same' padding rounds up
     cell, outs = block[-1], []
@@ -337,8 +402,17 @@ def _cell_nodes(block, in_shape, filters, stride, prefix):
         if op == cells.IDENTITY and cin == filters and (src > 0 or stride == 1):
             outs.append(loc[src])  # no projection needed: the layer is no node
             continue
-        nodes.append(Node(f"{prefix}_c{j}_l{i}_{op}", (h, w, filters), (loc[src],),
-                          cells.op_params(op, cin, filters)))
+        name, s = f"{prefix}_c{j}_l{i}_{op}", stride if src == 0 else 1
+        if primitives:
+            tensors = cells.op_tensors(op, nodes[loc[src]].shape, filters, s)
+            for k, (shape, params) in enumerate(tensors[:-1]):
+                nodes.append(Node(f"{name}/{k}", shape, (loc[src] if k == 0 else
+                                                        len(nodes) - 1,), params))
+            nodes.append(Node(name, (h, w, filters), (len(nodes) - 1 if len(tensors) > 1 else
+                                                      loc[src],), tensors[-1][1]))
+        else:
+            nodes.append(Node(name, (h, w, filters), (loc[src],),
+                              cells.op_params(op, cin, filters)))
         outs.append(len(nodes) - 1)
     if len(outs) > 1:
         channels = filters if cell.combine == "sum" else sum(nodes[k].shape[-1] for k in outs)
@@ -359,13 +433,13 @@ def _head_graph(in_shape, num_classes):
             Node("logits", (num_classes,), (1,), c * num_classes + num_classes)], 2
 
 
-def _parts(arch, filters, input_shape, num_classes, strides, widths):
+def _parts(arch, filters, input_shape, num_classes, strides, widths, primitives=False):
     """The stem, each block and the head as separate graphs, each one's node 0 its input."""
     nodes, out = _stem_graph(input_shape, filters)
     parts = [(nodes, out)]
     shape = nodes[out].shape
     for b, (block, s, width) in enumerate(zip(arch.blocks, strides, widths), start=1):
-        nodes, out = block_graph(block, shape, filters * width, s, f"b{b}")
+        nodes, out = block_graph(block, shape, filters * width, s, f"b{b}", primitives)
         parts.append((nodes, out))
         shape = nodes[out].shape
     parts.append(_head_graph(shape, num_classes))
@@ -373,10 +447,11 @@ def _parts(arch, filters, input_shape, num_classes, strides, widths):
 
 
 def arch_graph(arch, filters=64, input_shape=(32, 32, 3), num_classes=10,
-               strides=cells.BLOCK_STRIDES, widths=cells.BLOCK_WIDTHS):
-    """The whole network as one node list: each part's input is the previous part's output."""
+               strides=cells.BLOCK_STRIDES, widths=cells.BLOCK_WIDTHS, primitives=False):
+    """The whole network as one node list: each part's input is the previous part's output.
+    `primitives` as in `block_graph`."""
     arch = cells.prune(arch, len(strides))
-    parts = _parts(arch, filters, input_shape, num_classes, strides, widths)
+    parts = _parts(arch, filters, input_shape, num_classes, strides, widths, primitives)
     nodes, out = list(parts[0][0]), parts[0][1]
     for part, part_out in parts[1:]:
         index = [out] + list(range(len(nodes), len(nodes) + len(part) - 1))
@@ -427,19 +502,28 @@ def arch_memory(arch, filters=64, bytes_per_value=4, schedule="paper", input_sha
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule: {schedule!r} is not one of {', '.join(SCHEDULES)}")
     arch = cells.prune(arch, len(strides))
+    primitives = schedule in DEPLOYED
     params, peak, shape = _part_profile(_stem_graph, (tuple(input_shape), filters), schedule)
     block_peaks = []
     for block, s, width in zip(arch.blocks, strides, widths):
         block_params, block_peak, shape = _part_profile(
-            block_graph, (block, shape, filters * width, s), schedule)
+            block_graph, (block, shape, filters * width, s, "b1", primitives), schedule)
         params += block_params
         block_peaks.append(block_peak)
     head_params, head_peak, _ = _part_profile(_head_graph, (shape, num_classes), schedule)
     params += head_params
+    if schedule == "tflm":  # one plan for the whole network, in bytes: no per-block peaks
+        return _memory(params, planned_arena(arch_graph(
+            arch, filters, input_shape, num_classes, strides, widths, True), bytes_per_value),
+            bytes_per_value, (), schedule)
     peak = max(peak, head_peak, *block_peaks)
-    return Memory(params, params * bytes_per_value, peak * bytes_per_value,
-                  (params + peak) * bytes_per_value,
-                  tuple(b * bytes_per_value for b in block_peaks), schedule)
+    return _memory(params, peak * bytes_per_value, bytes_per_value,
+                   tuple(b * bytes_per_value for b in block_peaks), schedule)
+
+
+def _memory(params, activation_bytes, bytes_per_value, block_peaks, schedule):
+    return Memory(params, params * bytes_per_value, activation_bytes,
+                  params * bytes_per_value + activation_bytes, block_peaks, schedule)
 
 
 def arch_order(arch, filters=64, input_shape=(32, 32, 3), num_classes=10,
@@ -449,17 +533,21 @@ def arch_order(arch, filters=64, input_shape=(32, 32, 3), num_classes=10,
     the order `optimal_order` finds for that part and without the part's input (the image, or
     the previous part's output). Joined, they order the whole network.
 
-    The names are those of the layers cells.build_model(arch, filters, ...) creates: op layers
-    (`b1_c2_l1_conv3x3`, one keras.Sequential with its BatchNorm and ReLU inside), combines
-    (`b1_c2_sum`), block concatenations (`b1_out`), `stem`, `gap` and `logits`; the weightless
-    Identity markers build_model puts on cell and block outputs are no nodes. The order depends
-    on the sizes: give the filters and input shape of the model being exported. For any Keras
-    model: `[nodes[k].name for k in optimal_order(nodes)[0]]` with `nodes = model_graph(model)`.
+    The nodes are the tensors a deployed network computes (`block_graph` with `primitives`),
+    named after the layers cells.build_model(arch, filters, ...) creates: an op layer
+    (`b1_c2_l1_dwconv3x3`, one keras.Sequential) is its output tensor, and the tensors inside it
+    are `b1_c2_l1_dwconv3x3/0`, ... (the depthwise conv's output); then combines (`b1_c2_sum`),
+    block concatenations (`b1_out`), `stem`, `gap` and `logits`; the weightless Identity
+    markers build_model puts on cell and block outputs are no nodes. The order depends on the
+    sizes: give the filters and input shape of the model being exported. For any Keras model:
+    `[nodes[k].name for k in optimal_order(nodes)[0]]` with
+    `nodes = model_graph(model, primitives=True)`.
     Raises ValueError as `optimal_order` does, past its budget.
     """
     arch = cells.prune(arch, len(strides))
     return [tuple(nodes[k].name for k in optimal_order(nodes)[0][1:])
-            for nodes, _ in _parts(arch, filters, input_shape, num_classes, strides, widths)]
+            for nodes, _ in _parts(arch, filters, input_shape, num_classes, strides, widths,
+                                   primitives=True)]
 
 
 # ---------------------------------------------------------------------------------------------
@@ -514,8 +602,10 @@ def _own_params(op):
     return op.count_params() if hasattr(op, "count_params") else 0
 
 
-def model_graph(model):
+def model_graph(model, primitives=False):
     """Nodes of a Keras functional model: one per layer, fused layers aliasing their input.
+    With `primitives`, a nested model (an operation layer of cells.build_model, a keras.Sequential)
+    is its own layers' nodes, named as `block_graph` names them, not one node.
 
     A model cells.build_model made marks each cell's and each block's output with an Identity
     layer (cells.output_marker): those cell outputs hold until their block's output (rule 3),
@@ -532,7 +622,16 @@ def model_graph(model):
             if k not in ins:
                 ins.append(k)
         kind = type(op).__name__
-        if kind in FUSED_LAYERS and len(ins) == 1:
+        inner = getattr(op, "_functional", None) or op
+        if primitives and getattr(op, "layers", None) and len(ins) == 1:
+            tensors = model_graph(inner, primitives)[1:]  # its node 0 is its input
+            for j, sub in enumerate(tensors):
+                nodes.append(sub._replace(
+                    name=op.name if j == len(tensors) - 1 else f"{op.name}/{j}",
+                    inputs=tuple(ins[0] if i == 0 else len(nodes) - j + i - 1
+                                 for i in sub.inputs)))
+            k = len(nodes) - 1
+        elif kind in FUSED_LAYERS and len(ins) == 1:
             k = ins[0]
             if _own_params(op):  # folded into the node it follows
                 nodes[k] = nodes[k]._replace(params=nodes[k].params + folded_params(op, producer))
@@ -564,10 +663,13 @@ def model_memory(model, bytes_per_value=4, schedule="paper"):
     called in; it lists (and runs) them by depth from the output, so e.g. both cells' op layers
     before the first cell's sum, where arch_graph follows build_model's calls cell by cell.
     """
-    nodes = model_graph(model)
+    nodes = model_graph(model, primitives=schedule in DEPLOYED)
     params, peak = _profile(nodes, schedule)
-    return Memory(params, params * bytes_per_value, peak * bytes_per_value,
-                  (params + peak) * bytes_per_value, (), schedule)
+    if schedule == "tflm":
+        peak = planned_arena(nodes, bytes_per_value)
+    else:
+        peak *= bytes_per_value
+    return _memory(params, peak, bytes_per_value, (), schedule)
 
 
 # ---------------------------------------------------------------------------------------------
