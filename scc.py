@@ -33,6 +33,12 @@ scored in one pass.
 Table 3 measures controllers by AP@k and NDCG@k; ``ranking_report`` computes them, with Kendall
 tau and Spearman rho (the rank correlations of the predictor literature, e.g. NASLib).
 Higher y is better everywhere in this module.
+
+A second search space, beyond the paper: the same models read NAS-Bench-201 cells
+(``nb201.Cell``, ``space="nb201"``), one token per edge (``nb201.tokens``), so that the
+controllers can be compared on thousands of fully trained architectures
+(``reproduce/table3_controller.py --benchmark=nb201``). ``loss="mse+pairwise"`` adds a pairwise
+ranking term to Eq. 3 (``ListMSEPairwise``), also beyond the paper.
 """
 
 import json
@@ -45,10 +51,15 @@ import scipy.stats
 from keras import ops
 
 import cells
+import nb201
 
 # A token is a cell token plus one column that only the block separator sets.
 TOKEN_DEPTH = cells.TOKEN_WIDTH + 1
 KINDS = ("scc", "single", "double")
+# The search spaces the controllers read: the type of a candidate, and the width of its tokens.
+SPACES = {"memnas": cells.Arch, "nb201": nb201.Cell}
+DEPTHS = {"memnas": TOKEN_DEPTH, "nb201": nb201.TOKEN_WIDTH}
+LOSSES = ("mse", "mse+pairwise")
 
 _PAD_ROW, _SEPARATOR_ROW = 0, 1  # fixed rows of the token table built by `encode`
 
@@ -57,31 +68,40 @@ _PAD_ROW, _SEPARATOR_ROW = 0, 1  # fixed rows of the token table built by `encod
 # Input: candidates as token sequences
 # ---------------------------------------------------------------------------------------------
 
-def encode(archs, length=None):
-    """(n, T, TOKEN_DEPTH) float32 tokens of `archs`, zero-padded at the end to T.
+def encode(archs, length=None, space=None):
+    """(n, T, DEPTHS[space]) float32 tokens of `archs`, zero-padded at the end to T.
 
-    A candidate is its cells' tokens block after block, each block closed by a separator token;
-    T is the longest sequence of the batch, or `length` if given (it may not be shorter).
+    space "memnas" (cells.Arch candidates, TOKEN_DEPTH): a candidate is its cells' tokens block
+    after block, each block closed by a separator token. space "nb201" (nb201.Cell): its 6
+    edge tokens (nb201.tokens). Default: the space of the first candidate. T is the longest
+    sequence of the batch, or `length` if given (it may not be shorter).
     """
     archs = list(archs)
     if not archs:
         raise ValueError("encode: no candidates to encode")
+    if space is None:
+        space = "nb201" if isinstance(archs[0], nb201.Cell) else "memnas"
+    if space not in SPACES:
+        raise ValueError(f"encode: unknown search space {space!r}; known: {', '.join(SPACES)}")
+    for n, arch in enumerate(archs):
+        if not isinstance(arch, SPACES[space]):
+            raise ValueError(f"encode: candidate {n} is a {type(arch).__name__}, not a "
+                             f"{SPACES[space].__module__}.{SPACES[space].__name__}")
+    if space == "nb201":
+        longest = len(nb201.EDGES)
+        _check_length(length, longest)
+        x = np.zeros((len(archs), length or longest, nb201.TOKEN_WIDTH), np.float32)
+        x[:, :longest] = [nb201.tokens(cell) for cell in archs]
+        return x
     # The candidates of a round share most of their cells, so each distinct cell is tokenized
     # once and a sequence is a list of rows of a small token table. Candidates also share block
     # objects (grow_trim keeps a base's untouched blocks), so a block's rows are looked up by
     # identity: `archs` keeps every block alive during the call, so no id is reused.
     rows = {}  # cell -> its row in the table
     block_rows = {}  # id(block) -> the rows of its cells and of the separator
-    for n, arch in enumerate(archs):
-        if not isinstance(arch, cells.Arch):
-            raise ValueError(f"encode: candidate {n} is a {type(arch).__name__}, "
-                             "not a cells.Arch")
     longest = max(sum(len(block) + 1 for block in arch.blocks) for arch in archs)
-    if length is None:
-        length = longest
-    elif length < longest:
-        raise ValueError(f"encode: length {length} is shorter than the longest candidate "
-                         f"({longest} tokens)")
+    _check_length(length, longest)
+    length = length or longest
     index = np.full((len(archs), length), _PAD_ROW, np.int32)  # (n, T) rows of the table
     for n, arch in enumerate(archs):
         sequence = []
@@ -98,6 +118,12 @@ def encode(archs, length=None):
     for cell, row in rows.items():
         table[row, :-1] = cells.cell_token(cell)
     return table[index]  # (n, T, D)
+
+
+def _check_length(length, longest):
+    if length is not None and length < longest:
+        raise ValueError(f"encode: length {length} is shorter than the longest candidate "
+                         f"({longest} tokens)")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -168,16 +194,47 @@ class ListMSE(keras.losses.Loss):
         return ops.square(y_pred - y_true)  # (B, L): no mean over the list yet
 
 
-def build_model(kind, units=100, learning_rate=1e-3, jit_compile="auto"):
-    """A compiled controller of Table 3: (B, L, T, D) tokens -> (B, L) scores.
+@keras.saving.register_keras_serializable(package="memnas")
+class ListMSEPairwise(ListMSE):
+    """Eq. 3 plus a pairwise ranking term (RankNet's logistic loss), beyond the paper:
+
+        ListMSE + mean over pairs (i, j) of one list with y_i > y_j of log(1 + exp(s_j - s_i))
+
+    s the predicted scores; pairs with a padded candidate (sample weight 0) do not count. The
+    MSE keeps the scores in the units of y, the pairwise term rewards the order within a list
+    only, which is what the SCC's list context could help with."""
+
+    def __init__(self, name="list_mse_pairwise", **kwargs):
+        super().__init__(name=name, **kwargs)
+
+    def __call__(self, y_true, y_pred, sample_weight=None):
+        mse = super().__call__(y_true, y_pred, sample_weight)
+        y_true = ops.convert_to_tensor(y_true, self.dtype)  # (B, L)
+        y_pred = ops.convert_to_tensor(y_pred, self.dtype)
+        real = (ops.ones_like(y_true) if sample_weight is None else
+                ops.cast(ops.convert_to_tensor(sample_weight) > 0, self.dtype))
+        # [b, i, j]: candidate i is truly better than candidate j, both real.
+        ordered = ops.cast(y_true[:, :, None] > y_true[:, None, :], self.dtype)
+        ordered = ordered * real[:, :, None] * real[:, None, :]
+        pairs = ops.softplus(y_pred[:, None, :] - y_pred[:, :, None])  # log(1 + e^(s_j - s_i))
+        return mse + ops.sum(pairs * ordered) / ops.maximum(ops.sum(ordered), 1.0)
+
+
+def build_model(kind, units=100, learning_rate=1e-3, jit_compile="auto", depth=TOKEN_DEPTH,
+                loss="mse"):
+    """A compiled controller of Table 3: (B, L, T, depth) tokens -> (B, L) scores.
 
     kind: "scc" (encoder + R-GRU + FC), "single" (one GRU + FC) or "double" (two GRUs + FC).
-    L (candidates per list) and T (tokens per candidate) may change from call to call.
+    L (candidates per list) and T (tokens per candidate) may change from call to call. depth:
+    the token width of the search space (DEPTHS). loss: "mse" (Eq. 3, ListMSE) or
+    "mse+pairwise" (ListMSEPairwise).
     """
     if kind not in KINDS:
         raise ValueError(f"build_model: unknown controller kind {kind!r}; "
                          f"known: {', '.join(KINDS)}")
-    tokens = keras.Input(shape=(None, None, TOKEN_DEPTH), name="tokens")  # (B, L, T, D)
+    if loss not in LOSSES:
+        raise ValueError(f"build_model: unknown loss {loss!r}; known: {', '.join(LOSSES)}")
+    tokens = keras.Input(shape=(None, None, depth), name="tokens")  # (B, L, T, D)
     features = CandidateEncoder(units, 2 if kind == "double" else 1,
                                 name="encoder")(tokens)  # (B, L, units)
     if kind == "scc":
@@ -188,7 +245,8 @@ def build_model(kind, units=100, learning_rate=1e-3, jit_compile="auto"):
                                     name="r_gru")(features, mask=real)  # (B, L, units)
     scores = ops.squeeze(keras.layers.Dense(1, name="score")(features), axis=-1)  # (B, L)
     model = keras.Model(tokens, scores, name=kind)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate), loss=ListMSE(),
+    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
+                  loss=ListMSE() if loss == "mse" else ListMSEPairwise(),
                   jit_compile=jit_compile)
     return model
 
@@ -230,7 +288,8 @@ class _Lists(keras.utils.PyDataset):
 
 
 class Controller:
-    """A controller of `kind` that ranks `cells.Arch` candidates by their predicted y.
+    """A controller of `kind` that ranks candidates of a search space (`space`: cells.Arch
+    for "memnas", nb201.Cell for "nb201") by their predicted y, trained with `loss` (LOSSES).
 
     The model learns y standardized by the mean and standard deviation of the data of the last
     `fit`, and `predict` returns scores in the units of y: the metric of Eq. 4 spans a few
@@ -244,17 +303,21 @@ class Controller:
     """
 
     def __init__(self, kind="scc", units=100, list_size=100, learning_rate=1e-3, seed=0,
-                 jit_compile="auto"):
+                 jit_compile="auto", space="memnas", loss="mse"):
         if list_size < 1:
             raise ValueError(f"Controller: list_size must be at least 1, got {list_size}")
+        if space not in SPACES:
+            raise ValueError(f"Controller: unknown search space {space!r}; "
+                             f"known: {', '.join(SPACES)}")
         self.kind, self.units, self.list_size = kind, units, list_size
         self.learning_rate, self.seed, self.jit_compile = learning_rate, seed, jit_compile
+        self.space, self.loss = space, loss
         self.y_mean, self.y_std = 0.0, 1.0
         self.fits = 0  # completed fit() calls; each reshuffles with its own seed
         # Seeds Python, NumPy and the backend globally: the only way Keras offers to make
         # weight initialization (and so the whole controller) repeatable.
         keras.utils.set_random_seed(seed)
-        self.model = build_model(kind, units, learning_rate, jit_compile)
+        self.model = build_model(kind, units, learning_rate, jit_compile, DEPTHS[space], loss)
 
     @property
     def trained(self):
@@ -282,8 +345,8 @@ class Controller:
         self.y_mean = float(y.mean())
         self.y_std = float(y.std()) or 1.0  # all y equal: nothing to scale
         rng = np.random.default_rng([self.seed, self.fits])
-        lists = _Lists(encode(archs), (y - self.y_mean) / self.y_std, self.list_size,
-                       batch_size, rng)
+        lists = _Lists(encode(archs, space=self.space), (y - self.y_mean) / self.y_std,
+                       self.list_size, batch_size, rng)
         # shuffle=False: the lists are already random, and Keras would reorder the batches with
         # Python's global `random`, whose state depends on everything that ran before.
         history = self.model.fit(lists, epochs=epochs, shuffle=False, verbose=verbose)
@@ -308,7 +371,7 @@ class Controller:
         scores = []
         for start in range(0, len(archs), per_batch):
             chunk = archs[start:start + per_batch]
-            tokens = encode(chunk)  # (n, T, D)
+            tokens = encode(chunk, space=self.space)  # (n, T, D)
             lists = math.ceil(len(chunk) / self.list_size)
             padded = np.zeros((lists * self.list_size,) + tokens.shape[1:], np.float32)
             padded[:len(chunk)] = tokens
@@ -328,7 +391,8 @@ class Controller:
         os.replace(tmp, path)
         settings = {"kind": self.kind, "units": self.units, "list_size": self.list_size,
                     "learning_rate": self.learning_rate, "seed": self.seed,
-                    "jit_compile": self.jit_compile, "y_mean": self.y_mean,
+                    "jit_compile": self.jit_compile, "space": self.space, "loss": self.loss,
+                    "y_mean": self.y_mean,
                     "y_std": self.y_std, "fits": self.fits}
         with open(f"{path}.json.tmp", "w") as f:
             json.dump(settings, f, indent=1)
@@ -344,8 +408,10 @@ class Controller:
         except FileNotFoundError:
             raise ValueError(f"Controller.load: no settings file {path}.json next to the "
                              "model") from None
+        # Settings saved before the NAS-Bench-201 space and the losses existed: memnas, mse.
         controller = cls(settings["kind"], settings["units"], settings["list_size"],
-                         settings["learning_rate"], settings["seed"], settings["jit_compile"])
+                         settings["learning_rate"], settings["seed"], settings["jit_compile"],
+                         settings.get("space", "memnas"), settings.get("loss", "mse"))
         # The freshly built model is replaced by the saved one: same graph, trained weights.
         controller.model = keras.saving.load_model(path)
         controller.y_mean, controller.y_std = settings["y_mean"], settings["y_std"]

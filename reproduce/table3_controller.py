@@ -35,9 +35,14 @@ same search shows whether they learn anything of the accuracy. The README has th
 times measured. The paper's scale: ``--dataset=cifar10 --epochs=60 --filters=64
 --train_examples=0 --norun_eagerly`` (all images, traced steps), on a GPU.
 
+``--benchmark=nb201[:PATH]`` ranks NAS-Bench-201 cells, whose accuracies are real, instead of a
+search's candidates: ``reproduce/table3_nb201.py`` does that comparison with this module's
+``Budget`` and helpers, and ``--loss=mse+pairwise`` adds a ranking term to Eq. 3 for either.
+
     python reproduce/table3_controller.py                     # scaled-down search, then Table 3
     python reproduce/table3_controller.py --runs runs/lambda05  # candidates of existing searches
     python reproduce/table3_controller.py --smoke              # seconds: synthetic candidates
+    python reproduce/table3_controller.py --benchmark=nb201    # NAS-Bench-201, learning curve
 """
 
 import dataclasses
@@ -49,6 +54,7 @@ from absl import flags
 import numpy as np
 
 import inputs
+import nb201
 import records
 import scc
 from efficiency import memory_efficiency
@@ -66,16 +72,39 @@ RANDOM_ORDERS = 200  # random rankings averaged for the reference row
 MEMORY_ROW = "Memory terms of Eq. 4"  # the reference row ranking by Eq. 4 without accuracy
 SMOKE_BUDGET = dict(seeds=2, epochs=2)  # each controller costs a few seconds of tracing alone
 SMOKE_SEARCH = dict(rounds=3, k=60, filters=8)  # sweep.synthetic_search, a random k per round
+# Flag defaults by --benchmark (None: a search's candidates). On NAS-Bench-201, 5 seeds, and
+# fewer epochs at a higher rate to fit 45 controllers in about 15 minutes on 2 cores (README).
+DEFAULTS = {None: dict(out_dir="runs/reproduce/table3_controller", seeds=3, epochs=100,
+                       learning_rate=1e-3),
+            "nb201": dict(out_dir="runs/reproduce/table3_nb201", seeds=5, epochs=50,
+                          learning_rate=3e-3)}
+
+
+def by_benchmark(name):
+    """A flag's defaults, in words: "3, 5 with --benchmark=nb201"."""
+    return ", ".join(f"{defaults[name]}" + (f" with --benchmark={benchmark}" if benchmark else "")
+                     for benchmark, defaults in DEFAULTS.items())
 
 
 def define_flags():
     """The command line; defined only when this file runs as a script (see lifetime.py)."""
     flags.DEFINE_list("runs", None, "search.py out_dirs (or folders of them) to take the "
                       "candidates from; default: run a scaled-down search into OUT_DIR/search.")
-    flags.DEFINE_string("out_dir", "runs/reproduce/table3_controller",
-                        "Where the JSON, the PNG and the search go.")
-    flags.DEFINE_bool("smoke", False, "Seconds: synthetic candidates, 2 seeds, 2 controller "
-                      "epochs (overrides --seeds and --controller_epochs).")
+    flags.DEFINE_string("benchmark", None, "nb201[:PATH]: rank NAS-Bench-201 cells of a CSV "
+                        "(default PATH: reproduce/data/nb201_cifar10.csv) instead of a "
+                        "search's candidates (reproduce/table3_nb201.py).")
+    flags.DEFINE_string("out_dir", None, "Where the JSON, the PNG and the search go; default "
+                        f"{by_benchmark('out_dir')}.")
+    flags.DEFINE_bool("smoke", False, "Seconds: synthetic candidates (with --benchmark: few "
+                      "cells), 2 seeds, 2 controller epochs (overrides --seeds and "
+                      "--controller_epochs).")
+    # NAS-Bench-201 (--benchmark).
+    flags.DEFINE_string("target_column", nb201.ACCURACY_COLUMN, "--benchmark: the CSV's "
+                        "accuracy column to rank by.")
+    flags.DEFINE_list("train_sizes", ["100", "300", "1000"], "--benchmark: training set sizes "
+                      "(the learning curve).")
+    flags.DEFINE_list("holdout_sizes", ["200", "1000"], "--benchmark: held-out set sizes, one "
+                      "table each.")
     # The search that makes the data, when --runs is not given.
     flags.DEFINE_string("dataset", SCALE.dataset, inputs.DATASET_HELP)
     flags.DEFINE_float("lambda_", 0.5, "Eq. 4 trade-off of the search.")
@@ -91,23 +120,29 @@ def define_flags():
                          "(search.py --workers); 1: in this process.")
     flags.DEFINE_integer("search_seed", 0, "Seed of the search (data split, training).")
     # The comparison.
-    flags.DEFINE_integer("seeds", 3, "Controller seeds 0..N-1 to average over.")
-    flags.DEFINE_integer("controller_epochs", 100, "Training epochs of every controller.")
-    flags.DEFINE_float("learning_rate", 1e-3, "Adam learning rate of every controller.")
+    flags.DEFINE_integer("seeds", None, "Controller seeds 0..N-1 to average over; default "
+                         f"{by_benchmark('seeds')}.")
+    flags.DEFINE_integer("controller_epochs", None, "Training epochs of every controller; "
+                         f"default {by_benchmark('epochs')}.")
+    flags.DEFINE_float("learning_rate", None, "Adam learning rate of every controller; default "
+                       f"{by_benchmark('learning_rate')}.")
     flags.DEFINE_integer("list_size", 100, "Candidates per list (the SCC ranks a list).")
     flags.DEFINE_integer("holdout_round", None, "Round to hold out; default: the last.")
     flags.DEFINE_enum("target", "y", TARGETS, "What the controllers learn and are measured "
                       "against: y of Eq. 4 (Table 3) or the validation accuracy.")
+    flags.DEFINE_enum("loss", "mse", scc.LOSSES, "Loss of every controller: Eq. 3's MSE, or "
+                      "it plus a pairwise ranking term (beyond the paper).")
 
 
 @dataclasses.dataclass(frozen=True)
 class Budget:
-    """What every controller gets: the same epochs, learning rate, lists and seeds."""
+    """What every controller gets: the same epochs, learning rate, lists, loss and seeds."""
     seeds: int = 3
     epochs: int = 100
     learning_rate: float = 1e-3
     list_size: int = 100
     batch_size: int = 8  # lists per batch, as in scc.Controller.fit
+    loss: str = "mse"  # scc.LOSSES: Eq. 3, or Eq. 3 plus a pairwise ranking term
 
     def check(self):
         # Each field by the flag that sets it (batch_size has none).
@@ -117,7 +152,18 @@ class Budget:
                 raise ValueError(f"{flag}: must be at least 1, got {getattr(self, name)}")
         if not self.learning_rate > 0:
             raise ValueError(f"--learning_rate: must be positive, got {self.learning_rate}")
+        if self.loss not in scc.LOSSES:
+            raise ValueError(f"--loss: must be one of {', '.join(scc.LOSSES)}, got "
+                             f"{self.loss!r}")
         return self
+
+    def train(self, kind, seed, archs, y, space="memnas"):
+        """A controller of `kind` trained on `archs` and their `y` with this budget."""
+        controller = scc.Controller(kind, list_size=self.list_size,
+                                    learning_rate=self.learning_rate, seed=seed, space=space,
+                                    loss=self.loss)
+        controller.fit(archs, y, epochs=self.epochs, batch_size=self.batch_size)
+        return controller
 
 
 # ---------------------------------------------------------------------------------------------
@@ -187,18 +233,22 @@ def split_by_round(records, holdout_round=None):
 # The comparison
 # ---------------------------------------------------------------------------------------------
 
+def rank_held_out(controller, archs, y, seed):
+    """scc.ranking_report of `controller` on held-out `archs`, scored as the search scores
+    candidates (lists of its list_size) but in a seeded random order, not the order given (a
+    search's records are in its own ranking, which an SCC list could otherwise pick up)."""
+    order = np.random.default_rng(seed).permutation(len(archs))
+    predicted = np.empty(len(order))
+    predicted[order] = controller.predict([archs[i] for i in order])
+    return scc.ranking_report(y, predicted)
+
+
 def score_controller(kind, seed, split, budget, target="y"):
     """Train one controller on split.train and rank split.holdout; scc.ranking_report."""
-    controller = scc.Controller(kind, list_size=budget.list_size,
-                                learning_rate=budget.learning_rate, seed=seed)
-    controller.fit([rec["arch"] for rec in split.train], [rec[target] for rec in split.train],
-                   epochs=budget.epochs, batch_size=budget.batch_size)
-    # The held-out round is scored in a seeded random order, not in the order it was recorded
-    # (the search's own ranking), which an SCC list could otherwise pick up.
-    order = np.random.default_rng(seed).permutation(len(split.holdout))
-    predicted = np.empty(len(order))
-    predicted[order] = controller.predict([split.holdout[i]["arch"] for i in order])
-    return scc.ranking_report([rec[target] for rec in split.holdout], predicted)
+    controller = budget.train(kind, seed, [rec["arch"] for rec in split.train],
+                              [rec[target] for rec in split.train])
+    return rank_held_out(controller, [rec["arch"] for rec in split.holdout],
+                         [rec[target] for rec in split.holdout], seed)
 
 
 def summarize(reports):
@@ -333,7 +383,7 @@ def notes(searches, source, split, budget, target, refs):
     lines += [f"ours: {split.describe()}; target {target}",
               f"ours: mean ± std over seeds 0..{budget.seeds - 1} (initial weights, lists, "
               f"order of the held-out round); every controller {budget.epochs} epochs, Adam "
-              f"{budget.learning_rate:g}, lists of {budget.list_size}",
+              f"{budget.learning_rate:g}, lists of {budget.list_size}, loss {budget.loss}",
               f"random order: mean ± std over {RANDOM_ORDERS} random rankings of the held-out "
               f"round" + ("; memory terms: Eq. 4 with the accuracy term left out"
                           if MEMORY_ROW in refs else "")]
@@ -388,22 +438,56 @@ def run(out_dir, runs=None, scale=SCALE, lambda_=0.5, budget=Budget(), holdout_r
     return data
 
 
+def sizes(flag, values):
+    """The integers of a list flag, e.g. --train_sizes=100,300."""
+    try:
+        return tuple(int(value) for value in values)
+    except ValueError:
+        raise ValueError(f"{flag}: must be integers, got {','.join(values)}") from None
+
+
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
     smoke = FLAGS.smoke
+
+    def log(line):
+        print(line, flush=True)
+
     scale = dataclasses.replace(
         SCALE, dataset=FLAGS.dataset, rounds=FLAGS.rounds, k=FLAGS.k, epochs=FLAGS.epochs,
         filters=FLAGS.filters, train_examples=FLAGS.train_examples or None,  # 0: all images
         seed=FLAGS.search_seed, run_eagerly=FLAGS.run_eagerly, workers=FLAGS.workers)
     with report.one_line_errors("table3_controller.py"):
+        benchmark = FLAGS.benchmark and FLAGS.benchmark.partition(":")[0]
+        if benchmark and FLAGS.runs:
+            raise ValueError("--runs: not used with --benchmark (its cells are the data)")
+        defaults = DEFAULTS.get(benchmark, DEFAULTS[None])
+
+        def given(value, name):
+            return defaults[name] if value is None else value
+
+        out_dir = given(FLAGS.out_dir, "out_dir")
         # Checked before --smoke overrides it: a bad flag is an error in either mode.
-        budget = Budget(seeds=FLAGS.seeds, epochs=FLAGS.controller_epochs,
-                        learning_rate=FLAGS.learning_rate, list_size=FLAGS.list_size).check()
+        budget = Budget(seeds=given(FLAGS.seeds, "seeds"),
+                        epochs=given(FLAGS.controller_epochs, "epochs"),
+                        learning_rate=given(FLAGS.learning_rate, "learning_rate"),
+                        list_size=FLAGS.list_size, loss=FLAGS.loss).check()
         if smoke:
             budget = dataclasses.replace(budget, **SMOKE_BUDGET)
-        run(FLAGS.out_dir, FLAGS.runs, scale, FLAGS.lambda_, budget, FLAGS.holdout_round,
-            FLAGS.target, smoke, log=lambda line: print(line, flush=True))
+        if FLAGS.benchmark:
+            # Imported here: table3_nb201 builds on this module's Budget and helpers.
+            from reproduce import table3_nb201
+            setup = table3_nb201.Setup(
+                table3_nb201.benchmark_path(FLAGS.benchmark), FLAGS.target_column,
+                sizes("--train_sizes", FLAGS.train_sizes),
+                sizes("--holdout_sizes", FLAGS.holdout_sizes)).check()
+            if smoke:
+                setup = dataclasses.replace(setup, **table3_nb201.SMOKE)
+            table3_nb201.run(out_dir, setup, budget, smoke, log)
+            return
+        run(out_dir, FLAGS.runs, scale, FLAGS.lambda_, budget, FLAGS.holdout_round,
+            FLAGS.target, smoke, log)
 
 
 if __name__ == "__main__":

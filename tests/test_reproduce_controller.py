@@ -1,14 +1,18 @@
 """reproduce/table3_controller.py (Table 3): the --smoke run and what it writes, the split of
-the candidates by round, and one-line errors."""
+the candidates by round, and one-line errors; and the same on NAS-Bench-201
+(reproduce/table3_nb201.py, --benchmark=nb201)."""
 
 import json
 import math
 import os
+import subprocess
+import sys
 
 import pytest
 
-from conftest import assert_one_line_error, run_script
+from conftest import ROOT, assert_one_line_error, run_script
 from reproduce import table3_controller
+from reproduce import table3_nb201
 
 SCRIPT = "reproduce/table3_controller.py"
 
@@ -129,3 +133,93 @@ def test_a_bad_budget_flag_is_a_one_line_error_even_with_smoke(tmp_path, flag):
     name = flag.split("=")[0]
     assert result.stderr.strip().splitlines()[-1].startswith(f"table3_controller.py: {name}: ")
     assert not os.path.exists(tmp_path / "table3_controller.json")
+
+
+# ---------------------------------------------------------------------------------------------
+# Table 3 on NAS-Bench-201 (--benchmark=nb201)
+# ---------------------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def nb201_smoke(tmp_path_factory):
+    out_dir = tmp_path_factory.mktemp("table3_nb201")
+    lines = []
+    table3_nb201.run(str(out_dir), table3_nb201.Setup(**table3_nb201.SMOKE),
+                     table3_controller.Budget(**table3_controller.SMOKE_BUDGET), smoke=True,
+                     log=lines.append)
+    with open(out_dir / "table3_nb201.json") as f:
+        return out_dir, json.load(f), "\n".join(lines)
+
+
+def test_nb201_smoke_writes_a_table_per_held_out_size(nb201_smoke):
+    out_dir, data, text = nb201_smoke
+    assert list(data["tables"]) == ["30", "60"] and data["setup"]["cells"] == 15_625
+    for size in ("30", "60"):
+        assert f"held-out sets of {size} cells\n" + data["tables"][size] in text
+        rows = data["ours"][size]["40"]
+        assert list(rows) == ["Single-RNN", "Double-RNN", "SCC", "SCC - Single-RNN",
+                              "SCC - Double-RNN"]
+        for label, metrics in rows.items():
+            low = -2.0 if " - " in label else -1.0  # differences of values in [-1, 1]
+            for name, value in metrics.items():
+                assert len(value["values"]) == 2, (label, name)
+                assert all(low <= v <= 2.0 for v in value["values"]), (label, name)
+        assert list(data["references"][size]) == ["Random order", "Parameter count"]
+    assert (out_dir / "table3_nb201.png").stat().st_size > 10_000
+
+
+def test_nb201_gaps_are_paired_by_seed_and_parameter_count_ranks_well(nb201_smoke):
+    _, data, _ = nb201_smoke
+    rows = data["ours"]["60"]["40"]
+    for metric in table3_controller.METRICS:
+        scc_, single = rows["SCC"][metric]["values"], rows["Single-RNN"][metric]["values"]
+        assert rows["SCC - Single-RNN"][metric]["values"] == pytest.approx(
+            [a - b for a, b in zip(scc_, single)])
+    refs = data["references"]["60"]
+    # More parameters, more accurate: about 0.57 on NAS-Bench-201; a random order about 0.
+    assert refs["Parameter count"]["kendall_tau"]["mean"] > 0.4
+    assert abs(refs["Random order"]["kendall_tau"]["mean"]) < 0.1
+
+
+def test_nb201_samples_are_nested_and_never_meet_the_held_out_cells():
+    setup = table3_nb201.Setup(train_sizes=(3, 5), holdout_sizes=(2, 4))
+    train, held = table3_nb201.sample(20, setup, seed=0)
+    assert list(held[2]) == list(held[4][:2]) and list(train[3]) == list(train[5][:3])
+    assert not set(train[5]) & set(held[4]) and len(set(train[5])) == 5
+    again = table3_nb201.sample(20, setup, seed=0)
+    assert list(again[0][5]) == list(train[5])
+
+
+@pytest.mark.parametrize("setup, error", [
+    (dict(train_sizes=(100, 100)), "--train_sizes: must be distinct sizes of at least 1"),
+    (dict(holdout_sizes=(1, 10)), "--holdout_sizes: must be distinct sizes of at least 2"),
+    (dict(train_sizes=(15_000,)), "15000 + 1000 cells needed"),
+])
+def test_nb201_setup_errors_name_the_flag(setup, error):
+    with pytest.raises(ValueError, match=error.replace("+", "\\+")):
+        table3_nb201.Setup(**setup).check(cells=range(15_625))
+
+
+def test_size_flags_must_be_integers():
+    assert table3_controller.sizes("--train_sizes", ["100", "300"]) == (100, 300)
+    with pytest.raises(ValueError, match="--train_sizes: must be integers, got 100,many"):
+        table3_controller.sizes("--train_sizes", ["100", "many"])
+
+
+def test_nb201_command_line_errors_are_one_line(tmp_path):
+    cases = {  # arguments -> the last line of stderr
+        ("--benchmark=nb101",):
+            "table3_controller.py: --benchmark: must be nb201 or nb201:PATH, got 'nb101'",
+        (f"--benchmark=nb201:{tmp_path}/missing.csv",):
+            f"table3_controller.py: {tmp_path}/missing.csv: no such file",
+        ("--benchmark=nb201", "--runs=somewhere"):
+            "table3_controller.py: --runs: not used with --benchmark (its cells are the data)",
+    }
+    # All at once: each spends its seconds importing TensorFlow.
+    processes = {args: subprocess.Popen([sys.executable, SCRIPT, "--smoke", *args,
+                                         f"--out_dir={tmp_path}"], cwd=ROOT, text=True,
+                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+                 for args in cases}
+    for args, process in processes.items():
+        stdout, stderr = process.communicate(timeout=300)
+        assert_one_line_error(subprocess.CompletedProcess(args, process.returncode, stdout,
+                                                          stderr), cases[args])

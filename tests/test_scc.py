@@ -165,11 +165,25 @@ def test_list_mse_is_eq_3_over_the_real_candidates():
     assert float(value) == pytest.approx(2.5)
 
 
+def test_pairwise_loss_adds_ranknet_over_the_ordered_real_pairs():
+    loss = scc.ListMSEPairwise()
+    # MSE (1 + 4) / 2 as above; one ordered pair of real candidates, 2 > 1, both scored 0:
+    # log(1 + e^0). The padded third candidate is in no pair.
+    value = loss(np.array([[1.0, 2.0, 3.0]]), np.array([[0.0, 0.0, 100.0]]),
+                 sample_weight=np.array([[1.0, 1.0, 0.0]]))
+    assert float(value) == pytest.approx(2.5 + math.log(2))
+    # Scored in the right order by a margin of 3: log(1 + e^-3) for that pair.
+    value = loss(np.array([[1.0, 2.0]]), np.array([[1.0, 4.0]]))
+    assert float(value) == pytest.approx((0 + 4) / 2 + math.log1p(math.exp(-3)))
+
+
 def test_unknown_kind_and_bad_settings():
     with pytest.raises(ValueError, match="scc, single, double"):
         scc.build_model("lstm")
     with pytest.raises(ValueError, match="list_size must be at least 1"):
         scc.Controller(list_size=0)
+    with pytest.raises(ValueError, match="unknown loss 'hinge'; known: mse, mse\\+pairwise"):
+        scc.build_model("scc", loss="hinge")
 
 
 # ---------------------------------------------------------------------------------------------
