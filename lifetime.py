@@ -32,6 +32,7 @@ baselines of Tables 1 and 2 are measured; for a model ``cells.build_model`` made
 ``arch_memory`` gives for the Arch under the paper schedule. The graph logic imports no Keras.
 """
 
+import bisect
 import dataclasses
 import functools
 import heapq
@@ -175,29 +176,17 @@ def _memory_row(born, dead, sizes):
 TFLM_ALIGNMENT = 16  # bytes: TFLM rounds every buffer up to this (kBufferAlignment)
 
 
-def planned_arena(nodes, bytes_per_value=1, order=None):
-    """Bytes of the arena TFLite-Micro's greedy memory planner lays `nodes` out in, each node
-    one buffer that lives from the step that computes it to the last step that reads it (the
-    network's output to the end): strict's lifetimes, run in `order` (None: program order).
-
-    The planner (tensorflow/lite/micro/memory_planner/greedy_memory_planner.cc) takes the
-    buffers largest first, ties in reverse tensor order (the converter numbers tensors in
-    program order), and puts each at the lowest offset where it overlaps no placed buffer that
-    is live at the same time; the arena is the highest end:
-
-        offset(b) = min { o >= 0 : [o, o + size(b)) misses every placed b' live with b }
-        arena = max over b of offset(b) + size(b)
-
-    So the arena is at least strict's peak, and more where a gap left early is too small for a
-    later buffer (a round-0 dwconv3x3 + maxpool3x3 network: 4 buffers' worth where 3 are live).
-    """
+def buffers(nodes, bytes_per_value=1, order=None):
+    """(sizes in bytes, first step, last step) of `nodes` as a runtime's buffers: strict's
+    lifetimes, run in `order` (None: program order), from the step that computes a node to the
+    last step that reads it (the network's outputs to the end); each size rounded up to
+    TFLM_ALIGNMENT."""
     sizes = [-(-math.prod(n.shape) * bytes_per_value // TFLM_ALIGNMENT) * TFLM_ALIGNMENT
              for n in nodes]
     position = list(range(len(nodes)))
     if order is not None:
         for t, k in enumerate(order):
             position[k] = t
-    first = position[:]
     last = position[:]
     for k, node in enumerate(nodes):
         for i in node.inputs:
@@ -205,8 +194,24 @@ def planned_arena(nodes, bytes_per_value=1, order=None):
     read = {i for node in nodes for i in node.inputs}
     for k in set(range(len(nodes))) - read:  # an output: live to the end
         last[k] = len(nodes) - 1
-    placed = []  # (offset, buffer), kept sorted by offset
-    for b in sorted(reversed(range(len(nodes))), key=lambda b: -sizes[b]):  # stable
+    return sizes, position, last
+
+
+def place(sizes, first, last, key=None):
+    """Offsets of buffers (sizes, first and last step) placed one by one in the order of
+    `key(b)` (None: TFLite-Micro's, below), each at the lowest offset where it overlaps no
+    placed buffer live at the same time:
+
+        offset(b) = min { o >= 0 : [o, o + size(b)) misses every placed b' live with b }
+        arena = max over b of offset(b) + size(b)
+
+    TFLite-Micro's greedy planner (tensorflow/lite/micro/memory_planner/greedy_memory_planner.cc)
+    takes the largest first, ties in reverse tensor order; the converter numbers tensors in the
+    order it runs them (export.reorder renumbers them in the order it writes), hence the key
+    (-size, -first step)."""
+    key = key or (lambda b: (-sizes[b], -first[b]))
+    placed, offsets = [], [0] * len(sizes)  # placed: (offset, buffer), sorted by offset
+    for b in sorted(range(len(sizes)), key=key):
         offset = 0
         for at, other in placed:
             if first[other] > last[b] or first[b] > last[other]:
@@ -214,9 +219,35 @@ def planned_arena(nodes, bytes_per_value=1, order=None):
             if at - offset >= sizes[b]:
                 break  # the gap below `other` is big enough
             offset = max(offset, at + sizes[other])
-        placed.append((offset, b))
-        placed.sort()
-    return max(at + sizes[b] for at, b in placed)
+        offsets[b] = offset
+        bisect.insort(placed, (offset, b))
+    return offsets
+
+
+def arena(sizes, offsets):
+    return max((o + s for o, s in zip(offsets, sizes)), default=0)
+
+
+def planned_arena(nodes, bytes_per_value=1, order=None, best=False):
+    """Bytes of the arena TFLite-Micro's own planner (`place`) lays `nodes` out in, run in
+    `order` (None: program order); with `best`, of `best_plan`'s layout instead. At least
+    strict's peak, and more where a gap left early is too small for a later buffer (a round-0
+    dwconv3x3 + maxpool3x3 network: 4 buffers' worth where 3 are live)."""
+    sizes, first, last = buffers(nodes, bytes_per_value, order)
+    return arena(sizes, (best_plan if best else place)(sizes, first, last))
+
+
+def best_plan(sizes, first, last):
+    """Offsets that lay the buffers out in the smallest arena found by `place` in a few orders:
+    TFLite-Micro's, largest first with ties to the earliest, longest-lived first, largest
+    (lifetime x size) first, and by first step. Never above TFLite-Micro's own plan; at or near
+    the largest sum of live sizes (laying out intervals in the least memory is NP-hard in
+    general, so not always at it). export.py writes it into the .tflite as an offline plan."""
+    keys = (None, lambda b: (-sizes[b], first[b]), lambda b: (first[b] - last[b], -sizes[b]),
+            lambda b: ((first[b] - last[b] - 1) * sizes[b], first[b]),
+            lambda b: (first[b], -sizes[b]))
+    plans = [place(sizes, first, last, key) for key in keys]
+    return min(plans, key=lambda offsets: arena(sizes, offsets))
 
 
 def int8_param_bytes(nodes):

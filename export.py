@@ -1,0 +1,479 @@
+"""Deployment: a network as TFLite files, and its memory as TensorFlow Lite Micro allocates it.
+
+    python export.py --arch=A.json [--model=M.keras] --filters=16 --dataset=npz:PATH --out=DIR
+
+writes DIR/model_float32.tflite and DIR/model_int8.tflite (full-integer post-training
+quantization: int8 weights, int32 biases, int8 input and output, calibrated on a seeded sample
+of training images), runs the int8 model in TFLite-Micro and prints what it allocates beside
+what lifetime.py predicts (with --json, as one JSON line; DIR/export.json either way):
+
+* `tflm_arena_head_bytes`: the arena's head, TFLM's plan of the feature maps (its greedy memory
+  planner, tensorflow/lite/micro/memory_planner/greedy_memory_planner.cc); the number r models.
+  `tflm_arena_tail_bytes` is the interpreter's own state (tensor structs, op data), not feature
+  maps (SPEC §10).
+* `strict_activation_bytes`, `paper_activation_bytes` (and `optimal_...`): lifetime.py at 1 byte
+  per value, the int8 size.
+* `param_bytes`: the .tflite file's constant buffers (int8 weights, int32 biases, and small
+  constants such as the pooling axes); `analytic_param_bytes`: lifetime.py's count of the same.
+* With `--model` (a trained .keras file with its architecture beside it, as train.py and
+  search.py write them): `float_test_accuracy` (Keras) and `int8_test_accuracy` (the int8 file
+  run by LiteRT on the test split). Without it an untrained network is measured, and says so.
+
+The model takes normalized images, as in training (inputs.normalize with the training split's
+mean and std); the int8 input is that, quantized with the input tensor's scale and zero point.
+Conversion runs in a child process: TFLiteConverter.convert() leaks memory on every call in
+TF 2.21 (SPEC §9), which a search exporting many networks would otherwise accumulate. The
+Keras 3 path is model.export(format="tf_saved_model") + TFLiteConverter.from_saved_model;
+from_keras_model falls back to legacy Keras 2 code.
+"""
+import contextlib
+import dataclasses
+import json
+import multiprocessing
+import os
+import re
+import tempfile
+
+from absl import app
+from absl import flags
+import numpy as np
+
+import cells
+import inputs
+import lifetime
+
+
+def define_flags():
+    flags.DEFINE_string("arch", None, "Architecture JSON file (see examples/).")
+    flags.DEFINE_string("model", None, "Trained .keras model of --arch (train.py --out, or a "
+                        "search's final/model.keras); without it an untrained network.")
+    flags.DEFINE_integer("filters", 64, "Filters of the first block (w); ignored with --model.")
+    flags.DEFINE_string("dataset", "cifar10", inputs.DATASET_HELP)
+    flags.DEFINE_string("data_dir", None, "tensorflow-datasets data directory.")
+    flags.DEFINE_float("val_fraction", 0.1, "As in training: the normalization statistics "
+                       "come from the training split.")
+    flags.DEFINE_integer("train_examples", None, "As in training (None: all).")
+    flags.DEFINE_integer("representative", 200, "Training images that calibrate the int8 "
+                         "quantization (seeded sample).")
+    flags.DEFINE_integer("seed", 0, "Seed of the untrained network and of the calibration set.")
+    flags.DEFINE_enum("schedule", "strict", ORDERS, "Operator order of the .tflite files: "
+                      "strict, the converter's (the program order), or optimal, lifetime.py's "
+                      "memory-optimal order (the flatbuffer's operator list rewritten).")
+    flags.DEFINE_string("out", None, "Output directory.")
+    flags.DEFINE_bool("json", False, "Print the measurements as one JSON line.")
+
+
+ORDERS = ("strict", "optimal")
+ARENA_LINE = re.compile(r"Arena allocation (head|tail|total) (\d+) bytes")
+FIRST_ARENA = 1 << 24  # bytes; doubled while TFLM says it is too small
+LAST_ARENA = 1 << 31
+
+
+@dataclasses.dataclass(frozen=True)
+class Exported:
+    """What export() measured (bytes; accuracies None without a trained model)."""
+    trained: bool
+    filters: int
+    tflite_float32_bytes: int
+    tflite_int8_bytes: int
+    tflm_arena_head_bytes: int
+    tflm_arena_tail_bytes: int
+    tflm_arena_total_bytes: int
+    strict_activation_bytes: int
+    paper_activation_bytes: int
+    optimal_activation_bytes: int  # None past lifetime.MAX_STATES
+    planned_arena_bytes: int       # lifetime.py --schedule=tflm: the head, predicted
+    param_bytes: int
+    analytic_param_bytes: int      # lifetime.int8_param_bytes
+    schedule: str = "strict"       # the operator order of the files written
+    converter_order_head_bytes: int = None  # with --schedule=optimal: the head before reordering
+    float_test_accuracy: float = None
+    int8_test_accuracy: float = None
+
+
+# ---------------------------------------------------------------------------------------------
+# Conversion (in a child process)
+# ---------------------------------------------------------------------------------------------
+
+def _convert(saved_model, representative, float_path, int8_path):
+    """Child process: the SavedModel as float32 and full-int8 .tflite files."""
+    import tensorflow as tf
+    images = np.load(representative)  # (N, H, W, 3) normalized float32
+
+    def samples():
+        for image in images:
+            yield [image[None]]
+
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
+    with open(float_path, "wb") as f:
+        f.write(converter.convert())
+    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
+    converter.optimizations = [tf.lite.Optimize.DEFAULT]
+    converter.representative_dataset = samples
+    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
+    converter.inference_input_type = tf.int8
+    converter.inference_output_type = tf.int8
+    with open(int8_path, "wb") as f:
+        f.write(converter.convert())
+
+
+def convert(model, representative, out_dir):
+    """Write out_dir/model_float32.tflite and model_int8.tflite of a Keras model, quantized
+    with `representative` (N, H, W, 3) normalized images; returns the two paths."""
+    paths = [os.path.join(out_dir, f"model_{kind}.tflite") for kind in ("float32", "int8")]
+    with tempfile.TemporaryDirectory() as tmp:
+        saved_model = os.path.join(tmp, "saved_model")
+        model.export(saved_model, format="tf_saved_model", verbose=False)
+        samples = os.path.join(tmp, "representative.npy")
+        np.save(samples, representative.astype(np.float32))
+        child = multiprocessing.get_context("spawn").Process(
+            target=_convert, args=(saved_model, samples, *paths))
+        child.start()
+        child.join()
+    if child.exitcode != 0:
+        raise RuntimeError(f"TFLite conversion failed (child process exit {child.exitcode})")
+    return paths
+
+
+# ---------------------------------------------------------------------------------------------
+# Measuring a .tflite file
+# ---------------------------------------------------------------------------------------------
+
+@contextlib.contextmanager
+def _c_stderr(sink):
+    """Redirect file descriptor 2 (C's stderr, where TFLM prints) into the file `sink`."""
+    saved = os.dup(2)
+    os.dup2(sink.fileno(), 2)
+    try:
+        yield
+    finally:
+        os.dup2(saved, 2)
+        os.close(saved)
+
+
+def tflm_arena(tflite):
+    """{"head", "tail", "total"}: bytes TFLite-Micro's arena holds for a model (bytes of a
+    .tflite file). TFLM has no Python getter: print_allocations() writes them to C's stderr."""
+    from tflite_micro.python.tflite_micro import runtime
+    arena = FIRST_ARENA
+    while True:
+        with tempfile.TemporaryFile("w+") as sink:
+            with _c_stderr(sink):
+                try:
+                    interpreter = runtime.Interpreter.from_bytes(tflite, arena_size=arena)
+                    interpreter.print_allocations()
+                    failed = None
+                except RuntimeError as e:
+                    failed = e
+            sink.seek(0)
+            printed = sink.read()
+        if failed is None:
+            found = dict((kind, int(n)) for kind, n in ARENA_LINE.findall(printed))
+            if set(found) != {"head", "tail", "total"}:
+                raise RuntimeError(f"TFLM printed no arena sizes:\n{printed[-2000:]}")
+            return found
+        if arena >= LAST_ARENA or "arena" not in printed.lower():
+            raise RuntimeError(f"TFLM could not load the model ({failed}):\n{printed[-2000:]}")
+        arena *= 2
+
+
+def _schema():
+    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated
+    return schema_py_generated
+
+
+def constant_bytes(tflite):
+    """Bytes of a .tflite file's constant tensors: its weights, biases and other constants,
+    each tensor counted, as a parameter count counts it. (The file stores identical buffers
+    once: an untrained network's all-zero biases share one.)"""
+    schema = _schema()
+    model = schema.Model.GetRootAs(tflite, 0)
+    graph = model.Subgraphs(0)
+    return sum(model.Buffers(graph.Tensors(i).Buffer()).DataLength()
+               for i in range(graph.TensorsLength()))
+
+
+def int8_predict(tflite, images, batch=256):
+    """Class predictions of an int8 .tflite model (LiteRT) for normalized float `images`,
+    quantized with the input tensor's scale and zero point."""
+    from ai_edge_litert.interpreter import Interpreter
+    interpreter = Interpreter(model_content=tflite)
+    source = interpreter.get_input_details()[0]
+    scale, zero = source["quantization"]
+    predictions = []
+    for begin in range(0, len(images), batch):
+        x = images[begin:begin + batch]
+        interpreter.resize_tensor_input(source["index"], x.shape)
+        interpreter.allocate_tensors()
+        q = np.clip(np.round(x / scale + zero), -128, 127).astype(np.int8)
+        interpreter.set_tensor(source["index"], q)
+        interpreter.invoke()
+        logits = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
+        predictions.append(logits.argmax(-1))
+    return np.concatenate(predictions)
+
+
+LAYER_SUFFIX = re.compile(r"_\d+$")  # model.export() appends _1 to each layer's name
+
+
+def _layer(tensor_name, layers):
+    """The layer of `layers` whose name is a component of a converted tensor's name
+    ("memnas_1/b1_c1_l1_dwconv3x3_1/batch_normalization_1/..."), or None."""
+    for part in re.split(r"[/;:]", tensor_name):
+        name = LAYER_SUFFIX.sub("", part)
+        if name in layers:
+            return name
+    return None
+
+
+def _renumber(model, graph):
+    """Number the tensors operators compute in the order they now run, the others (input,
+    constants) first as they were: TFLM's planner breaks ties between equal buffers by tensor
+    number, and lifetime.planned_arena by execution order."""
+    produced = [t for op in graph.operators for t in op.outputs]
+    kept = sorted(set(range(len(graph.tensors))) - set(produced))
+    new = {old: i for i, old in enumerate(kept + produced)}
+    graph.tensors = [graph.tensors[old] for old in kept + produced]
+    for op in graph.operators:
+        op.inputs = [new[t] if t >= 0 else t for t in op.inputs]
+        op.outputs = [new[t] for t in op.outputs]
+        if op.intermediates is not None:
+            op.intermediates = [new[t] for t in op.intermediates]
+    graph.inputs = [new[t] for t in graph.inputs]
+    graph.outputs = [new[t] for t in graph.outputs]
+    for signature in model.signatureDefs or []:
+        for tensor in (signature.inputs or []) + (signature.outputs or []):
+            tensor.tensorIndex = new[tensor.tensorIndex]
+
+
+# Bytes per value of the TFLite tensor types (schema.TensorType) an exported network uses.
+TYPE_BYTES = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 9: 1}
+OFFLINE_PLAN = b"OfflineMemoryAllocation"  # TFLM's metadata name for an offline memory plan
+
+
+def file_buffers(graph):
+    """(tensor numbers, (sizes, first steps, last steps)) of the tensors a subgraph's operators
+    compute and its input, as lifetime.buffers gives them for nodes: what TFLM plans."""
+    schema_type = {t: TYPE_BYTES[tensor.type] for t, tensor in enumerate(graph.tensors)
+                   if tensor.type in TYPE_BYTES}
+    first, last = {}, {}
+    for t in graph.inputs:
+        first[t] = last[t] = 0
+    for step, op in enumerate(graph.operators, start=1):
+        for t in op.inputs:
+            if t in first:
+                last[t] = step
+        for t in op.outputs:
+            first[t] = last[t] = step
+    for t in graph.outputs:
+        last[t] = len(graph.operators)
+    tensors = sorted(first)
+    sizes = [-(-int(np.prod(graph.tensors[t].shape)) * schema_type[t]
+               // lifetime.TFLM_ALIGNMENT) * lifetime.TFLM_ALIGNMENT for t in tensors]
+    return tensors, (sizes, [first[t] for t in tensors], [last[t] for t in tensors])
+
+
+def _plan_offline(model, graph):
+    """Write lifetime.best_plan's offsets into the model as TFLM's offline memory plan
+    (metadata "OfflineMemoryAllocation": version 1, subgraph 0, the tensor count, then one
+    offset per tensor, -1 for those TFLM plans itself), so that TFLM lays the arena out as
+    planned instead of with its greedy planner, whose gaps can waste the lower peak of a
+    better operator order. Replaces any plan already there."""
+    schema = _schema()
+    tensors, (sizes, first, last) = file_buffers(graph)
+    offsets = np.full(len(graph.tensors), -1, np.int32)
+    offsets[tensors] = lifetime.best_plan(sizes, first, last)
+    header = np.array([1, 0, len(graph.tensors)], np.int32)
+    buffer = schema.BufferT()
+    buffer.data = np.concatenate([header, offsets]).view(np.uint8)
+    model.buffers.append(buffer)
+    metadata = schema.MetadataT()
+    metadata.name, metadata.buffer = OFFLINE_PLAN, len(model.buffers) - 1
+    model.metadata = [m for m in (model.metadata or []) if m.name != OFFLINE_PLAN] + [metadata]
+
+
+def reorder(tflite, order):
+    """The .tflite file `tflite` (bytes) with its operators run in `order`: lifetime node names
+    (`lifetime.arch_order`: a layer's output tensor is its name, the tensors inside it NAME/0,
+    NAME/1, ...). Each operator is matched to its layer through its output tensor's name, and
+    the k-th operator of a layer to its k-th tensor; the operators are then sorted
+    topologically, the ready one earliest in `order` first, so a valid `order` is followed
+    exactly, and an operator that matches nothing (the converter's own) runs once it is ready.
+    The tensors the operators compute are renumbered in the new order (`_renumber`), and the
+    arena is laid out offline (`_plan_offline`); weights and everything else stay as they
+    are."""
+    import flatbuffers
+    schema = _schema()
+    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(tflite, 0))
+    graph = model.subgraphs[0]
+    rank = {name: i for i, name in enumerate(order)}
+    layers = {name.split("/")[0] for name in order}
+    by_layer = {}
+    for j, op in enumerate(graph.operators):
+        name = _layer(graph.tensors[op.outputs[0]].name.decode(), layers)
+        by_layer.setdefault(name, []).append(j)
+    priority = [-1] * len(graph.operators)  # unmatched: as soon as ready
+    for name, ops in by_layer.items():
+        if name is None:
+            continue
+        inner = sorted((n for n in rank if n.split("/")[0] == name), key=rank.get)
+        for k, j in enumerate(ops):
+            priority[j] = rank[inner[k]] if len(inner) == len(ops) else rank[name]
+    producer = {t: j for j, op in enumerate(graph.operators) for t in op.outputs}
+    waiting = [{producer[t] for t in op.inputs if t in producer} for op in graph.operators]
+    done, ready, operators = set(), [], []
+    while len(operators) < len(graph.operators):
+        ready = [j for j in range(len(graph.operators))
+                 if j not in done and waiting[j] <= done]
+        j = min(ready, key=lambda j: (priority[j], j))
+        done.add(j)
+        operators.append(graph.operators[j])
+    graph.operators = operators
+    _renumber(model, graph)
+    _plan_offline(model, graph)
+    builder = flatbuffers.Builder(len(tflite) + 1024)
+    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
+    return bytes(builder.Output())
+
+
+# ---------------------------------------------------------------------------------------------
+# The whole export
+# ---------------------------------------------------------------------------------------------
+
+def _arrays(data, split, limit=None):
+    """(normalized images, labels) of a split as numpy arrays."""
+    images, labels = [], []
+    for x, y in inputs.eval_pipeline(data, split, 256):
+        images.append(x.numpy())
+        labels.append(y.numpy())
+        if limit is not None and sum(map(len, labels)) >= limit:
+            break
+    return np.concatenate(images)[:limit], np.concatenate(labels)[:limit]
+
+
+def representative_set(data, n, seed):
+    """A seeded sample of n normalized training images (fewer if the split is smaller)."""
+    images, _ = _arrays(data, data.train)
+    pick = np.random.default_rng(seed).permutation(len(images))[:n]
+    return images[np.sort(pick)]
+
+
+def predicted(memory_of, nodes):
+    """What lifetime.py predicts at 1 byte per value: `memory_of(schedule)` gives a
+    lifetime.Memory, `nodes` are the network's tensors (primitives) for the int8 parameters."""
+    out = {}
+    for schedule in ("paper", "strict", "optimal"):
+        try:
+            out[f"{schedule}_activation_bytes"] = memory_of(schedule).activation_bytes
+        except ValueError:  # optimal past its search budget
+            out[f"{schedule}_activation_bytes"] = None
+    return dict(out, planned_arena_bytes=memory_of("tflm").activation_bytes,
+                analytic_param_bytes=lifetime.int8_param_bytes(nodes))
+
+
+def measure(model, prediction, representative, out_dir, test=None, order=None):
+    """Convert a Keras model to out_dir's two .tflite files and measure them: a dict of
+    Exported's fields but `trained` and `filters`. `prediction`: `predicted(...)`; `test`:
+    (normalized images, labels) or None; `order`: node names to run the operators in
+    (`reorder`), None for the converter's order."""
+    float_path, int8_path = convert(model, representative, out_dir)
+    with open(float_path, "rb") as f:
+        float32 = f.read()
+    with open(int8_path, "rb") as f:
+        int8 = f.read()
+    measured = dict(prediction, schedule="strict")
+    if order is not None:
+        measured.update(schedule="optimal",
+                        converter_order_head_bytes=tflm_arena(int8)["head"])
+        float32, int8 = reorder(float32, order), reorder(int8, order)
+        for path, data in ((float_path, float32), (int8_path, int8)):
+            with open(path, "wb") as f:
+                f.write(data)
+    arena = tflm_arena(int8)
+    measured.update(
+        tflite_float32_bytes=len(float32), tflite_int8_bytes=len(int8),
+        tflm_arena_head_bytes=arena["head"], tflm_arena_tail_bytes=arena["tail"],
+        tflm_arena_total_bytes=arena["total"], param_bytes=constant_bytes(int8))
+    if test is not None:
+        images, labels = test
+        predicted = model.predict(images, batch_size=256, verbose=0).argmax(-1)
+        measured.update(float_test_accuracy=float((predicted == labels).mean()),
+                        int8_test_accuracy=float((int8_predict(int8, images) == labels).mean()))
+    return measured
+
+
+def export(arch, data, out_dir, filters, model=None, representative=200, seed=0,
+           schedule="strict", log=print):
+    """Convert `model` (or, if None, `arch` built untrained with `seed`) to out_dir's two .tflite
+    files, their operators in `schedule`'s order, measure them in TFLM and against lifetime.py,
+    and write out_dir/export.json."""
+    import keras
+    trained = model is not None
+    if not trained:
+        keras.utils.set_random_seed(seed)
+        model = cells.build_model(arch, filters, data.num_classes, data.input_shape)
+    os.makedirs(out_dir, exist_ok=True)
+    log(f"converting ({'trained' if trained else 'untrained'} network, width {filters})")
+    if schedule not in ORDERS:
+        raise ValueError(f"schedule: {schedule!r} is not one of {', '.join(ORDERS)}")
+    shape, classes = data.input_shape, data.num_classes
+    prediction = predicted(
+        lambda s: lifetime.arch_memory(arch, filters, 1, s, shape, classes),
+        lifetime.arch_graph(arch, filters, shape, classes, primitives=True))
+    order = None
+    if schedule == "optimal":
+        order = [name for part in lifetime.arch_order(arch, filters, shape, classes)
+                 for name in part]
+        nodes = lifetime.arch_graph(arch, filters, shape, classes, primitives=True)
+        index = {node.name: k for k, node in enumerate(nodes)}
+        prediction["planned_arena_bytes"] = lifetime.planned_arena(
+            nodes, 1, [0] + [index[name] for name in order], best=True)
+    result = Exported(trained=trained, filters=filters, **measure(
+        model, prediction, representative_set(data, representative, seed), out_dir,
+        _arrays(data, data.test) if trained else None, order))
+    with open(os.path.join(out_dir, "export.json"), "w") as f:
+        json.dump(dataclasses.asdict(result), f, indent=1)
+    return result
+
+
+def _filters_of(model):
+    """Width w of a model built by cells.build_model: the stem's filters."""
+    return model.get_layer("stem").layers[0].filters
+
+
+def main(argv):
+    del argv
+    FLAGS = flags.FLAGS
+    try:
+        for flag in ("arch", "out"):
+            if getattr(FLAGS, flag) is None:
+                raise ValueError(f"--{flag} is required")
+        if FLAGS.representative < 1:
+            raise ValueError(f"--representative must be at least 1, got {FLAGS.representative}")
+        arch = cells.load(FLAGS.arch)
+        model, filters = None, FLAGS.filters
+        if FLAGS.model is not None:
+            import train
+            model, model_arch = train.load_model(FLAGS.model)
+            if cells.key(model_arch) != cells.key(arch):
+                raise ValueError(f"--model={FLAGS.model}: its architecture is not --arch "
+                                 f"{FLAGS.arch}")
+            filters = _filters_of(model)
+        data = inputs.load_data(FLAGS.dataset, FLAGS.data_dir, FLAGS.val_fraction,
+                                FLAGS.train_examples, FLAGS.seed)
+    except (ValueError, OSError) as e:
+        raise SystemExit(f"export.py: {e}") from None
+    result = export(arch, data, FLAGS.out, filters, model, FLAGS.representative, FLAGS.seed,
+                    FLAGS.schedule, log=(lambda *_: None) if FLAGS.json else print)
+    if FLAGS.json:
+        print(json.dumps(dataclasses.asdict(result)))
+        return
+    for name, value in dataclasses.asdict(result).items():
+        print(f"{name:28s} {value}")
+    if not result.trained:
+        print("untrained network (no --model): memory only, no accuracy")
+
+
+if __name__ == "__main__":
+    define_flags()
+    app.run(main)
