@@ -435,12 +435,18 @@ def _cell_nodes(block, in_shape, filters, stride, prefix, primitives=False):
             continue
         name, s = f"{prefix}_c{j}_l{i}_{op}", stride if src == 0 else 1
         if primitives:
-            tensors = cells.op_tensors(op, nodes[loc[src]].shape, filters, s)
-            for k, (shape, params) in enumerate(tensors[:-1]):
-                nodes.append(Node(f"{name}/{k}", shape, (loc[src] if k == 0 else
-                                                        len(nodes) - 1,), params))
-            nodes.append(Node(name, (h, w, filters), (len(nodes) - 1 if len(tensors) > 1 else
-                                                      loc[src],), tensors[-1][1]))
+            last = loc[src]
+            for k, (shape, params) in enumerate(cells.op_tensors(op, nodes[last].shape,
+                                                                 filters, s)):
+                if params is None:  # shared by every layer that reads this input
+                    found = [n for n, node in enumerate(nodes) if node.inputs == (last,)
+                             and node.shape == shape and node.name.endswith("/0")]
+                    if found:
+                        last = found[0]
+                        continue
+                nodes.append(Node(f"{name}/{k}", shape, (last,), params or 0))
+                last = len(nodes) - 1
+            nodes[-1] = nodes[-1]._replace(name=name)
         else:
             nodes.append(Node(name, (h, w, filters), (loc[src],),
                               cells.op_params(op, cin, filters)))
@@ -661,6 +667,18 @@ def model_graph(model, primitives=False):
                     name=op.name if j == len(tensors) - 1 else f"{op.name}/{j}",
                     inputs=tuple(ins[0] if i == 0 else len(nodes) - j + i - 1
                                  for i in sub.inputs)))
+            k = len(nodes) - 1
+        elif primitives and kind == "Conv2D" and max(op.dilation_rate) > 1:
+            # As the converter lowers it (cells.dilated_tensors); the space-to-batch tensor is
+            # not shared here, where a Keras model has no cells to find its readers in.
+            shape = tuple(node.input_tensors[0].shape[1:])
+            tensors = cells.dilated_tensors(tuple(op.kernel_size), max(op.dilation_rate),
+                                            shape, op.filters)
+            for j, (sub_shape, params) in enumerate(tensors):
+                last = j == len(tensors) - 1
+                nodes.append(Node(op.name if last else f"{op.name}/{j}", sub_shape,
+                                  (ins[0] if j == 0 else len(nodes) - 1,),
+                                  folded_params(op, producer) if j == 1 else 0))
             k = len(nodes) - 1
         elif kind in FUSED_LAYERS and len(ins) == 1:
             k = ins[0]

@@ -240,6 +240,10 @@ class Final:
     epochs: int
     seconds: float
     status: str
+    # export.Exported's fields: the int8 .tflite beside the model (final/model_int8.tflite) and
+    # the arena TFLite-Micro allocates for it; None when not exported (search.py
+    # --noexport_final, or a search from before export.py).
+    deployed: dict | None = None
 
     @property
     def ok(self):
@@ -475,9 +479,13 @@ class OutDir:
                       ignore_errors=True)
 
     @property
-    def final_model_path(self):
+    def final_dir(self):
         os.makedirs(self.file("final"), exist_ok=True)
-        return self.file(os.path.join("final", "model.keras"))
+        return self.file("final")
+
+    @property
+    def final_model_path(self):
+        return os.path.join(self.final_dir, "model.keras")
 
     def final(self):
         """The Final of final/result.json, or None."""

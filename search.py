@@ -92,6 +92,8 @@ def define_flags():
     flags.DEFINE_integer("final_epochs", defaults.final_epochs, "Train the final network from "
                          "scratch for this many epochs on training + validation data and test "
                          "it (final/); 0: skip.")
+    flags.DEFINE_bool("export_final", True, "Export the final network to TFLite (float32 and "
+                      "int8) and measure its TFLite-Micro arena (final/, export.py).")
     flags.DEFINE_integer("batch_size", 128, "Training batch size.")
     flags.DEFINE_float("learning_rate", 0.01, "SGD learning rate (cosine decay, warm restarts).")
     flags.DEFINE_integer("filters", 64, "Filters of the first block (w).")
@@ -412,16 +414,19 @@ def record(out, writer, round_record, inherit, log=print):
         + ("" if round_record.improved else "; no candidate improves y, stopping"))
 
 
-def train_final(out, data, arch, memory, config, train_config, log=print):
+def train_final(out, data, arch, memory, config, train_config, log=print, deploy=True):
     """After the last round: the final network trained from scratch for `final_epochs` on
     training + validation data (the recipe of train_config otherwise, the search's seed),
     tested on the test split, kept as final/model.keras; a records.Final, or None if
-    final_epochs is 0. Done once: a resumed search reads final/result.json back."""
+    final_epochs is 0. Done once: a resumed search reads final/result.json back.
+    deploy: also export it (`deploy_final`)."""
     if config.final_epochs == 0:
         return None
     key = cells.key(arch)
     done = out.final()
     if done is not None and done.key == key and done.epochs == config.final_epochs:
+        if deploy and done.ok and done.deployed is None:  # killed while exporting
+            done = deploy_final(out, data, arch, done, config, train_config, log)
         return done
     log(f"final: training the final network from scratch, {config.final_epochs} epochs on "
         f"training + validation data")
@@ -432,6 +437,23 @@ def train_final(out, data, arch, memory, config, train_config, log=print):
     final = records.Final(key, result.test_accuracy, memory.param_bytes,
                           memory.activation_bytes, config.final_epochs,
                           round(result.seconds, 3), result.status)
+    out.write_final(final)  # before exporting: a kill then loses no training
+    if deploy and final.ok:
+        final = deploy_final(out, data, arch, final, config, train_config, log)
+    return final
+
+
+def deploy_final(out, data, arch, final, config, train_config, log=print):
+    """The trained final network as final/model_float32.tflite and model_int8.tflite, its
+    operators in the memory-optimal order if the search used that schedule, measured in
+    TFLite-Micro (export.py); `final` with `deployed` set, written to final/result.json."""
+    import export
+    log("final: exporting to TFLite (int8) and measuring its TFLite-Micro arena")
+    model, _ = train.load_model(out.final_model_path)
+    exported = export.export(arch, data, out.final_dir, train_config.filters, model,
+                             seed=config.seed, log=log, schedule="optimal"
+                             if config.schedule == "optimal" else "strict")
+    final = dataclasses.replace(final, deployed=dataclasses.asdict(exported))
     out.write_final(final)
     return final
 
@@ -457,7 +479,7 @@ class _State:
 
 
 def run(out_dir, data, config, train_config, base=None, evaluator=None, log=print,
-        front_png=True):
+        front_png=True, deploy=True):
     """Search, writing to `out_dir`; resumes what `out_dir` already holds; a records.Summary.
 
     data: an inputs.Data (or, with an `evaluator` that needs no data, anything with `name`,
@@ -467,6 +489,7 @@ def run(out_dir, data, config, train_config, base=None, evaluator=None, log=prin
     TrainEvaluator(data, train_config, config.inherit). Its `description` (or its name) is recorded.
     front_png: draw pareto.png beside pareto.json every round (False: pareto.json only; in a
     search that trains nothing, drawing would take most of its time).
+    deploy: export the final network to TFLite and measure it in TFLite-Micro (`deploy_final`).
     """
     config.check()
     check_start(base, train_config.filters, config, data)
@@ -523,7 +546,7 @@ def run(out_dir, data, config, train_config, base=None, evaluator=None, log=prin
         rounds_done, front_written = round_index + 1, True
         if not improved:
             break
-    final = train_final(out, data, base, base_stats, config, train_config, log)
+    final = train_final(out, data, base, base_stats, config, train_config, log, deploy)
     if final is not None or not front_written:  # the final network's point, or a resumed search
         pareto.write(out, state.records, final, config, front_png)
     summary = records.Summary(
@@ -579,7 +602,8 @@ def main(argv):
                      FLAGS.seed)
         with parallel.evaluator(settings, data, train_config, config.inherit, load_args,
                                 log) as evaluator:
-            summary = run(FLAGS.out_dir, data, config, train_config, base, evaluator, log)
+            summary = run(FLAGS.out_dir, data, config, train_config, base, evaluator, log,
+                          deploy=FLAGS.export_final)
     except (ValueError, OSError) as e:
         raise SystemExit(f"search.py: {e}") from None
     best, ref = summary.best, summary.round0_best
@@ -593,6 +617,12 @@ def main(argv):
         print(f"final network trained from scratch ({FLAGS.out_dir}/final/): "
               + (f"test acc {final.test_accuracy:.4f} after {final.epochs} epochs on training + "
                  f"validation data ({final.seconds:.0f} s)" if final.ok else final.status))
+    if final is not None and final.deployed is not None:
+        d = final.deployed
+        print(f"deployed ({FLAGS.out_dir}/final/model_int8.tflite, {d['tflite_int8_bytes']:,} B):"
+              f" int8 test acc {d['int8_test_accuracy']:.4f}, TFLite-Micro arena head "
+              f"{d['tflm_arena_head_bytes']:,} B (predicted {d['planned_arena_bytes']:,} B), "
+              f"tail {d['tflm_arena_tail_bytes']:,} B")
 
 
 if __name__ == "__main__":

@@ -275,12 +275,12 @@ def test_rule_3_holds_a_block_input_that_a_bare_identity_cell_passes_on():
 
 
 def test_strict_order_of_a_keras_model_is_its_own():
-    # Two cells both reading the block input. Program order (arch_graph, build_model's calls):
-    # in, pool, dil, sum1, conv, conv1x7, sum2, out: at most 4 units of 32*32*4 values live.
-    # Keras runs layers by depth from the output: in, pool, dil, conv, conv1x7, sum1, sum2,
-    # out, so at t = 5 the input and all four layer outputs live: 5 units.
-    arch = Arch(((Cell((0, 0), ("maxpool3x3", "dilconv3x3"), "sum", True),
-                  Cell((0, 0), ("conv3x3", "conv1x7_7x1"), "sum", True)),) * 5)
+    # Two cells both reading the block input, of layers that are one tensor each (a conv3x3).
+    # Program order (arch_graph, build_model's calls): in, a1, a2, sum1, b1, b2, sum2, out: at
+    # most 4 units of 32*32*4 values live. Keras runs layers by depth from the output: in, a1,
+    # a2, b1, b2, sum1, sum2, out, so at t = 5 the input and all four layer outputs live: 5.
+    arch = Arch(((Cell((0, 0), ("conv3x3", "conv3x3"), "sum", True),
+                  Cell((0, 0), ("conv3x3", "conv3x3"), "sum", True)),) * 5)
     unit_bytes = 32 * 32 * 4 * 4
     assert lifetime.arch_memory(arch, 4, schedule="strict").activation_bytes == 4 * unit_bytes
     model = cells.build_model(arch, filters=4)
@@ -516,3 +516,16 @@ def test_int8_parameters_store_one_int32_bias_per_output_channel():
     nodes = _literal(("image", 1, ()))
     nodes = [nodes[0], lifetime.Node("conv", (8, 8, 4), (0,), 3 * 3 * 3 * 4 + 4)]
     assert lifetime.int8_param_bytes(nodes) == 108 + 4 * 4
+
+
+def test_a_dilated_conv_is_the_four_tensors_the_converter_lowers_it_to():
+    # TFLite's converter runs a 3x3 conv of dilation 2 on 32x32x16 as SPACE_TO_BATCH_ND (padded
+    # to 36x36 and split in 4: 18x18x16, static batch 1), a plain conv (16x16), BATCH_TO_SPACE_ND
+    # back to 32x32 and a MUL (BatchNorm's scale), as read off its .tflite files.
+    assert [shape for shape, _ in cells.op_tensors("dilconv3x3", (32, 32, 16), 16, 1)] == [
+        (18, 18, 16), (16, 16, 16), (32, 32, 16), (32, 32, 16)]
+    # Two dilated convs reading one input share its space-to-batch tensor.
+    arch = cells.one_cell("dilconv3x3", "dilconv3x3")
+    nodes, _ = lifetime.block_graph(arch.blocks[0], (32, 32, 16), 16, 1, primitives=True)
+    assert [n.name for n in nodes if n.shape == (18, 18, 16)] == ["b1_c1_l1_dilconv3x3/0"]
+    assert len(nodes) == 1 + 4 + 3 + 1

@@ -329,6 +329,13 @@ def test_inherit_keeps_each_base_model_and_the_final_network_is_tested(finished)
     assert run.final()[1].accuracy == final.test_accuracy and "test accuracy" in \
         run.accuracy_kind
     assert f"test acc {final.test_accuracy:.4f} after 1 epochs" in result.stdout
+    # The deliverable: the int8 .tflite beside the model, its TFLite-Micro arena as predicted.
+    deployed = final.deployed
+    assert os.path.getsize(os.path.join(out_dir, "final", "model_int8.tflite")) == \
+        deployed["tflite_int8_bytes"]
+    assert deployed["trained"] and 0 <= deployed["int8_test_accuracy"] <= 1
+    assert deployed["tflm_arena_head_bytes"] == deployed["planned_arena_bytes"]
+    assert f"TFLite-Micro arena head {deployed['tflm_arena_head_bytes']:,} B" in result.stdout
     # The Pareto front's last point is the final network, with its test accuracy.
     points = json.load(open(os.path.join(out_dir, "pareto.json")))["points"]
     assert len(points) == len(run.candidates) + 1
@@ -365,7 +372,9 @@ def test_a_killed_search_on_two_workers_resumes_without_retraining(tiny_npz, fin
     reference_dir, _ = finished
     out_dir = str(tmp_path / "killed")
     log = os.path.join(out_dir, "candidates.jsonl")
-    process = subprocess.Popen(search_args(tiny_npz, out_dir, *INHERIT, "--workers=2"), cwd=ROOT,
+    # --noexport_final: the export is `finished`'s to test, and costs half a minute.
+    args = (*INHERIT, "--workers=2", "--noexport_final")
+    process = subprocess.Popen(search_args(tiny_npz, out_dir, *args), cwd=ROOT,
                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline and not (os.path.exists(log) and open(log).read().count("\n")):
@@ -376,7 +385,7 @@ def test_a_killed_search_on_two_workers_resumes_without_retraining(tiny_npz, fin
     # Killed after its first trained candidate; the second of round 0, trained at the same
     # time on the other worker, may have been recorded too.
     assert 1 <= len(first) <= 2
-    result = run_search(tiny_npz, out_dir, *INHERIT, "--workers=2")
+    result = run_search(tiny_npz, out_dir, *args)
     assert "(already trained)" in result.stdout
     assert "round 1: 2/2 done, 0 running, 0 failed" in result.stdout
     assert len(glob.glob(os.path.join(out_dir, "logs", "round01_*.log"))) == 2
@@ -390,9 +399,10 @@ def test_a_killed_search_on_two_workers_resumes_without_retraining(tiny_npz, fin
     assert sorted((c["key"], c["val_accuracy"]) for c in resumed) == \
         sorted((c["key"], c["val_accuracy"]) for c in reference)
     final, reference_final = records.OutDir(out_dir).final(), records.OutDir(reference_dir).final()
-    assert dataclasses.replace(final, seconds=0) == dataclasses.replace(reference_final, seconds=0)
+    assert final.deployed is None
+    assert final == dataclasses.replace(reference_final, seconds=final.seconds, deployed=None)
     # Run again when finished: nothing is trained, the final network's test is read back.
-    again = run_search(tiny_npz, out_dir, *INHERIT)
+    again = run_search(tiny_npz, out_dir, *INHERIT, "--noexport_final")
     assert "final: training" not in again.stdout
     assert records.read_jsonl(log) == resumed
     assert records.load_run(out_dir).summary.final == records.OutDir(out_dir).final()
