@@ -142,7 +142,7 @@ def read_csv(path, column=ACCURACY_COLUMN):
     finite number or a cell listed twice."""
     if not os.path.isfile(path):
         raise ValueError(f"{path}: no such file")
-    with open(path, newline="") as f:
+    with open(path, newline="", encoding="utf-8-sig") as f:  # a BOM is not part of "arch"
         reader = csv.DictReader(f)
         names = reader.fieldnames or []
         for needed in ("arch", column):
