@@ -303,8 +303,10 @@ class RayEvaluator:
             failed += outcome.status != "ok"
             elapsed = time.time() - begin
             eta = elapsed / done * (len(waiting) + len(running))
-            self.log(f"round {job.round}: {done}/{len(job.candidates)} done, {len(running)} "
-                     f"running, {failed} failed, {_clock(elapsed)} elapsed, ETA {_clock(eta)}")
+            # Counted as the loop's next pass leaves it: a freed worker takes the next at once.
+            busy = min(len(running) + len(waiting), self.settings.workers)
+            self.log(f"round {job.round}: {done}/{len(job.candidates)} done, {busy} running, "
+                     f"{failed} failed, {_clock(elapsed)} elapsed, ETA {_clock(eta)}")
             yield outcome
 
     def _collect(self, ref, candidate, job, out):

@@ -28,6 +28,16 @@ def run_script(*args, cwd=ROOT, timeout=300):
                           timeout=timeout)
 
 
+def run_scripts(*commands, cwd=ROOT, timeout=300):
+    """`run_script` of each argument list, all at once (each one spends its seconds importing
+    TensorFlow): their CompletedProcess results, in order."""
+    processes = [subprocess.Popen([sys.executable, *args], cwd=cwd, stdout=subprocess.PIPE,
+                                  stderr=subprocess.PIPE, text=True) for args in commands]
+    outputs = [p.communicate(timeout=timeout) for p in processes]
+    return [subprocess.CompletedProcess(args, p.returncode, *output)
+            for args, p, output in zip(commands, processes, outputs)]
+
+
 def assert_one_line_error(result, expected):
     """Exit status 1, no traceback, and the last line of stderr is `expected` (a user sees one
     line naming the problem; absl may log above it)."""

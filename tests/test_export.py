@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, run_script
+from conftest import assert_one_line_error, run_script, run_scripts
 import cells
 import export
 import lifetime
@@ -18,15 +18,20 @@ SHAPE, CLASSES, WIDTH = (16, 16, 3), 4, 4
 
 @pytest.fixture(scope="module")
 def exported(tiny_npz, tmp_path_factory):
-    """THREE_CELLS trained by train.py on the tiny colour problem, then exported with
-    --schedule=optimal: (export.py's JSON line, its output directory)."""
+    """THREE_CELLS trained for an epoch on the tiny colour problem, then exported by export.py
+    with --schedule=optimal: (its JSON line, its output directory)."""
+    import inputs
+    import train
     folder = tmp_path_factory.mktemp("export")
-    data = [f"--dataset=npz:{tiny_npz}", "--val_fraction=0.25"]
-    trained = run_script("train.py", f"--arch={THREE_CELLS}", *data, f"--filters={WIDTH}",
-                         "--epochs=1", "--batch_size=16", f"--out={folder / 'trained'}")
-    assert trained.returncode == 0, trained.stderr
-    result = run_script("export.py", f"--arch={THREE_CELLS}", *data, "--json",
-                        f"--model={folder / 'trained' / 'model.keras'}", "--schedule=optimal",
+    data = inputs.load_data(f"npz:{tiny_npz}", val_fraction=0.25)
+    os.makedirs(folder / "trained")
+    trained = train.train(cells.load(THREE_CELLS), data, train.TrainConfig(
+        epochs=1, batch_size=16, filters=WIDTH, verbose=0),
+        model_path=str(folder / "trained" / "model.keras"))
+    assert trained.status == "ok"
+    result = run_script("export.py", f"--arch={THREE_CELLS}", f"--dataset=npz:{tiny_npz}",
+                        "--val_fraction=0.25", "--json", "--schedule=optimal",
+                        f"--model={folder / 'trained' / 'model.keras'}",
                         "--representative=16", f"--out={folder / 'deployed'}")
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1]), folder / "deployed"
@@ -117,5 +122,6 @@ def test_bad_input_is_one_line(exported, tmp_path):
              (["--arch=examples/figure1b.json", f"--model={model}", "--out=x"],
               f"export.py: --model={model}: its architecture is not --arch "
               "examples/figure1b.json")]
-    for args, expected in cases:
-        assert_one_line_error(run_script("export.py", *args), expected)
+    for result, (_, expected) in zip(run_scripts(*(["export.py", *args] for args, _ in cases)),
+                                     cases):
+        assert_one_line_error(result, expected)

@@ -5,12 +5,10 @@ the candidates by round, and one-line errors; and the same on NAS-Bench-201
 import json
 import math
 import os
-import subprocess
-import sys
 
 import pytest
 
-from conftest import ROOT, assert_one_line_error, run_script
+from conftest import assert_one_line_error, run_scripts
 from reproduce import table3_controller
 from reproduce import table3_nb201
 
@@ -118,20 +116,22 @@ def test_notes_explain_the_memory_row_only_when_it_is_shown(target):
     assert mentions_memory == (target == "y") == (table3_controller.MEMORY_ROW in refs)
 
 
-def test_missing_runs_dir_is_a_one_line_error(tmp_path):
+def test_a_missing_runs_dir_and_bad_budget_flags_are_one_line_errors(tmp_path):
     missing = str(tmp_path / "no_such_search")
     with pytest.raises(ValueError, match="no such directory"):
         table3_controller.run(str(tmp_path / "out"), runs=[missing], log=lambda line: None)
-    result = run_script(SCRIPT, f"--runs={missing}", f"--out_dir={tmp_path / 'out'}")
-    assert_one_line_error(result, f"table3_controller.py: --runs: {missing}: no such directory")
-
-
-@pytest.mark.parametrize("flag", ["--seeds=0", "--controller_epochs=0", "--learning_rate=0"])
-def test_a_bad_budget_flag_is_a_one_line_error_even_with_smoke(tmp_path, flag):
-    result = run_script(SCRIPT, "--smoke", flag, f"--out_dir={tmp_path}")
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    name = flag.split("=")[0]
-    assert result.stderr.strip().splitlines()[-1].startswith(f"table3_controller.py: {name}: ")
+    flags = ["--seeds=0", "--controller_epochs=0", "--learning_rate=0"]
+    missing_run, *budget_runs = run_scripts(
+        [SCRIPT, f"--runs={missing}", f"--out_dir={tmp_path / 'out'}"],
+        # A bad budget flag is an error even with --smoke, which overrides the budget.
+        *([SCRIPT, "--smoke", flag, f"--out_dir={tmp_path}"] for flag in flags))
+    assert_one_line_error(missing_run,
+                          f"table3_controller.py: --runs: {missing}: no such directory")
+    for flag, result in zip(flags, budget_runs):
+        assert result.returncode == 1 and "Traceback" not in result.stderr
+        name = flag.split("=")[0]
+        assert result.stderr.strip().splitlines()[-1].startswith(
+            f"table3_controller.py: {name}: ")
     assert not os.path.exists(tmp_path / "table3_controller.json")
 
 
@@ -214,12 +214,7 @@ def test_nb201_command_line_errors_are_one_line(tmp_path):
         ("--benchmark=nb201", "--runs=somewhere"):
             "table3_controller.py: --runs: not used with --benchmark (its cells are the data)",
     }
-    # All at once: each spends its seconds importing TensorFlow.
-    processes = {args: subprocess.Popen([sys.executable, SCRIPT, "--smoke", *args,
-                                         f"--out_dir={tmp_path}"], cwd=ROOT, text=True,
-                                        stdout=subprocess.PIPE, stderr=subprocess.PIPE)
-                 for args in cases}
-    for args, process in processes.items():
-        stdout, stderr = process.communicate(timeout=300)
-        assert_one_line_error(subprocess.CompletedProcess(args, process.returncode, stdout,
-                                                          stderr), cases[args])
+    results = run_scripts(*([SCRIPT, "--smoke", *args, f"--out_dir={tmp_path}"]
+                            for args in cases))
+    for result, expected in zip(results, cases.values()):
+        assert_one_line_error(result, expected)

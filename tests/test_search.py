@@ -19,7 +19,7 @@ import records
 import scc
 import search
 import train
-from conftest import ROOT, assert_one_line_error
+from conftest import ROOT, assert_one_line_error, run_scripts
 
 FILTERS = 4
 
@@ -440,11 +440,7 @@ def test_bad_input_is_one_line_naming_the_problem(tiny_npz, tmp_path):
          "search.py: --ray_address: nothing answers at 127.0.0.1:9 (Connection refused); "
          "start the head with `ray start --head`"),
     ]
-    # All at once: each one spends its seconds importing TensorFlow.
-    processes = [subprocess.Popen([sys.executable, "search.py", f"--out_dir={tmp_path / 'o'}",
-                                   *args], cwd=ROOT, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for args, _ in cases]
-    for process, (args, expected) in zip(processes, cases):
-        stdout, stderr = process.communicate(timeout=300)
-        assert_one_line_error(subprocess.CompletedProcess(args, process.returncode, stdout,
-                                                          stderr), expected)
+    results = run_scripts(*(["search.py", f"--out_dir={tmp_path / 'o'}", *args]
+                            for args, _ in cases))
+    for result, (_, expected) in zip(results, cases):
+        assert_one_line_error(result, expected)

@@ -3,19 +3,17 @@ architecture, and the command line (data and augmentation: test_inputs.py)."""
 import dataclasses
 import json
 import os
-import subprocess
-import sys
 
 import keras
 import numpy as np
 import pytest
 
+from conftest import run_script, run_scripts
 import cells
 import grow_trim
 import inputs
 import train
 
-ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 
 # Tiny and quick: 1 epoch of a round-0 network at w = 4 on a few dozen 32x32 images.
 TINY = train.TrainConfig(epochs=1, batch_size=8, filters=4, verbose=0)
@@ -228,8 +226,7 @@ def test_model_path_must_be_keras_format(tiny_data):
 # ---------------------------------------------------------------------------------------------
 
 def _run(*args):
-    return subprocess.run([sys.executable, "train.py", *args], cwd=ROOT, capture_output=True,
-                          text=True, timeout=300)
+    return run_script("train.py", *args)
 
 
 @pytest.fixture(scope="module")
@@ -302,16 +299,6 @@ def test_cli_fast_path_flags_reach_the_training(npz, trained_by_cli, tmp_path):
     assert model.get_layer("stem").layers[0].compute_dtype == "bfloat16"
 
 
-def _run_all(cases):
-    """_run of each argument list at once (each spends its seconds importing TensorFlow)."""
-    processes = [subprocess.Popen([sys.executable, "train.py", *args], cwd=ROOT,
-                                  stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-                 for args in cases]
-    outputs = [p.communicate(timeout=300) for p in processes]
-    return [subprocess.CompletedProcess(args, p.returncode, *output)
-            for args, p, output in zip(cases, processes, outputs)]
-
-
 def test_cli_errors_name_the_problem(tmp_path):
     cases = [
         (["--dataset=npz:x.npz"], "--arch is required"),
@@ -341,7 +328,7 @@ def test_cli_errors_name_the_problem(tmp_path):
             arch_file.write_text(content)
         cases.append(([f"--arch={arch_file}", "--dataset=npz:missing.npz"],
                       f"{arch_file}: ", rule))
-    for result, (args, message, *rule) in zip(_run_all([c[0] for c in cases]), cases):
+    for result, (args, message, *rule) in zip(run_scripts(*(["train.py", *c[0]] for c in cases)), cases):
         assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
         last_line = result.stderr.strip().splitlines()[-1]
         assert last_line.startswith("train.py: ") and message in last_line, result.stderr
