@@ -11,7 +11,7 @@ import pytest
 from conftest import ROOT
 
 # Every script with a --dataset flag.
-SCRIPTS = ("search.py", "train.py", "reproduce/figure4_rounds.py",
+SCRIPTS = ("search.py", "train.py", "export.py", "reproduce/figure4_rounds.py",
            "reproduce/figure5_lambda.py", "reproduce/table3_controller.py",
            "bench/eager_training.py")
 TFDS_NAMES = ("cifar10", "imagenet2012")
