@@ -11,10 +11,14 @@ what lifetime.py predicts (with --json, as one JSON line; DIR/export.json either
   planner, tensorflow/lite/micro/memory_planner/greedy_memory_planner.cc); the number r models.
   `tflm_arena_tail_bytes` is the interpreter's own state (tensor structs, op data), not feature
   maps (SPEC §10).
-* `strict_activation_bytes`, `paper_activation_bytes` (and `optimal_...`): lifetime.py at 1 byte
-  per value, the int8 size.
-* `param_bytes`: the .tflite file's constant buffers (int8 weights, int32 biases, and small
-  constants such as the pooling axes); `analytic_param_bytes`: lifetime.py's count of the same.
+* `strict_activation_bytes`, `paper_activation_bytes`, `optimal_activation_bytes`: lifetime.py
+  at 1 byte per value, the int8 size; `planned_arena_bytes`: its prediction of the head
+  (lifetime.py --schedule=tflm, TFLM's planner replayed).
+* `param_bytes`: the .tflite file's constant tensors (int8 weights, int32 biases, and small
+  constants such as the pooling axes); `analytic_param_bytes`: lifetime.int8_param_bytes.
+* `--schedule=optimal`: the operators run in lifetime.arch_order's memory-optimal order and the
+  arena is laid out by an offline plan (lifetime.best_plan) that TFLM follows (`reorder`);
+  `converter_order_head_bytes` is the head before.
 * With `--model` (a trained .keras file with its architecture beside it, as train.py and
   search.py write them): `float_test_accuracy` (Keras) and `int8_test_accuracy` (the int8 file
   run by LiteRT on the test split). Without it an untrained network is measured, and says so.
@@ -254,7 +258,7 @@ OFFLINE_PLAN = b"OfflineMemoryAllocation"  # TFLM's metadata name for an offline
 def file_buffers(graph):
     """(tensor numbers, (sizes, first steps, last steps)) of the tensors a subgraph's operators
     compute and its input, as lifetime.buffers gives them for nodes: what TFLM plans."""
-    schema_type = {t: TYPE_BYTES[tensor.type] for t, tensor in enumerate(graph.tensors)
+    value_bytes = {t: TYPE_BYTES[tensor.type] for t, tensor in enumerate(graph.tensors)
                    if tensor.type in TYPE_BYTES}
     first, last = {}, {}
     for t in graph.inputs:
@@ -268,7 +272,7 @@ def file_buffers(graph):
     for t in graph.outputs:
         last[t] = len(graph.operators)
     tensors = sorted(first)
-    sizes = [-(-int(np.prod(graph.tensors[t].shape)) * schema_type[t]
+    sizes = [-(-int(np.prod(graph.tensors[t].shape)) * value_bytes[t]
                // lifetime.TFLM_ALIGNMENT) * lifetime.TFLM_ALIGNMENT for t in tensors]
     return tensors, (sizes, [first[t] for t in tensors], [last[t] for t in tensors])
 
@@ -463,8 +467,11 @@ def main(argv):
                                 FLAGS.train_examples, FLAGS.seed)
     except (ValueError, OSError) as e:
         raise SystemExit(f"export.py: {e}") from None
-    result = export(arch, data, FLAGS.out, filters, model, FLAGS.representative, FLAGS.seed,
-                    FLAGS.schedule, log=(lambda *_: None) if FLAGS.json else print)
+    try:
+        result = export(arch, data, FLAGS.out, filters, model, FLAGS.representative,
+                        FLAGS.seed, FLAGS.schedule, log=(lambda *_: None) if FLAGS.json else print)
+    except (ValueError, RuntimeError) as e:  # past the optimal search's budget; TFLite, TFLM
+        raise SystemExit(f"export.py: {str(e).splitlines()[0]}") from None
     if FLAGS.json:
         print(json.dumps(dataclasses.asdict(result)))
         return
