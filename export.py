@@ -197,9 +197,9 @@ def constant_bytes(tflite):
                for i in range(graph.TensorsLength()))
 
 
-def int8_predict(tflite, images, batch=256):
-    """Class predictions of an int8 .tflite model (LiteRT) for normalized float `images`,
-    quantized with the input tensor's scale and zero point."""
+def predict(tflite, images, batch=256):
+    """Class predictions of a .tflite model (LiteRT) for normalized float `images`; for an int8
+    model they are quantized with the input tensor's scale and zero point."""
     from ai_edge_litert.interpreter import Interpreter
     interpreter = Interpreter(model_content=tflite)
     source = interpreter.get_input_details()[0]
@@ -209,8 +209,9 @@ def int8_predict(tflite, images, batch=256):
         x = images[begin:begin + batch]
         interpreter.resize_tensor_input(source["index"], x.shape)
         interpreter.allocate_tensors()
-        q = np.clip(np.round(x / scale + zero), -128, 127).astype(np.int8)
-        interpreter.set_tensor(source["index"], q)
+        if source["dtype"] == np.int8:
+            x = np.clip(np.round(x / scale + zero), -128, 127).astype(np.int8)
+        interpreter.set_tensor(source["index"], x)
         interpreter.invoke()
         logits = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
         predictions.append(logits.argmax(-1))
@@ -402,7 +403,7 @@ def measure(model, prediction, representative, out_dir, test=None, order=None):
         images, labels = test
         predicted = model.predict(images, batch_size=256, verbose=0).argmax(-1)
         measured.update(float_test_accuracy=float((predicted == labels).mean()),
-                        int8_test_accuracy=float((int8_predict(int8, images) == labels).mean()))
+                        int8_test_accuracy=float((predict(int8, images) == labels).mean()))
     return measured
 
 

@@ -53,9 +53,14 @@ def test_a_trained_network_exports_and_its_int8_model_computes_what_keras_does(
     images = np.concatenate([x.numpy() for x, _ in inputs.eval_pipeline(data, data.test, 16)])
     model, _ = train.load_model(str(folder.parent / "trained" / "model.keras"))
     keras_classes = model.predict(images, verbose=0).argmax(-1)
-    with open(folder / "model_int8.tflite", "rb") as f:
-        int8_classes = export.int8_predict(f.read(), images)
-    assert (int8_classes == keras_classes).sum() >= 14
+    classes = {}
+    for kind in ("float32", "int8"):
+        with open(folder / f"model_{kind}.tflite", "rb") as f:
+            classes[kind] = export.predict(f.read(), images)
+    # The float32 file computes Keras's function (a near tie may flip one class in float
+    # rounding); int8 changes at most 2 of the 16 predictions.
+    assert (classes["float32"] == keras_classes).sum() >= 15
+    assert (classes["int8"] == keras_classes).sum() >= 14
     # Parameters as stored: int8 weights and int32 biases, lifetime.int8_param_bytes within 2%.
     assert abs(measured["analytic_param_bytes"] / measured["param_bytes"] - 1) <= 0.02
 
