@@ -3,9 +3,9 @@
 Every network is built untrained at --filters, converted to a full-int8 .tflite (export.py) and
 loaded in TFLite-Micro; its arena head (the feature maps as TFLM's planner lays them out) is
 compared with r of each schedule at 1 byte per value, and the file's constant bytes with p as
-deployed (int8 weights, int32 biases). Networks: Figure 1b, a seeded sample of round-0
-networks and of grow/trim candidates of Figure 1b and of round-0 bases (--candidates in all),
-and the Table 1 baselines (--baselines). Memory does not depend on the weights, so the int8
+deployed (int8 weights, int32 biases). Networks: Figure 1b, a seeded sample of --candidates
+grow/trim candidates of Figure 1b and of two round-0 bases, and the Table 1 baselines
+(--baselines). Memory does not depend on the weights, so the int8
 calibration uses seeded random images and no data set is needed. Each network's TFLM numbers
 are kept in --out_dir/measured.jsonl, so a rerun (or a killed run) converts nothing twice.
 
@@ -26,7 +26,7 @@ import lifetime
 from reproduce import baselines
 from reproduce import report
 
-flags.DEFINE_integer("candidates", 20, "Search networks measured (Figure 1b included).")
+flags.DEFINE_integer("candidates", 20, "Grow/trim candidates measured (besides Figure 1b).")
 flags.DEFINE_integer("filters", 16, "Filters of the first block (w) of the search networks.")
 flags.DEFINE_bool("baselines", True, "Also measure the Table 1 baselines (full width).")
 flags.DEFINE_integer("seed", 0, "Seed of the sample and of the calibration images.")
@@ -37,18 +37,19 @@ INPUT_SHAPE = (32, 32, 3)
 
 
 def search_networks(n, seed):
-    """[(name, Arch)]: Figure 1b, then round-0 networks and grow/trim candidates, seeded."""
+    """[(name, Arch)]: Figure 1b, then n grow/trim candidates sampled (seeded) from those of
+    Figure 1b and of two round-0 networks; a larger n keeps the smaller one's sample."""
     rng = random.Random(seed)
     round0 = grow_trim.generate(None).candidates
     bases = [("Figure 1b", cells.FIGURE_1B)] + [
         (f"round 0 #{i}", round0[i]) for i in rng.sample(range(len(round0)), 2)]
-    pool = [(f"round 0 #{i}", arch) for i, arch in enumerate(round0)]
+    pool = []
     for name, base in bases:
         generation = grow_trim.generate(base)
         pool += [(f"{name}, candidate {i}", arch)
                  for i, arch in enumerate(generation.candidates)]
-    picked = [bases[0]] + rng.sample(pool, n - 1)
-    return picked
+    rng.shuffle(pool)
+    return [bases[0]] + pool[:n]
 
 
 def baseline_models():
