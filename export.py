@@ -345,22 +345,35 @@ def reorder(tflite, order):
 # The whole export
 # ---------------------------------------------------------------------------------------------
 
-def _arrays(data, split, limit=None):
-    """(normalized images, labels) of a split as numpy arrays."""
-    images, labels = [], []
+def _arrays(data, split, keep=None):
+    """(normalized images, labels) of a split as numpy arrays; with `keep` (sorted indices),
+    only those examples, so that a sample of a large split is never held whole."""
+    images, labels, begin = [], [], 0
     for x, y in inputs.eval_pipeline(data, split, 256):
-        images.append(x.numpy())
-        labels.append(y.numpy())
-        if limit is not None and sum(map(len, labels)) >= limit:
-            break
-    return np.concatenate(images)[:limit], np.concatenate(labels)[:limit]
+        rows = slice(None) if keep is None else keep[(keep >= begin) &
+                                                      (keep < begin + len(y))] - begin
+        images.append(x.numpy()[rows])
+        labels.append(y.numpy()[rows])
+        begin += len(y)
+    return np.concatenate(images), np.concatenate(labels)
 
 
 def representative_set(data, n, seed):
     """A seeded sample of n normalized training images (fewer if the split is smaller)."""
-    images, _ = _arrays(data, data.train)
-    pick = np.random.default_rng(seed).permutation(len(images))[:n]
-    return images[np.sort(pick)]
+    pick = np.random.default_rng(seed).permutation(data.num_train)[:n]
+    return _arrays(data, data.train, np.sort(pick))[0]
+
+
+def optimal_plan(arch, filters, input_shape=(32, 32, 3), num_classes=10):
+    """(node names in lifetime.arch_order's memory-optimal order, the arena bytes of
+    lifetime.best_plan for that order at 1 byte per value): what `reorder` writes and what
+    TFLM should then allocate."""
+    order = [name for part in lifetime.arch_order(arch, filters, input_shape, num_classes)
+             for name in part]
+    nodes = lifetime.arch_graph(arch, filters, input_shape, num_classes, primitives=True)
+    index = {node.name: k for k, node in enumerate(nodes)}
+    return order, lifetime.planned_arena(nodes, 1, [0] + [index[name] for name in order],
+                                         best=True)
 
 
 def predicted(memory_of, nodes):
@@ -427,12 +440,7 @@ def export(arch, data, out_dir, filters, model=None, representative=200, seed=0,
         lifetime.arch_graph(arch, filters, shape, classes, primitives=True))
     order = None
     if schedule == "optimal":
-        order = [name for part in lifetime.arch_order(arch, filters, shape, classes)
-                 for name in part]
-        nodes = lifetime.arch_graph(arch, filters, shape, classes, primitives=True)
-        index = {node.name: k for k, node in enumerate(nodes)}
-        prediction["planned_arena_bytes"] = lifetime.planned_arena(
-            nodes, 1, [0] + [index[name] for name in order], best=True)
+        order, prediction["planned_arena_bytes"] = optimal_plan(arch, filters, shape, classes)
     result = Exported(trained=trained, filters=filters, **measure(
         model, prediction, representative_set(data, representative, seed), out_dir,
         _arrays(data, data.test) if trained else None, order))

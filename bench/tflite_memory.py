@@ -154,10 +154,7 @@ def reordered(archs, done, filters, out_dir):
         row = done.get(name)
         if row is None or "error" in row:
             continue
-        nodes = lifetime.arch_graph(arch, filters, primitives=True)
-        index = {node.name: k for k, node in enumerate(nodes)}
-        names = [n for part in lifetime.arch_order(arch, filters) for n in part]
-        predicted = lifetime.planned_arena(nodes, 1, [0] + [index[n] for n in names], True)
+        names, predicted = export.optimal_plan(arch, filters)
         if predicted >= row["tflm_arena_head_bytes"]:
             continue
         folder = os.path.join(out_dir, "".join(c if c.isalnum() else "_" for c in name))
