@@ -122,11 +122,8 @@ def _times(nodes, schedule, sizes=None):
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule: {schedule!r} is not one of {', '.join(SCHEDULES)}")
     paper = schedule == "paper"
-    position = range(len(nodes))
-    if schedule == "optimal":
-        position = [0] * len(nodes)
-        for t, k in enumerate(optimal_order(nodes, sizes)[0]):
-            position[k] = t
+    position = _positions(len(nodes), optimal_order(nodes, sizes)[0]
+                          if schedule == "optimal" else None)
     born = [0] * len(nodes)
     last = [0] * len(nodes)  # time of each node's last consumer
     holds = []
@@ -151,6 +148,15 @@ def _times(nodes, schedule, sizes=None):
     # Paper: deleted at its last consumer's time. Strict (and tflm): counted then, deleted one
     # step later.
     return born, [None if t == 0 else t if paper else t + 1 for t in last]
+
+
+def _positions(n, order=None):
+    """position[k]: the step at which node k runs in `order` (node indices; None: program
+    order)."""
+    position = list(range(n))
+    for t, k in enumerate(order or ()):
+        position[k] = t
+    return position
 
 
 def _memory_row(born, dead, sizes):
@@ -183,10 +189,7 @@ def buffers(nodes, bytes_per_value=1, order=None):
     TFLM_ALIGNMENT."""
     sizes = [-(-math.prod(n.shape) * bytes_per_value // TFLM_ALIGNMENT) * TFLM_ALIGNMENT
              for n in nodes]
-    position = list(range(len(nodes)))
-    if order is not None:
-        for t, k in enumerate(order):
-            position[k] = t
+    position = _positions(len(nodes), order)
     last = position[:]
     for k, node in enumerate(nodes):
         for i in node.inputs:
