@@ -567,7 +567,12 @@ ROUND0 = tuple(one_cell(op1, op2) for op1 in OP_NAMES for op2 in OP_NAMES)
 # Keras: the network builder, reading OPS
 # ---------------------------------------------------------------------------------------------
 
-def _keras_layers(spec, filters, stride):
+# BatchNorm's momentum in the Keras sense (moving = momentum * moving + (1 - momentum) * batch):
+# 0.9 is PyTorch's default of 0.1, which the authors trained with; Keras' own default is 0.99.
+BN_MOMENTUM = 0.9
+
+
+def _keras_layers(spec, filters, stride, bn_momentum):
     """The Keras layers of one primitive layer of OPS."""
     from keras import layers  # here, not at the top: the graph code never loads TensorFlow
     if type(spec) is Pool:
@@ -575,23 +580,24 @@ def _keras_layers(spec, filters, stride):
         return [pool(3, stride, padding="same")]
     if type(spec) is Depthwise:
         return [layers.DepthwiseConv2D(spec.kernel, stride, padding="same", use_bias=False),
-                layers.BatchNormalization()]
+                layers.BatchNormalization(momentum=bn_momentum)]
     strides = tuple(stride if axis in spec.strided else 1 for axis in (0, 1))
     # Keras refuses strides > 1 together with dilation > 1: subsample the stride-1 result.
     subsample = spec.dilation > 1 and max(strides) > 1
     out = [layers.Conv2D(filters, spec.kernel, strides=(1, 1) if subsample else strides,
                          dilation_rate=spec.dilation, padding="same", use_bias=False,
                          kernel_initializer="he_normal"),
-           layers.BatchNormalization()] + ([layers.ReLU()] if spec.relu else [])
+           layers.BatchNormalization(momentum=bn_momentum)] + ([layers.ReLU()] if spec.relu else [])
     return out + [layers.MaxPooling2D(1, strides)] if subsample else out
 
 
-def build_op(op, filters, stride, name):
+def build_op(op, filters, stride, name, bn_momentum=BN_MOMENTUM):
     """Operation layer `op` as one Keras Sequential named `name`, so that the functional model
     has exactly one node per operation layer: the nodes lifetime.py counts for an Arch."""
     import keras
     return keras.Sequential([layer for spec in OPS[op]
-                             for layer in _keras_layers(spec, filters, stride)], name=name)
+                             for layer in _keras_layers(spec, filters, stride, bn_momentum)],
+                            name=name)
 
 
 def output_marker(prefix, cell=None):
@@ -605,17 +611,18 @@ OUTPUT_MARKER = re.compile(r"(b\d+)(_c\d+)?_output")  # fullmatch groups: block 
 
 
 def build_model(arch, filters=64, num_classes=10, input_shape=(32, 32, 3),
-                strides=BLOCK_STRIDES, widths=BLOCK_WIDTHS):
+                strides=BLOCK_STRIDES, widths=BLOCK_WIDTHS, bn_momentum=BN_MOMENTUM):
     """The Keras functional model of `arch`: stem, blocks, global average pooling, dense logits
-    (no softmax). The authors' code ended with max-pool + flatten, a larger head."""
+    (no softmax). The authors' code ended with max-pool + flatten, a larger head. Every
+    BatchNorm layer has momentum `bn_momentum` (BN_MOMENTUM: the authors')."""
     import keras
     if len(strides) != len(widths):
         raise ValueError(f"template: {len(strides)} strides but {len(widths)} widths")
     arch = prune(arch, len(strides))
     inputs = keras.Input(input_shape, name="image")
-    x = build_op("conv3x3", filters, 1, "stem")(inputs)
+    x = build_op("conv3x3", filters, 1, "stem", bn_momentum)(inputs)
     for b, (block, stride, width) in enumerate(zip(arch.blocks, strides, widths), start=1):
-        x = _build_block(block, x, filters * width, stride, f"b{b}")
+        x = _build_block(block, x, filters * width, stride, f"b{b}", bn_momentum)
     x = keras.layers.GlobalAveragePooling2D(name="gap")(x)
     # Logits (and so the loss) in float32 under a mixed dtype policy too (train.py
     # --mixed_precision), as Keras advises for the last layer; unchanged under the default one.
@@ -623,7 +630,7 @@ def build_model(arch, filters=64, num_classes=10, input_shape=(32, 32, 3),
     return keras.Model(inputs, outputs, name="memnas")
 
 
-def _build_block(block, x, filters, stride, prefix):
+def _build_block(block, x, filters, stride, prefix, bn_momentum):
     from keras import layers
     locations = [x]  # (B, H, W, C) tensors: the block input, then each cell's output
     for j, cell in enumerate(block, start=1):
@@ -632,7 +639,8 @@ def _build_block(block, x, filters, stride, prefix):
             s = stride if loc == 0 else 1  # cell outputs are already downsampled
             src = locations[loc]
             bare = op == IDENTITY and s == 1 and src.shape[-1] == filters  # no layer at all
-            outs.append(src if bare else build_op(op, filters, s, f"{prefix}_c{j}_l{i}_{op}")(src))
+            outs.append(src if bare else build_op(op, filters, s, f"{prefix}_c{j}_l{i}_{op}",
+                                                  bn_momentum)(src))
         combine = {"sum": layers.Add, "concat": layers.Concatenate}[cell.combine]
         out = outs[0] if len(outs) == 1 else combine(name=f"{prefix}_c{j}_{cell.combine}")(outs)
         locations.append(layers.Identity(name=output_marker(prefix, j))(out))

@@ -451,17 +451,18 @@ def check_parent(parent_model, parent_arch, child_arch, filters, num_classes, in
 
 
 def inherit(parent_model, parent_arch, child_arch, filters, num_classes=10,
-            input_shape=(32, 32, 3)):
+            input_shape=(32, 32, 3), bn_momentum=cells.BN_MOMENTUM):
     """(child model, Inheritance): `cells.build_model(child_arch, filters, num_classes,
-    input_shape)` starting from the weights of `parent_model`, a model built by
-    `cells.build_model(parent_arch, ...)` (trained, or loaded from a .keras file).
+    input_shape, bn_momentum=bn_momentum)` starting from the weights of `parent_model`, a model
+    built by `cells.build_model(parent_arch, ...)` (trained, or loaded from a .keras file).
 
     Layers are matched by structure (`match_block`), found by their Keras names in each model.
     A parent of another width or template is a ValueError naming the rule.
     """
     parent_arch, child_arch = cells.prune(parent_arch), cells.prune(child_arch)
     check_parent(parent_model, parent_arch, child_arch, filters, num_classes, input_shape)
-    child_model = cells.build_model(child_arch, filters, num_classes, input_shape)
+    child_model = cells.build_model(child_arch, filters, num_classes, input_shape,
+                                    bn_momentum=bn_momentum)
     surgeon = _Surgeon(parent_model, child_model)
     in_map, parent_in = np.arange(filters), filters  # the stem's channels, in order
     for b, (p_block, c_block, stride, width) in enumerate(

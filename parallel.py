@@ -201,7 +201,7 @@ def train_task(arch, shipment, config, parent, keep_model, cpus, hide_gpus):
                 f.write(parent[0])
             cells.save(parent[1], train.arch_path(parent_path))
             model, parent_arch = train.load_model(parent_path)
-            start = train.Inheriting(model, parent_arch, arch, config.filters, data)
+            start = train.Inheriting(model, parent_arch, arch, config, data)
         result = train.train(arch, data, config, start=start, model_path=model_path)
         model_bytes = None
         if model_path is not None and os.path.isfile(model_path):

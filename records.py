@@ -118,7 +118,10 @@ class SearchConfig:
 
 # Settings added after out_dirs of this format were written, and what an out_dir without them
 # computed: a config without one means this value. (A None default needs no entry.)
-ADDED_LATER = {"train.mixed_precision": "float32"}
+ADDED_LATER = {"train.mixed_precision": "float32", "train.recipe": "paper",
+               "train.nesterov": False, "train.lr_schedule": "sgdr",
+               "train.warmup_fraction": 0.0, "train.label_smoothing": 0.0,
+               "train.bn_momentum": 0.99, "train.bn_recalibration": 0}
 
 
 @dataclasses.dataclass(frozen=True)
@@ -303,7 +306,7 @@ def _stats_json(stats):
 # Files that survive a kill
 # ---------------------------------------------------------------------------------------------
 
-def _append(path, data):
+def append_jsonl(path, data):
     """One JSON line, flushed to disk before returning: a kill loses nothing finished."""
     with open(path, "a") as f:
         f.write(json.dumps(data) + "\n")
@@ -405,6 +408,15 @@ class OutDir:
         for name in ("candidates.jsonl", "rounds.jsonl"):
             drop_cut_line(self.file(name), log)
 
+    def train_added_later(self):
+        """{train field: value} of the ADDED_LATER training settings that config.json lacks:
+        what this out_dir computed with (e.g. bn_momentum 0.99); empty for a new out_dir."""
+        config = self.config()
+        if config is None:
+            return {}
+        return {name[len("train."):]: value for name, value in ADDED_LATER.items()
+                if name.startswith("train.") and name[len("train."):] not in config.train}
+
     def config(self):
         """The RunConfig of config.json, or None if there is none yet."""
         path = self.file("config.json")
@@ -421,13 +433,13 @@ class OutDir:
         return [Candidate.from_json(d) for d in read_jsonl(self.file("candidates.jsonl"))]
 
     def append_candidate(self, candidate):
-        _append(self.file("candidates.jsonl"), candidate.to_json())
+        append_jsonl(self.file("candidates.jsonl"), candidate.to_json())
 
     def rounds(self):
         return [Round.from_json(d) for d in read_jsonl(self.file("rounds.jsonl"))]
 
     def append_round(self, round_record):
-        _append(self.file("rounds.jsonl"), round_record.to_json())
+        append_jsonl(self.file("rounds.jsonl"), round_record.to_json())
 
     def selection(self, round_index):
         """The round's Selection, or None if it has not been made yet."""

@@ -85,8 +85,8 @@ def define_flags():
     flags.DEFINE_enum("strategy", defaults.strategy, records.STRATEGIES,
                       "How a round picks its k: memnas (the SCC), memory (the memory terms of "
                       "Eq. 4 only) or random (seeded).")
-    flags.DEFINE_integer("epochs", 60, "Training epochs per candidate (with --inherit: "
-                         "fine-tuning epochs; round 0 trains from scratch).")
+    train.define_recipe_flags(epochs_help="per candidate (with --inherit: fine-tuning epochs; "
+                              "round 0 trains from scratch)")
     flags.DEFINE_bool("inherit", defaults.inherit, "Candidates start from their base's trained "
                       "weights (network morphism, inherit.py) instead of from scratch.")
     flags.DEFINE_integer("final_epochs", defaults.final_epochs, "Train the final network from "
@@ -94,8 +94,6 @@ def define_flags():
                          "it (final/); 0: skip.")
     flags.DEFINE_bool("export_final", True, "Export the final network to TFLite (float32 and "
                       "int8) and measure its TFLite-Micro arena (final/, export.py).")
-    flags.DEFINE_integer("batch_size", 128, "Training batch size.")
-    flags.DEFINE_float("learning_rate", 0.01, "SGD learning rate (cosine decay, warm restarts).")
     flags.DEFINE_integer("filters", 64, "Filters of the first block (w).")
     flags.DEFINE_integer("train_examples", None, "Use only this many training images.")
     flags.DEFINE_float("val_fraction", 0.1, "Share of the training data held out for selection.")
@@ -223,7 +221,7 @@ class TrainEvaluator:
             config = dataclasses.replace(self.train_config,
                                          seed=candidate_seed(job.seed, candidate.key))
             start = None if parent is None else train.Inheriting(
-                *parent, candidate.arch, config.filters, self.data)
+                *parent, candidate.arch, config, self.data)
             result = train.train(candidate.arch, self.data, config, start=start,
                                  model_path=out.model_path(job.round, candidate.key)
                                  if self.inherit else None)
@@ -588,12 +586,20 @@ def main(argv):
     try:
         config.check()
         settings.check()
-        records.OutDir(FLAGS.out_dir)  # a bad --out_dir fails before the data is loaded
-        train_config = train.TrainConfig(
-            epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
-            filters=FLAGS.filters, seed=FLAGS.seed, verbose=FLAGS.verbose,
-            run_eagerly=FLAGS.run_eagerly, mixed_precision=FLAGS.mixed_precision,
-            jit_compile="auto" if FLAGS.jit_compile is None else FLAGS.jit_compile)
+        out = records.OutDir(FLAGS.out_dir)  # a bad --out_dir fails before the data is loaded
+        # An out_dir written before a training setting existed resumes with what it computed
+        # then (BatchNorm momentum 0.99, ...), unless that setting is given on the command line.
+        earlier = {name: value for name, value in out.train_added_later().items()
+                   if not FLAGS[name].present}
+        if earlier:
+            print(f"{FLAGS.out_dir} was written before these training settings existed; it "
+                  "resumes with what it computed then: "
+                  + ", ".join(f"{name} {value}" for name, value in earlier.items()), flush=True)
+        train_config = train.recipe_config(
+            FLAGS, **{"filters": FLAGS.filters, "seed": FLAGS.seed, "verbose": FLAGS.verbose,
+                      "run_eagerly": FLAGS.run_eagerly, "mixed_precision": FLAGS.mixed_precision,
+                      "jit_compile": "auto" if FLAGS.jit_compile is None else FLAGS.jit_compile,
+                      **earlier})
         base = cells.load(FLAGS.base) if FLAGS.base else None
         data = inputs.load_data(FLAGS.dataset, FLAGS.data_dir, FLAGS.val_fraction,
                                FLAGS.train_examples, FLAGS.seed)

@@ -7,6 +7,16 @@ batch 128, cosine decay with warm restarts (SGDR, Loshchilov & Hutter), 60 epoch
 is a field of `TrainConfig` and a flag, the paper's values the defaults. The data, its
 splits and the augmentation are inputs.py's. Decisions the paper leaves open, made here once:
 
+* **Recipes.** `RECIPES` names sets of values: "paper" is the above, exactly; "short" is a
+  common short-budget recipe (batch 256, Nesterov momentum, a linear warm-up to 0.2 then one
+  cosine decay to 0, label smoothing 0.1, weight decay 5e-4, flip and 4-pixel translation
+  without cutout). `TrainConfig.of_recipe` and `--recipe` fill every value not given on its
+  own; the config records the recipe's name and every value.
+* **BatchNorm momentum** 0.9 in Keras' sense, which is PyTorch's default 0.1, the authors'
+  (Keras' own default, 0.99, leaves the moving statistics near their initial values after a
+  few hundred steps, and a short training then evaluates on wrong statistics). A model saved
+  before keeps the momentum it was built with.
+
 * **Restart period.** The paper names SGDR but not its period. T_mult = 2 as in SGDR, and a first
   period of 4 epochs, so that 60 = 4 + 8 + 16 + 32 epochs end exactly at the end of a cycle (the
   lowest learning rate), with four cycles like SGDR's own T_0 = 10 run over 150 epochs. Keras'
@@ -68,22 +78,10 @@ def define_flags():
                        "validation (selection).")
     flags.DEFINE_integer("train_examples", None, "Keep only this many training examples "
                          "(after the validation split is carved out); default: all.")
-    flags.DEFINE_integer("epochs", defaults.epochs, "Training epochs; 0 with --init only "
-                         "evaluates the inherited network.")
+    define_recipe_flags(epochs_help="0 with --init only evaluates the inherited network")
     flags.DEFINE_string("init", None, "Start from this trained parent (a .keras file with its "
                         "architecture beside it as .json, as train.py and search.py write "
                         "them): layers it shares with --arch keep their weights (inherit.py).")
-    flags.DEFINE_integer("batch_size", defaults.batch_size, "Batch size.")
-    flags.DEFINE_float("learning_rate", defaults.learning_rate, "Initial (peak) learning rate.")
-    flags.DEFINE_float("momentum", defaults.momentum, "SGD momentum.")
-    flags.DEFINE_float("weight_decay", defaults.weight_decay, "SGD weight decay (the paper "
-                       "gives none).")
-    flags.DEFINE_integer("sgdr_first_epochs", defaults.sgdr_first_epochs,
-                         "SGDR: epochs of the first cosine cycle (T_0).")
-    flags.DEFINE_float("sgdr_t_mul", defaults.sgdr_t_mul, "SGDR: each cycle is this many "
-                       "times longer than the one before (T_mult).")
-    flags.DEFINE_integer("pad", defaults.pad, "Pixels of padding before the random crop.")
-    flags.DEFINE_integer("cutout", defaults.cutout, "Side of the cutout hole; 0: no cutout.")
     flags.DEFINE_integer("filters", defaults.filters, "Filters of the first block (w).")
     flags.DEFINE_integer("seed", defaults.seed, "Seed of the splits, weights, shuffle and "
                          "augmentation.")
@@ -102,6 +100,63 @@ def define_flags():
                         "architecture) to this directory.")
 
 
+# The TrainConfig fields a recipe sets: each is a flag whose default is the recipe's.
+RECIPE_FIELDS = ("epochs", "batch_size", "learning_rate", "momentum", "nesterov",
+                 "weight_decay", "lr_schedule", "sgdr_first_epochs", "sgdr_t_mul",
+                 "warmup_fraction", "label_smoothing", "pad", "cutout", "bn_momentum",
+                 "bn_recalibration")
+
+
+def define_recipe_flags(epochs_help=""):
+    """--recipe and one flag per RECIPE_FIELDS (default: the recipe's value), for every script
+    that trains (train.py, search.py); `recipe_config` reads them back."""
+    paper = RECIPES["paper"]
+
+    def recipe_default(name):
+        return "default: the recipe's (" + ", ".join(
+            f"{recipe} {values[name]}" for recipe, values in RECIPES.items()) + ")"
+
+    flags.DEFINE_enum("recipe", "paper", list(RECIPES), "Training recipe: paper (Section 4.1 "
+                      "exactly) or short (a short-budget recipe); the flags below override "
+                      "its values one by one.")
+    flags.DEFINE_integer("epochs", None, f"Training epochs{'; ' if epochs_help else ''}"
+                         f"{epochs_help}; {recipe_default('epochs')}.")
+    flags.DEFINE_integer("batch_size", None, f"Batch size; {recipe_default('batch_size')}.")
+    flags.DEFINE_float("learning_rate", None, "Peak learning rate; "
+                       f"{recipe_default('learning_rate')}.")
+    flags.DEFINE_float("momentum", None, f"SGD momentum; default {paper['momentum']}.")
+    flags.DEFINE_bool("nesterov", None, f"Nesterov momentum; {recipe_default('nesterov')}.")
+    flags.DEFINE_float("weight_decay", None, "Decoupled weight decay (Keras SGD: each step "
+                       f"w -= learning rate * decay * w); {recipe_default('weight_decay')}.")
+    flags.DEFINE_enum("lr_schedule", None, list(LR_SCHEDULES), "sgdr (cosine with warm "
+                      "restarts) or warmup_cosine (linear warm-up, one cosine decay to 0); "
+                      f"{recipe_default('lr_schedule')}.")
+    flags.DEFINE_integer("sgdr_first_epochs", None, "SGDR: epochs of the first cosine cycle "
+                         f"(T_0); default {paper['sgdr_first_epochs']}.")
+    flags.DEFINE_float("sgdr_t_mul", None, "SGDR: each cycle is this many times longer than "
+                       f"the one before (T_mult); default {paper['sgdr_t_mul']}.")
+    flags.DEFINE_float("warmup_fraction", None, "warmup_cosine: share of the steps of the "
+                       f"linear warm-up; {recipe_default('warmup_fraction')}.")
+    flags.DEFINE_float("label_smoothing", None, "Label smoothing of the cross-entropy; "
+                       f"{recipe_default('label_smoothing')}.")
+    flags.DEFINE_integer("pad", None, "Pixels of padding before the random crop; "
+                         f"default {paper['pad']}.")
+    flags.DEFINE_integer("cutout", None, "Side of the cutout hole, 0: no cutout; "
+                         f"{recipe_default('cutout')}.")
+    flags.DEFINE_float("bn_momentum", None, "BatchNorm momentum, Keras' sense (0.9 is "
+                       f"PyTorch's 0.1, the authors'); default {cells.BN_MOMENTUM}.")
+    flags.DEFINE_integer("bn_recalibration", None, "Recompute an inherited network's "
+                         "BatchNorm statistics on this many training batches before it is "
+                         "evaluated; 0: not. Default 0.")
+
+
+def recipe_config(values, **fields):
+    """The TrainConfig of the recipe flags in `values` (absl FlagValues; a flag left unset
+    takes the recipe's value), with `fields` (TrainConfig fields; None: the default) on top."""
+    given = {name: values[name].value for name in ("recipe",) + RECIPE_FIELDS}
+    return TrainConfig.of_recipe(**{**given, **fields})
+
+
 # ---------------------------------------------------------------------------------------------
 # Training
 # ---------------------------------------------------------------------------------------------
@@ -109,15 +164,34 @@ def define_flags():
 MIXED_PRECISION = ("float32", "mixed_bfloat16", "mixed_float16")  # Keras dtype policies
 
 
+LR_SCHEDULES = ("sgdr", "warmup_cosine")
+
+# Training recipes: named sets of TrainConfig values. Every value stays a field (and a flag) of
+# its own; a recipe only fills the ones not given. "paper" is Section 4.1 exactly (module
+# docstring); "short" is a common short-budget CIFAR recipe (larger batch and peak rate with a
+# linear warm-up, Nesterov momentum, label smoothing, weight decay, flip + 4-pixel translation
+# without cutout), for scaled-down searches and the final training of their networks.
+RECIPES = {
+    "paper": dict(epochs=60, batch_size=128, learning_rate=0.01, momentum=0.9, nesterov=False,
+                  weight_decay=0.0, lr_schedule="sgdr", sgdr_first_epochs=4, sgdr_t_mul=2.0,
+                  warmup_fraction=0.0, label_smoothing=0.0, pad=4, cutout=16),
+    "short": dict(epochs=20, batch_size=256, learning_rate=0.2, momentum=0.9, nesterov=True,
+                  weight_decay=5e-4, lr_schedule="warmup_cosine", sgdr_first_epochs=4,
+                  sgdr_t_mul=2.0, warmup_fraction=0.1, label_smoothing=0.1, pad=4, cutout=0),
+}
+
+
 @dataclasses.dataclass(frozen=True)
 class TrainConfig:
-    """Every number of Section 4.1; the defaults are the paper's (see the module docstring for
-    the SGDR period, which the paper does not give, and weight decay, which it does not use)."""
+    """Every number of Section 4.1 and of the short recipe; the defaults are the paper's (see
+    the module docstring for the SGDR period, which the paper does not give, and weight decay,
+    which it does not use). `recipe` names the recipe the values came from (`of_recipe`);
+    fields given on their own override it, and the config records both."""
     epochs: int = 60  # 0: evaluate only, for a model given to train(start=...)
     batch_size: int = 128
-    learning_rate: float = 0.01
+    learning_rate: float = 0.01  # the peak rate of either schedule
     momentum: float = 0.9
-    weight_decay: float = 0.0
+    weight_decay: float = 0.0  # Keras' decoupled decay: each step w -= learning rate * wd * w
     sgdr_first_epochs: int = 4
     sgdr_t_mul: float = 2.0
     pad: int = 4
@@ -135,25 +209,49 @@ class TrainConfig:
     # the XLA that GPU runs had before this option).
     mixed_precision: str = "float32"
     jit_compile: bool | str = "auto"
+    recipe: str = "paper"
+    nesterov: bool = False
+    # "sgdr": cosine with warm restarts (sgdr_*); "warmup_cosine": a linear warm-up from 0 over
+    # warmup_fraction of the steps, then one cosine decay to 0.
+    lr_schedule: str = "sgdr"
+    warmup_fraction: float = 0.0
+    label_smoothing: float = 0.0
+    # Keras' default is 0.99; the authors trained in PyTorch, whose 0.1 is Keras' 0.9. With a
+    # few hundred steps 0.99's moving statistics stay near their initial 0 and 1.
+    bn_momentum: float = cells.BN_MOMENTUM
+    # Recompute an inherited model's BatchNorm statistics on this many training batches before
+    # it is evaluated (recalibrate_batchnorm); 0: not.
+    bn_recalibration: int = 0
+
+    @classmethod
+    def of_recipe(cls, recipe="paper", **fields):
+        """The TrainConfig of RECIPES[recipe], with `fields` (None: the recipe's) on top."""
+        if recipe not in RECIPES:
+            raise ValueError(f"--recipe must be one of {', '.join(RECIPES)}, got {recipe!r}")
+        given = {name: value for name, value in fields.items() if value is not None}
+        return cls(**{**RECIPES[recipe], "recipe": recipe, **given})
 
     def __post_init__(self):
         for name in ("batch_size", "sgdr_first_epochs", "filters"):
             if getattr(self, name) < 1:
                 raise ValueError(f"{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("epochs", "pad", "cutout", "weight_decay"):
+        for name in ("epochs", "pad", "cutout", "weight_decay", "bn_recalibration"):
             if getattr(self, name) < 0:
                 raise ValueError(f"{name} must be at least 0, got {getattr(self, name)}")
         if not self.learning_rate > 0:
             raise ValueError(f"learning_rate must be positive, got {self.learning_rate}")
-        if not 0 <= self.momentum < 1:
-            raise ValueError(f"momentum must be in [0, 1), got {self.momentum}")
+        for name in ("momentum", "bn_momentum", "warmup_fraction", "label_smoothing"):
+            if not 0 <= getattr(self, name) < 1:
+                raise ValueError(f"{name} must be in [0, 1), got {getattr(self, name)}")
         if not self.sgdr_t_mul >= 1:
             raise ValueError(f"sgdr_t_mul must be at least 1, got {self.sgdr_t_mul}")
+        for name, choices in (("recipe", tuple(RECIPES)), ("lr_schedule", LR_SCHEDULES),
+                              ("mixed_precision", MIXED_PRECISION)):
+            if getattr(self, name) not in choices:
+                raise ValueError(f"{name} must be one of {', '.join(choices)}, got "
+                                 f"{getattr(self, name)!r}")
         if self.verbose not in (0, 1, 2):
             raise ValueError(f"verbose must be 0, 1 or 2, got {self.verbose}")
-        if self.mixed_precision not in MIXED_PRECISION:
-            raise ValueError(f"mixed_precision must be one of {', '.join(MIXED_PRECISION)}, "
-                             f"got {self.mixed_precision!r}")
         if not (isinstance(self.jit_compile, bool) or self.jit_compile == "auto"):
             raise ValueError(f"jit_compile must be True, False or 'auto', got "
                              f"{self.jit_compile!r}")
@@ -222,27 +320,24 @@ def train(arch, data, config, model_path=None, evaluate_test=False, start=None):
         keras.utils.set_random_seed(config.seed)
         keras.config.set_dtype_policy(config.mixed_precision)
         if start is None:
-            model = cells.build_model(arch, config.filters, data.num_classes, data.input_shape)
+            model = cells.build_model(arch, config.filters, data.num_classes, data.input_shape,
+                                      bn_momentum=config.bn_momentum)
         else:
             model = start()
         steps = inputs.steps_per_epoch(data.num_train, config.batch_size)
         # A new optimizer per call: the learning rate starts again from its peak, which for an
         # inherited model is SGDR's warm restart.
-        schedule = keras.optimizers.schedules.CosineDecayRestarts(
-            config.learning_rate, first_decay_steps=config.sgdr_first_epochs * steps,
-            t_mul=config.sgdr_t_mul)
         weight_decay = config.weight_decay or None  # Keras wants None, not 0, for "none"
-        optimizer = keras.optimizers.SGD(schedule, momentum=config.momentum,
+        optimizer = keras.optimizers.SGD(learning_rate_schedule(config, steps),
+                                         momentum=config.momentum, nesterov=config.nesterov,
                                          weight_decay=weight_decay)
         if config.mixed_precision == "mixed_float16":
             # compile wraps it only when the model's own policy is mixed_float16; wrapped here,
             # a `start` that built its model another way is scaled too.
             optimizer = keras.optimizers.LossScaleOptimizer(optimizer)
-        model.compile(
-            optimizer=optimizer,
-            loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
-            metrics=["accuracy"], run_eagerly=config.run_eagerly,
-            jit_compile=config.jit_compile)
+        model.compile(optimizer=optimizer, loss=loss_function(config.label_smoothing),
+                      metrics=["accuracy"], run_eagerly=config.run_eagerly,
+                      jit_compile=config.jit_compile)
         if config.epochs > 0:
             model.fit(inputs.train_pipeline(data, config), epochs=config.epochs,
                       verbose=config.verbose,
@@ -253,6 +348,9 @@ def train(arch, data, config, model_path=None, evaluate_test=False, start=None):
             status = "nan"
         else:
             status = "ok"
+            if start is not None and config.bn_recalibration:
+                recalibrate_batchnorm(model, inputs.train_pipeline(data, config),
+                                      config.bn_recalibration)
             val_accuracy = _accuracy(model, inputs.eval_pipeline(data, data.val,
                                                                  config.batch_size))
             if evaluate_test:
@@ -269,6 +367,67 @@ def train(arch, data, config, model_path=None, evaluate_test=False, start=None):
         keras.config.set_dtype_policy(caller_policy)
     return TrainResult(val_accuracy, test_accuracy, time.perf_counter() - begin, status,
                        len(history.epoch))
+
+
+def learning_rate_schedule(config, steps_per_epoch):
+    """The learning rate at each step (a Keras schedule) of `config.lr_schedule`.
+
+    "sgdr" (Section 4.1; Loshchilov & Hutter's Eq. 5), with T_0 = sgdr_first_epochs epochs and
+    each period T_mult times the last:
+        eta_t = eta_max * (1 + cos(pi * T_cur / T_i)) / 2
+    "warmup_cosine": over the first W = round(warmup_fraction * T) of the T training steps
+        eta_t = eta_max * t / W,
+    then eta_t = eta_max * (1 + cos(pi * (t - W) / (T - W))) / 2, ending at 0.
+    """
+    if config.lr_schedule == "sgdr":
+        return keras.optimizers.schedules.CosineDecayRestarts(
+            config.learning_rate, first_decay_steps=config.sgdr_first_epochs * steps_per_epoch,
+            t_mul=config.sgdr_t_mul)
+    total = max(1, config.epochs * steps_per_epoch)
+    warmup = round(config.warmup_fraction * total)
+    return keras.optimizers.schedules.CosineDecay(
+        0.0 if warmup else config.learning_rate, decay_steps=max(1, total - warmup),
+        warmup_target=config.learning_rate if warmup else None, warmup_steps=warmup)
+
+
+def loss_function(label_smoothing):
+    """Cross-entropy of integer labels and logits; with `label_smoothing` e, against the
+    target (1 - e) * one_hot(label) + e / classes."""
+    if not label_smoothing:
+        return keras.losses.SparseCategoricalCrossentropy(from_logits=True)
+    smoothed = keras.losses.CategoricalCrossentropy(from_logits=True,
+                                                    label_smoothing=label_smoothing)
+
+    def smoothed_cross_entropy(labels, logits):  # (B,) or (B, 1) int, (B, classes) float32
+        labels = keras.ops.reshape(keras.ops.cast(labels, "int32"), (-1,))
+        return smoothed(keras.ops.one_hot(labels, keras.ops.shape(logits)[-1]), logits)
+    return smoothed_cross_entropy
+
+
+def recalibrate_batchnorm(model, batches, num_batches):
+    """Recompute every BatchNorm layer's moving mean and variance as the plain average of its
+    batch statistics over the first `num_batches` of `batches`, weights unchanged (as one-shot
+    NAS does for a subnetwork, e.g. SPOS, Once-for-All). A layer updates
+        moving = momentum * moving + (1 - momentum) * batch,
+    so momentum i / (i + 1) at the i-th batch (from 0) leaves the mean of the i + 1 seen."""
+    norms = [layer for layer in _sublayers(model)
+             if isinstance(layer, keras.layers.BatchNormalization)]
+    kept = [layer.momentum for layer in norms]
+    try:
+        for i, (images, _) in enumerate(batches.take(num_batches)):
+            for layer in norms:
+                layer.momentum = i / (i + 1)
+            model(images, training=True)
+    finally:
+        for layer, momentum in zip(norms, kept):
+            layer.momentum = momentum
+
+
+def _sublayers(layer):
+    """`layer` and every layer inside it, depth first (op layers are Sequentials)."""
+    yield layer
+    for inner in getattr(layer, "layers", ()):
+        yield from _sublayers(inner)
 
 
 def _accuracy(model, batches):
@@ -312,15 +471,15 @@ def load_model(path):
 
 class Inheriting:
     """A `start` for `train`: `arch` built with the weights it shares with a trained parent
-    (inherit.inherit). Checked when made, so that a parent of another width or template is a
-    ValueError naming the rule before any training; `report` (inherit.Inheritance) is set once
-    it has run."""
+    (inherit.inherit), at `config`'s width and BatchNorm momentum. Checked when made, so that
+    a parent of another width or template is a ValueError naming the rule before any
+    training; `report` (inherit.Inheritance) is set once it has run."""
 
-    def __init__(self, parent_model, parent_arch, arch, filters, data):
-        inherit.check_parent(parent_model, parent_arch, arch, filters, data.num_classes,
+    def __init__(self, parent_model, parent_arch, arch, config, data):
+        inherit.check_parent(parent_model, parent_arch, arch, config.filters, data.num_classes,
                              data.input_shape)
-        self.args = (parent_model, parent_arch, arch, filters, data.num_classes,
-                     data.input_shape)
+        self.args = (parent_model, parent_arch, arch, config.filters, data.num_classes,
+                     data.input_shape, config.bn_momentum)
         self.report = None
 
     def __call__(self):
@@ -338,24 +497,20 @@ def main(argv):
     try:
         if FLAGS.arch is None:
             raise ValueError("--arch is required: a JSON architecture file (see examples/)")
-        if FLAGS.epochs == 0 and FLAGS.init is None:
-            raise ValueError("--epochs=0 only evaluates, and needs --init (a trained parent)")
         arch = cells.load(FLAGS.arch)
-        config = TrainConfig(
-            epochs=FLAGS.epochs, batch_size=FLAGS.batch_size, learning_rate=FLAGS.learning_rate,
-            momentum=FLAGS.momentum, weight_decay=FLAGS.weight_decay,
-            sgdr_first_epochs=FLAGS.sgdr_first_epochs, sgdr_t_mul=FLAGS.sgdr_t_mul,
-            pad=FLAGS.pad, cutout=FLAGS.cutout, filters=FLAGS.filters, seed=FLAGS.seed,
-            verbose=FLAGS.verbose, run_eagerly=FLAGS.run_eagerly,
-            mixed_precision=FLAGS.mixed_precision,
+        config = recipe_config(
+            FLAGS, filters=FLAGS.filters, seed=FLAGS.seed, verbose=FLAGS.verbose,
+            run_eagerly=FLAGS.run_eagerly, mixed_precision=FLAGS.mixed_precision,
             jit_compile="auto" if FLAGS.jit_compile is None else FLAGS.jit_compile)
+        if config.epochs == 0 and FLAGS.init is None:
+            raise ValueError("--epochs=0 only evaluates, and needs --init (a trained parent)")
         parent = load_model(FLAGS.init) if FLAGS.init else None
         data = inputs.load_data(FLAGS.dataset, FLAGS.data_dir, FLAGS.val_fraction,
                                 FLAGS.train_examples, FLAGS.seed)
         start = None
         if parent is not None:
             try:
-                start = Inheriting(*parent, arch, FLAGS.filters, data)
+                start = Inheriting(*parent, arch, config, data)
             except ValueError as e:
                 raise ValueError(f"--init={FLAGS.init}: {e}") from None
         if FLAGS.out:

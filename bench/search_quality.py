@@ -56,13 +56,11 @@ flags.DEFINE_integer("k", 3, "Candidates trained per round after round 0.")
 flags.DEFINE_integer("round0_k", 28, "Candidates trained in round 0 (28: all, as the paper's "
                      "k = 100 does; SPEC 10). Round 0 is the same in every arm, so it is "
                      "trained once per seed and shared.")
+flags.DEFINE_enum("recipe", "short", list(train.RECIPES), "Training recipe of candidates and "
+                  "final networks (train.RECIPES).")
 flags.DEFINE_integer("epochs", 1, "Epochs per candidate (with inherit: fine-tuning epochs).")
-flags.DEFINE_integer("sgdr_first_epochs", 1, "SGDR's first cycle (T_0; T_mult 2): 1 ends every "
-                     "candidate's epoch and 1 + 2 + 4 = 7 final epochs at the lowest learning "
-                     "rate (the paper: 60 = 4 + 8 + 16 + 32).")
 flags.DEFINE_integer("final_epochs", 7, "Epochs of the final training of every final network "
                      "and the reference.")
-flags.DEFINE_integer("batch_size", 128, "Batch size.")
 flags.DEFINE_integer("controller_epochs", 30, "SCC training epochs per round.")
 flags.DEFINE_list("arms", list(ARMS), f"Arms to run: {', '.join(ARMS)}.")
 flags.DEFINE_list("seeds", ["0"], "One full benchmark per seed.")
@@ -141,9 +139,9 @@ class SharedRound0:
 
 
 def train_config(settings, seed, epochs=None):
-    return train.TrainConfig(epochs=settings.epochs if epochs is None else epochs,
-                             batch_size=settings.batch_size, filters=settings.filters,
-                             sgdr_first_epochs=settings.sgdr_first_epochs, seed=seed, verbose=0)
+    return train.TrainConfig.of_recipe(settings.recipe,
+                                       epochs=settings.epochs if epochs is None else epochs,
+                                       filters=settings.filters, seed=seed, verbose=0)
 
 
 def test_reference(out_dir, run, data, settings, seed, log):
@@ -180,7 +178,7 @@ def ranking_quality(out_dir, run, data, settings, seed, log):
             if candidate.key not in done:
                 config = train_config(settings, search.candidate_seed(seed, candidate.key),
                                       epochs)
-                start = train.Inheriting(*parent, candidate.arch, settings.filters, data) \
+                start = train.Inheriting(*parent, candidate.arch, config, data) \
                     if inherit else None
                 result = train.train(candidate.arch, data, config, start=start)
                 done[candidate.key] = record = records.Candidate(
@@ -256,16 +254,13 @@ def main(argv):
             seeds = [int(s) for s in settings.seeds]
         except ValueError:
             raise ValueError(f"--seeds: not integers: {','.join(settings.seeds)}") from None
-        for name in ("rounds", "k", "round0_k", "epochs", "final_epochs", "filters",
-                     "sgdr_first_epochs"):
+        for name in ("rounds", "k", "round0_k", "epochs", "final_epochs", "filters"):
             if getattr(settings, name) < 1:
                 raise ValueError(f"--{name} must be at least 1, got {getattr(settings, name)}")
         records.OutDir(settings.out_dir)
         results, points = {"settings": {name: getattr(settings, name) for name in (
             "dataset", "train_examples", "lambda_", "filters", "rounds", "k", "round0_k",
-            "epochs",
-            "sgdr_first_epochs", "final_epochs", "batch_size", "controller_epochs",
-            "tau_candidates",
+            "recipe", "epochs", "final_epochs", "controller_epochs", "tau_candidates",
             "tau_epochs")}, "seeds": {}}, {}
         for seed in seeds:
             data = inputs.load_data(settings.dataset, None, 0.1, settings.train_examples, seed)

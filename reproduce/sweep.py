@@ -43,6 +43,7 @@ class Scale:
     controller_epochs: int = 30
     seed: int = 0
     final_epochs: int = 0  # search.py --final_epochs; 0: figures show validation accuracy
+    recipe: str = "short"  # train.RECIPES: candidates and the final network
     run_eagerly: bool = False  # train.TrainConfig.run_eagerly: same numbers, other speed
     workers: int = 1  # search.py --workers: candidates trained at once; same numbers
 
@@ -50,7 +51,8 @@ class Scale:
         images = "all training images" if self.train_examples is None else \
             f"{self.train_examples:,d} training images"
         return (f"{self.dataset} ({images}, 10% held out for validation), filters {self.filters} "
-                f"(paper 64), {self.epochs} epochs (paper 60), k {self.k} (paper 100), up to "
+                f"(paper 64), {self.epochs} epochs of the {self.recipe} recipe (paper: 60 of "
+                f"its own), k {self.k} (paper 100), up to "
                 f"{self.rounds} rounds"
                 + (f", final network trained {self.final_epochs} epochs and tested"
                    if self.final_epochs else ""))
@@ -62,8 +64,9 @@ def scaled_search(out_dir, scale, lambda_, log=print):
     config = records.SearchConfig(lambda_=lambda_, rounds=scale.rounds, k=scale.k,
                                   controller_epochs=scale.controller_epochs, seed=scale.seed,
                                   final_epochs=scale.final_epochs)
-    train_config = train.TrainConfig(epochs=scale.epochs, filters=scale.filters, seed=scale.seed,
-                                     verbose=0, run_eagerly=scale.run_eagerly)
+    train_config = train.TrainConfig.of_recipe(scale.recipe, epochs=scale.epochs,
+                                               filters=scale.filters, seed=scale.seed,
+                                               verbose=0, run_eagerly=scale.run_eagerly)
     load_args = (scale.dataset, None, 0.1, scale.train_examples, scale.seed)
     with parallel.evaluator(parallel.Parallel(workers=scale.workers), data, train_config, False,
                             load_args, log) as evaluator:
@@ -165,6 +168,8 @@ def define_sweep_flags(name, runs_help):
     flags.DEFINE_integer("rounds", default.rounds, "Search rounds, round 0 included (paper: "
                          "until no improvement).")
     flags.DEFINE_integer("k", default.k, "Candidates trained per round (paper: 100).")
+    flags.DEFINE_enum("recipe", default.recipe, list(train.RECIPES), "Training recipe of "
+                      "candidates and final networks (paper: its own, 'paper').")
     flags.DEFINE_integer("epochs", default.epochs, "Training epochs per candidate (paper: 60).")
     flags.DEFINE_integer("filters", default.filters, "Filters of the first block (paper: 64).")
     flags.DEFINE_integer("train_examples", default.train_examples,
@@ -185,7 +190,8 @@ def scale_from_flags(values):
     return Scale(dataset=values.dataset, rounds=values.rounds, k=values.k, epochs=values.epochs,
                  filters=values.filters, train_examples=values.train_examples or None,
                  controller_epochs=values.controller_epochs, final_epochs=values.final_epochs,
-                 run_eagerly=values.run_eagerly, workers=values.workers)
+                 run_eagerly=values.run_eagerly, workers=values.workers,
+                 recipe=values.recipe)
 
 
 def run_entry(run):

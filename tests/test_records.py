@@ -105,6 +105,23 @@ def test_a_setting_added_later_resumes_at_what_older_out_dirs_computed(tmp_path)
         out.start(other, log=quiet)
 
 
+def test_an_out_dir_from_before_recipes_resumes_with_keras_batchnorm_and_the_paper(tmp_path):
+    out = records.OutDir(str(tmp_path))
+    assert out.train_added_later() == {}  # nothing written yet
+    out.start(CONFIG, log=quiet)  # its train section has none of the recipe's settings
+    earlier = out.train_added_later()
+    assert earlier == {"mixed_precision": "float32", "recipe": "paper", "nesterov": False,
+                       "lr_schedule": "sgdr", "warmup_fraction": 0.0, "label_smoothing": 0.0,
+                       "bn_momentum": 0.99, "bn_recalibration": 0}
+    out.start(records.RunConfig(CONFIG.search, {**CONFIG.train, **earlier}, CONFIG.data,
+                                CONFIG.evaluation), log=quiet)
+    (tmp_path / "config.json").write_text(json.dumps(CONFIG.to_json()))
+    today = records.RunConfig(CONFIG.search, {**CONFIG.train, **earlier, "bn_momentum": 0.9},
+                              CONFIG.data, CONFIG.evaluation)
+    with pytest.raises(ValueError, match=r"train.bn_momentum: 0.99 before, 0.9 now"):
+        out.start(today, log=quiet)
+
+
 def test_an_out_dir_from_before_memory_budgets_resumes_without_one(tmp_path):
     old = CONFIG.to_json()
     for name in ("max_param_bytes", "max_activation_bytes"):

@@ -5,6 +5,7 @@ import glob
 import json
 import os
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -406,6 +407,34 @@ def test_a_killed_search_on_two_workers_resumes_without_retraining(tiny_npz, fin
     assert "final: training" not in again.stdout
     assert records.read_jsonl(log) == resumed
     assert records.load_run(out_dir).summary.final == records.OutDir(out_dir).final()
+
+
+def test_an_out_dir_from_before_recipes_resumes_with_its_settings_and_says_so(
+        tiny_npz, finished, tmp_path):
+    # `finished` as a search before recipes and BatchNorm momentum were settings left it.
+    out_dir = str(tmp_path / "old")
+    shutil.copytree(finished[0], out_dir)
+    config = json.loads(open(os.path.join(out_dir, "config.json")).read())
+    for name in records.ADDED_LATER:
+        if name.startswith("train."):
+            del config["train"][name[len("train."):]]
+    with open(os.path.join(out_dir, "config.json"), "w") as f:
+        json.dump(config, f)
+    lines = records.read_jsonl(os.path.join(out_dir, "candidates.jsonl"))
+    changed = tmp_path / "changed"
+    shutil.copytree(out_dir, changed)
+    resumed, refused = run_scripts(
+        search_args(tiny_npz, out_dir, *INHERIT)[1:],
+        search_args(tiny_npz, changed, *INHERIT, "--bn_momentum=0.9")[1:])
+    assert resumed.returncode == 0, resumed.stderr
+    assert "resumes with what it computed then: mixed_precision float32, recipe paper, " \
+           "nesterov False, lr_schedule sgdr, warmup_fraction 0.0, label_smoothing 0.0, " \
+           "bn_momentum 0.99, bn_recalibration 0" in resumed.stdout
+    assert records.read_jsonl(os.path.join(out_dir, "candidates.jsonl")) == lines  # none new
+    assert records.OutDir(out_dir).config().train["bn_momentum"] == 0.99
+    assert_one_line_error(refused, f"search.py: {changed} holds a search with other settings "
+                                   "(train.bn_momentum: 0.99 before, 0.9 now); use another "
+                                   "--out_dir")
 
 
 def test_bad_input_is_one_line_naming_the_problem(tiny_npz, tmp_path):

@@ -7,6 +7,7 @@ import os
 import keras
 import numpy as np
 import pytest
+import tensorflow as tf
 
 from conftest import run_script, run_scripts
 import cells
@@ -38,6 +39,12 @@ TINY = train.TrainConfig(epochs=1, batch_size=8, filters=4, verbose=0)
                                       "mixed_float16, got 'float16'"),
     (dict(jit_compile="yes"), "jit_compile must be True, False or 'auto', got 'yes'"),
     (dict(run_eagerly=True, jit_compile=True), "run_eagerly and jit_compile exclude each other"),
+    (dict(recipe="fast"), "recipe must be one of paper, short, got 'fast'"),
+    (dict(lr_schedule="step"), "lr_schedule must be one of sgdr, warmup_cosine, got 'step'"),
+    (dict(bn_momentum=1.0), r"bn_momentum must be in \[0, 1\)"),
+    (dict(warmup_fraction=-0.1), r"warmup_fraction must be in \[0, 1\)"),
+    (dict(label_smoothing=1.0), r"label_smoothing must be in \[0, 1\)"),
+    (dict(bn_recalibration=-1), "bn_recalibration must be at least 0"),
 ])
 def test_bad_train_config(kwargs, message):
     with pytest.raises(ValueError, match=message):
@@ -57,6 +64,72 @@ def test_paper_defaults():
     assert (config.pad, config.cutout, config.filters) == (4, 16, 64)
     # SGDR cycles of 4, 8, 16 and 32 epochs end exactly at epoch 60.
     assert sum(config.sgdr_first_epochs * config.sgdr_t_mul ** i for i in range(4)) == 60
+
+
+def test_a_recipe_fills_only_the_values_not_given():
+    assert train.TrainConfig.of_recipe("paper") == train.TrainConfig()
+    short = train.TrainConfig.of_recipe("short", epochs=3, cutout=None, filters=16)
+    assert (short.recipe, short.epochs, short.batch_size, short.learning_rate) == \
+        ("short", 3, 256, 0.2)
+    assert (short.nesterov, short.lr_schedule, short.label_smoothing, short.weight_decay,
+            short.cutout, short.filters) == (True, "warmup_cosine", 0.1, 5e-4, 0, 16)
+    with pytest.raises(ValueError, match="--recipe must be one of paper, short, got 'fast'"):
+        train.TrainConfig.of_recipe("fast")
+
+
+def test_sgdr_restarts_at_the_end_of_each_period():
+    # 10 steps an epoch, T_0 = 4 epochs, T_mult 2: periods of 40 and 80 steps.
+    schedule = train.learning_rate_schedule(train.TrainConfig(), 10)
+    lr = [float(schedule(t)) for t in (0, 20, 40, 60, 120)]
+    # eta_max (1 + cos(pi T_cur / T_i)) / 2 with eta_max 0.01: T_cur/T_i = 0, 1/2, 0, 1/4, 0
+    np.testing.assert_allclose(lr, [0.01, 0.005, 0.01, 0.01 * (1 + 2 ** -0.5) / 2, 0.01],
+                               rtol=1e-5)
+
+
+def test_warmup_cosine_rises_linearly_then_decays_to_zero():
+    # 2 epochs of 10 steps: T = 20, warm-up W = 0.1 * 20 = 2 steps to 0.2, then 18 of cosine.
+    config = train.TrainConfig.of_recipe("short", epochs=2)
+    schedule = train.learning_rate_schedule(config, 10)
+    lr = [float(schedule(t)) for t in (0, 1, 2, 5, 11, 20)]
+    # t = 5: 0.2 (1 + cos(pi 3/18)) / 2 = 0.1 (1 + sqrt(3)/2); t = 11: halfway, 0.1.
+    np.testing.assert_allclose(lr, [0.0, 0.1, 0.2, 0.1 * (1 + 3 ** 0.5 / 2), 0.1, 0.0],
+                               rtol=1e-5, atol=1e-7)
+
+
+def test_label_smoothing_moves_the_target_toward_uniform():
+    logits = np.array([[2.0, 0.0, 0.0, 0.0]], np.float32)
+    log_p = logits[0] - np.log(np.exp(logits[0]).sum())
+    target = np.array([0.9 + 0.1 / 4, 0.1 / 4, 0.1 / 4, 0.1 / 4])  # e = 0.1, 4 classes
+    smoothed = float(train.loss_function(0.1)(np.array([0]), logits))
+    assert smoothed == pytest.approx(-(target * log_p).sum(), rel=1e-5)
+    assert float(train.loss_function(0.0)(np.array([0]), logits)) == \
+        pytest.approx(-log_p[0], rel=1e-5)
+
+
+def test_every_batchnorm_layer_carries_the_configured_momentum():
+    def momenta(model):
+        return {layer.momentum for layer in train._sublayers(model)
+                if isinstance(layer, keras.layers.BatchNormalization)}
+
+    assert momenta(cells.build_model(cells.FIGURE_1B, filters=4)) == {0.9}
+    assert momenta(cells.build_model(cells.FIGURE_1B, filters=4, bn_momentum=0.99)) == {0.99}
+    from reproduce import baselines
+    assert momenta(baselines.resnet_cifar(8)) == {0.9}
+
+
+def test_recalibration_leaves_the_mean_of_the_batch_statistics():
+    inputs_ = keras.Input((2,))
+    norm = keras.layers.BatchNormalization(momentum=0.9)
+    model = keras.Model(inputs_, norm(inputs_))
+    # Three batches of two rows: batch means (1, 10), (3, 20), (5, 30); variances 1, 4, 9 in
+    # the first column (rows m - s and m + s), 0 in the second.
+    rows = [[[0, 10], [2, 10]], [[1, 20], [5, 20]], [[2, 30], [8, 30]]]
+    batches = tf.data.Dataset.from_tensor_slices(
+        (np.array(rows, np.float32), np.zeros((3, 2), np.int64)))
+    train.recalibrate_batchnorm(model, batches, 3)
+    np.testing.assert_allclose(norm.moving_mean.numpy(), [3, 20], rtol=1e-6)
+    np.testing.assert_allclose(norm.moving_variance.numpy(), [14 / 3, 0], rtol=1e-5, atol=1e-6)
+    assert norm.momentum == 0.9  # given back
 
 
 # ---------------------------------------------------------------------------------------------
