@@ -237,7 +237,7 @@ def test_mixed_float16_trains_with_loss_scaling(tiny_data):
 def test_a_float32_parent_seeds_a_mixed_bfloat16_child(trained, tiny_data, tmp_path):
     parent_model, parent_arch = train.load_model(str(trained[1]))
     child = grow_trim.grow(cells.canonical(parent_arch))[0][0]
-    start = train.Inheriting(parent_model, parent_arch, child, TINY.filters, tiny_data)
+    start = train.Inheriting(parent_model, parent_arch, child, BF16, tiny_data)
     path = tmp_path / "child.keras"
     result = train.train(child, tiny_data, dataclasses.replace(BF16, epochs=0), start=start,
                          model_path=path)
