@@ -302,6 +302,7 @@ def test_a_whole_search_writes_every_output(finished):
     assert cells.load(os.path.join(out_dir, "best_arch.json")) == run.rounds[-1].best_arch
     assert os.path.exists(os.path.join(out_dir, "scc.keras"))
     assert run.summary.trained == 4 and run.summary.rounds == 2
+    assert (run.config.train["recipe"], run.config.train["bn_momentum"]) == ("paper", 0.9)
     assert "y against the round-0 best" in result.stdout
     assert result.stdout.count("val acc") >= 4  # a progress line per candidate
 

@@ -355,21 +355,29 @@ def test_cli_init_from_a_parent_of_another_width_is_one_line(npz, trained_by_cli
     assert last.startswith("train.py: --init=") and "width" in last and "filters" in last
 
 
-def test_cli_fast_path_flags_reach_the_training(npz, trained_by_cli, tmp_path):
+def test_cli_recipe_and_fast_path_flags_reach_the_training(npz, trained_by_cli, tmp_path):
     # A float32 parent evaluated as a bfloat16 child, its steps compiled with XLA (one batch
-    # shape, 2, for 4 validation and 10 test images: one compilation).
-    out, _, arch_file = trained_by_cli
+    # shape, 2, for 4 validation and 10 test images: one compilation); the short recipe with
+    # two of its values overridden.
+    out, before, arch_file = trained_by_cli
+    assert (before["config"]["recipe"], before["config"]["bn_momentum"]) == ("paper", 0.9)
     result = _run(f"--arch={arch_file}", f"--init={out / 'model.keras'}", "--epochs=0",
                   f"--dataset=npz:{npz[0]}", "--filters=4", "--batch_size=2",
                   "--train_examples=16", "--mixed_precision=mixed_bfloat16", "--jit_compile",
+                  "--recipe=short", "--label_smoothing=0.05", "--bn_momentum=0.95",
                   f"--out={tmp_path / 'fast'}")
     assert result.returncode == 0, result.stderr
     report = json.loads((tmp_path / "fast" / "result.json").read_text())
     assert report["config"]["mixed_precision"] == "mixed_bfloat16"
     assert report["config"]["jit_compile"] is True
+    assert {name: report["config"][name] for name in (
+        "recipe", "batch_size", "learning_rate", "nesterov", "label_smoothing",
+        "bn_momentum")} == {"recipe": "short", "batch_size": 2, "learning_rate": 0.2,
+                            "nesterov": True, "label_smoothing": 0.05, "bn_momentum": 0.95}
     assert report["status"] == "ok" and 0 <= report["val_accuracy"] <= 1
     model, _ = train.load_model(str(tmp_path / "fast" / "model.keras"))
     assert model.get_layer("stem").layers[0].compute_dtype == "bfloat16"
+    assert model.get_layer("stem").layers[1].momentum == 0.95  # the child is built anew
 
 
 def test_cli_errors_name_the_problem(tmp_path):
