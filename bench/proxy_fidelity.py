@@ -181,15 +181,16 @@ class Trainings:
         os.makedirs(folder, exist_ok=True)
         return os.path.join(folder, f"{network}.keras")
 
-    def run(self, proxy, network, data, filters, seed, keep_model, log):
-        """Train `network` with `proxy` unless done; its line (a dict)."""
+    def run(self, proxy, network, data, filters, seed, keep_model, log, parent=None):
+        """Train `network` with `proxy` unless done; its line (a dict). An inherited proxy
+        needs `parent`: (its Proxy, its Network, the data it trained on)."""
         if (proxy.name, network.name) in self.done:
             return self.done[(proxy.name, network.name)]
         start = None
         config = proxy.config(filters, seed, self.run_eagerly)
         if proxy.inherit:
-            parent = train.load_model(self.model_path(proxy.parent, network.parent))
-            start = train.Inheriting(*parent, network.arch, config, data)
+            start = train.Inheriting(*self.parent_model(*parent, filters, seed, log),
+                                     network.arch, config, data)
         result = train.train(network.arch, data, config,
                              model_path=self.model_path(proxy.name, network.name)
                              if keep_model else None,
@@ -201,6 +202,18 @@ class Trainings:
         log(f"  {proxy.name:<24} {network.name:<12} val {_pct(result.val_accuracy)}  test "
             f"{_pct(result.test_accuracy)}  {result.seconds:6.1f} s  {result.status}")
         return line
+
+
+    def parent_model(self, proxy, network, data, filters, seed, log):
+        """(model, arch) of `network` trained with `proxy`, as kept by `run`; trained again
+        (the same seed: the same network) where only its line was kept, e.g. in a checkout
+        that has the lines but not the models."""
+        path = self.model_path(proxy.name, network.name)
+        if not os.path.isfile(path):
+            log(f"  {proxy.name:<24} {network.name:<12} training again for its model")
+            train.train(network.arch, data, proxy.config(filters, seed, self.run_eagerly),
+                        model_path=path)
+        return train.load_model(path)
 
 
 def _pct(value):
@@ -275,14 +288,20 @@ def main(argv):
         print(f"{len(networks)} networks at width {filters} ({full.num_train} training, "
               f"{full.num_val} validation, {full.num_test} test images), {len(proxies)} "
               f"trainings each; lines in {trainings.path}")
-        lines = {}
+        lines, by_name, datas = {}, {n.name: n for n in networks}, {}
+        by_proxy = {p.name: p for p in proxies}
         for proxy in proxies:
-            data = full if proxy.train_examples is None else inputs.load_data(
-                FLAGS.dataset, None, 0.1, proxy.train_examples, FLAGS.seed)
+            if proxy.train_examples not in datas:
+                datas[proxy.train_examples] = full if proxy.train_examples is None else \
+                    inputs.load_data(FLAGS.dataset, None, 0.1, proxy.train_examples, FLAGS.seed)
+            data = datas[proxy.train_examples]
             keep = any(p.parent == proxy.name for p in proxies)
             lines[proxy.name] = {
                 n.name: trainings.run(proxy, n, data, filters, FLAGS.seed,
-                                      keep and n.name in parents, print)
+                                      keep and n.name in parents, print,
+                                      (by_proxy[proxy.parent], by_name[n.parent],
+                                       datas[by_proxy[proxy.parent].train_examples])
+                                      if proxy.inherit else None)
                 for n in networks if not proxy.inherit or n.parent}
         children = {n.name for n in networks if n.parent}
         rows = table(lines, children)
