@@ -1,8 +1,8 @@
 """Candidates trained in parallel: Ray tasks on all cores and GPUs of one machine, or on a Ray
 cluster (issue 12).
 
-``RayEvaluator`` stands behind search.py's evaluator seam (a ``search.Job`` in, one
-``search.Outcome`` per candidate out, in completion order), so the search itself does not know
+``RayEvaluator`` stands behind search.py's evaluator seam (evaluation.py: a ``Job`` in, one
+``Outcome`` per candidate out, in completion order), so the search itself does not know
 whether a candidate trained in its own process or on another machine. What it does:
 
 * **One task per candidate, one process per task** (``max_calls=1``): TensorFlow's GPU memory
@@ -24,7 +24,7 @@ whether a candidate trained in its own process or on another machine. What it do
   retries is recorded as failed, so that one network that kills its worker cannot stop a
   search.
 * **Results do not depend on the number of workers**: each candidate trains with its own seed
-  (search.candidate_seed), whichever process runs it; only float32 rounding differs with the
+  (evaluation.candidate_seed), whichever process runs it; only float32 rounding differs with the
   number of threads.
 
 The local instance a search starts listens on the loopback address only: Ray runs whatever
@@ -40,6 +40,7 @@ import tempfile
 import time
 
 import cells
+import evaluation
 import records
 
 # Ray reads this when it is imported: without it, a "local" instance binds raylet, GCS and
@@ -243,8 +244,7 @@ class RayEvaluator:
         self.train_config = dataclasses.replace(train_config, verbose=2)
         self.load_args, self.log, self.task = load_args, log, task
         self.ray = self.remote = self.shipment = None
-        import search  # search.py imports this file; a task never needs search
-        self.description = search.describe_training(train_config, inherit)
+        self.description = evaluation.describe_training(train_config, inherit)
 
     def __enter__(self):
         if self.ray is None:
@@ -273,7 +273,6 @@ class RayEvaluator:
                  f"{self.ray.cluster_resources().get('GPU', 0):g} GPUs in all")
 
     def __call__(self, job):
-        import search  # search.py imports this file; a task never needs search
         import train
         if not job.candidates:
             return
@@ -290,7 +289,7 @@ class RayEvaluator:
             while waiting and len(running) < self.settings.workers:
                 candidate = waiting.pop(0)
                 config = dataclasses.replace(
-                    self.train_config, seed=search.candidate_seed(job.seed, candidate.key))
+                    self.train_config, seed=evaluation.candidate_seed(job.seed, candidate.key))
                 # With --inherit every model is kept (round 0's too): the best becomes the
                 # next round's base.
                 ref = self.remote.remote(candidate.arch, self.shipment, config, parent,
@@ -310,14 +309,13 @@ class RayEvaluator:
             yield outcome
 
     def _collect(self, ref, candidate, job, out):
-        """The search.Outcome of a finished task; its model and log written to the out_dir."""
-        import search
+        """The evaluation.Outcome of a finished task; its model and log written to the out_dir."""
         import train
         try:
             result = self.ray.get(ref)
         except self.ray.exceptions.RayError as e:  # the process died TASK_RETRIES + 1 times
             first_line = (str(e).strip().splitlines() or [""])[0]
-            return search.Outcome(candidate.key, None,
+            return evaluation.Outcome(candidate.key, None,
                                   f"error: {type(e).__name__}: {first_line}", 0.0)
         with open(out.log_path(job.round, candidate.key), "w") as f:
             f.write(f"{candidate.key}\n{result['log']}status {result['status']}, val acc "
@@ -328,7 +326,7 @@ class RayEvaluator:
             with open(f"{path}.tmp", "wb") as f:
                 f.write(result["model"])
             os.replace(f"{path}.tmp", path)
-        return search.Outcome(candidate.key, result["val_accuracy"], result["status"],
+        return evaluation.Outcome(candidate.key, result["val_accuracy"], result["status"],
                               result["seconds"])
 
 

@@ -10,11 +10,11 @@ A round is seven steps, one function each:
    itself (``--controller_target=y``); by default here it predicts the accuracy and candidates
    are ranked by Eq. 4 of that prediction and their exact p and r, which the SCC would
    otherwise have to learn from a handful of examples per round;
-4. ``evaluate`` them through one seam, an evaluator: a function that takes the round's ``Job``
-   (the candidates to train, the base, the seed) and yields an ``Outcome`` per candidate as it
-   finishes. The default, ``TrainEvaluator``, trains each one from scratch in this process with
-   train.py; each is scored by the memory-efficiency metric y of Eq. 4 (efficiency.py) against
-   the base;
+4. ``evaluate`` them through one seam, an evaluator (evaluation.py): a function that takes the
+   round's ``Job`` (the candidates to train, the base, the seed) and yields an ``Outcome`` per
+   candidate as it finishes. The default, ``TrainEvaluator``, trains each one from scratch in
+   this process with train.py; each is scored by the memory-efficiency metric y of Eq. 4
+   (efficiency.py) against the base;
 5. ``pick_base``: the best by y becomes the next base;
 6. ``train_controller``: a fresh SCC on every candidate trained so far (Eq. 3);
 7. ``record`` the round, and update the Pareto front of every candidate trained so far
@@ -49,7 +49,6 @@ an uninterrupted one would.
 import dataclasses
 import decimal
 import functools
-import hashlib
 import re
 import time
 
@@ -59,6 +58,7 @@ import numpy as np
 import tensorflow as tf
 
 import cells
+import evaluation
 import grow_trim
 import inputs
 import lifetime
@@ -159,75 +159,6 @@ MAY_CHANGE = (("search.rounds", "search.final_epochs")
               + tuple(f"train.{name}" for name in train.EXECUTION_ONLY))
 
 
-@dataclasses.dataclass(frozen=True)
-class Measured:
-    """A candidate of the round: its key (cells.key), architecture and exact memory."""
-    key: str
-    arch: cells.Arch
-    memory: Stats  # accuracy None: not trained
-
-
-@dataclasses.dataclass(frozen=True)
-class Job:
-    """What an evaluator gets for one round: the candidates to train (Measured, best-ranked
-    first), the round's base network (None in round 0) and, with --inherit, its trained model
-    (a .keras path; None in round 0), the out_dir and the search's seed."""
-    round: int
-    candidates: tuple
-    base: cells.Arch | None
-    out_dir: str
-    seed: int
-    base_model: str | None = None
-
-
-@dataclasses.dataclass(frozen=True)
-class Outcome:
-    """What an evaluator yields per candidate: validation accuracy (None unless status "ok"),
-    train.TrainResult's status, and the seconds it took."""
-    key: str
-    val_accuracy: float | None
-    status: str
-    seconds: float
-
-
-def candidate_seed(seed, key):
-    """A seed per candidate, the same in every process (unlike hash()) and in every order."""
-    digest = hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=4).digest()
-    return int.from_bytes(digest, "little") % (2 ** 31)
-
-
-def describe_training(train_config, inherit):
-    """How an evaluator that trains trains, as config.json records it (the same however many
-    processes train, so that a search may resume with another number of workers)."""
-    epochs = train_config.epochs
-    return (f"inherited from the base, fine-tuned {epochs} epochs (round 0: from scratch)"
-            if inherit else f"trained from scratch, {epochs} epochs")
-
-
-class TrainEvaluator:
-    """The default evaluator: each candidate trained, one after the other, in this process
-    (train.train with the candidate's own seed): from scratch, or with `inherit` from the job's
-    base model (round 0 and a job without one: from scratch), saving every trained model in the
-    out_dir for the round's best to become the next base."""
-
-    def __init__(self, data, train_config, inherit=False):
-        self.data, self.train_config, self.inherit = data, train_config, inherit
-        self.description = describe_training(train_config, inherit)
-
-    def __call__(self, job):
-        out = records.OutDir(job.out_dir)
-        parent = train.load_model(job.base_model) if self.inherit and job.base_model else None
-        for candidate in job.candidates:
-            config = dataclasses.replace(self.train_config,
-                                         seed=candidate_seed(job.seed, candidate.key))
-            start = None if parent is None else train.Inheriting(
-                *parent, candidate.arch, config, self.data)
-            result = train.train(candidate.arch, self.data, config, start=start,
-                                 model_path=out.model_path(job.round, candidate.key)
-                                 if self.inherit else None)
-            yield Outcome(candidate.key, result.val_accuracy, result.status, result.seconds)
-
-
 # ---------------------------------------------------------------------------------------------
 # The steps of a round
 # ---------------------------------------------------------------------------------------------
@@ -250,7 +181,7 @@ def measure(archs, filters, config, data):
         if key not in measured:
             memory = lifetime.arch_memory(arch, filters, config.bytes_per_value,
                                           config.schedule, data.input_shape, data.num_classes)
-            measured[key] = Measured(key, arch, Stats(None, memory.param_bytes,
+            measured[key] = evaluation.Measured(key, arch, Stats(None, memory.param_bytes,
                                                       memory.activation_bytes))
     return list(measured.values())
 
@@ -326,13 +257,13 @@ def evaluate(out, state, round_index, selected, pre, base, evaluator, config, lo
             found[candidate.key] = record
         elif not config.inherit and candidate.key in state.accuracy_of:
             earlier = state.accuracy_of[candidate.key]
-            outcome = Outcome(candidate.key, earlier.val_accuracy, "ok", 0.0)
+            outcome = evaluation.Outcome(candidate.key, earlier.val_accuracy, "ok", 0.0)
             found[candidate.key] = _finish(out, state, round_index, candidate, outcome, pre,
                                            config, reused_from=earlier.round)
         else:
             todo.append(candidate)
     by_key = {c.key: c for c in todo}
-    job = Job(round_index, tuple(todo), base, out.path, config.seed,
+    job = evaluation.Job(round_index, tuple(todo), base, out.path, config.seed,
               out.base_model_path(round_index) if config.inherit and base is not None else None)
     for outcome in evaluator(job):
         if outcome.key not in by_key or outcome.key in found:
@@ -483,15 +414,16 @@ def run(out_dir, data, config, train_config, base=None, evaluator=None, log=prin
     data: an inputs.Data (or, with an `evaluator` that needs no data, anything with `name`,
     `input_shape` and `num_classes`). train_config: a train.TrainConfig; its filters set the
     network width, and the default evaluator trains with it (seed replaced per candidate).
-    base: a starting architecture instead of round 0. evaluator: see Job and Outcome; default
-    TrainEvaluator(data, train_config, config.inherit). Its `description` (or its name) is recorded.
+    base: a starting architecture instead of round 0. evaluator: see evaluation.Job and
+    evaluation.Outcome; default evaluation.TrainEvaluator(data, train_config, config.inherit).
+    Its `description` (or its name) is recorded.
     front_png: draw pareto.png beside pareto.json every round (False: pareto.json only; in a
     search that trains nothing, drawing would take most of its time).
     deploy: export the final network to TFLite and measure it in TFLite-Micro (`deploy_final`).
     """
     config.check()
     check_start(base, train_config.filters, config, data)
-    evaluator = evaluator or TrainEvaluator(data, train_config, config.inherit)
+    evaluator = evaluator or evaluation.TrainEvaluator(data, train_config, config.inherit)
     out = records.OutDir(out_dir)
     out.start(records.RunConfig(
         config, dataclasses.asdict(train_config), data.name,

@@ -21,6 +21,7 @@ from absl import app
 from absl import flags
 import tensorflow as tf
 
+import evaluation
 import grow_trim
 import inputs
 import parallel
@@ -55,7 +56,7 @@ def timed_round(evaluator, job):
 def cpu_rows(data, job, config, log):
     """One row per way of training the job on this machine's CPUs."""
     cores = os.cpu_count()
-    seconds, first = timed_round(search.TrainEvaluator(data, config), job)
+    seconds, first = timed_round(evaluation.TrainEvaluator(data, config), job)
     rows = [("in process (--workers=1)", 1, cores, 0.0, seconds, first)]
     for workers in (1, cores):
         settings = parallel.Parallel(workers=workers, cpus_per_candidate=cores // workers)
@@ -107,7 +108,7 @@ def main(argv):
         records.OutDir(FLAGS.out_dir)
         data = inputs.load_data(FLAGS.dataset, None, 0.1, FLAGS.train_examples, FLAGS.seed)
         base, archs = pick_candidates(FLAGS.candidates, FLAGS.seed)
-        job = search.Job(1, tuple(search.measure(archs, FLAGS.filters, records.SearchConfig(),
+        job = evaluation.Job(1, tuple(search.measure(archs, FLAGS.filters, records.SearchConfig(),
                                                  data)), base, FLAGS.out_dir, FLAGS.seed)
         config = train.TrainConfig(epochs=FLAGS.epochs, filters=FLAGS.filters, verbose=0)
         print(f"{FLAGS.candidates} round-1 candidates, {data.num_train} training images, "

@@ -36,6 +36,7 @@ from absl import flags
 import numpy as np
 
 import cells
+import evaluation
 import inputs
 import records
 import scc
@@ -96,14 +97,14 @@ def run_arm(out_dir, arm, data, settings, seed, log):
 
 
 class SharedRound0:
-    """search.TrainEvaluator, except that round 0 is trained once in `cache_dir` and read from
+    """evaluation.TrainEvaluator, except that round 0 is trained once in `cache_dir` and read from
     there by every arm. Round 0 trains from scratch with each candidate's own seed in every
     arm, so an arm gets what it would have trained itself: a cache, not a change of results.
     Its models are copied into the arm's out_dir, where an --inherit search keeps its base."""
 
     def __init__(self, cache_dir, data, config, inherit):
-        self.arm = search.TrainEvaluator(data, config, inherit)
-        self.saving = search.TrainEvaluator(data, config, inherit=True)
+        self.arm = evaluation.TrainEvaluator(data, config, inherit)
+        self.saving = evaluation.TrainEvaluator(data, config, inherit=True)
         self.description, self.inherit = self.arm.description, inherit
         self.cache = records.OutDir(cache_dir)
         self.cache.start(records.RunConfig(records.SearchConfig(seed=config.seed),
@@ -134,7 +135,7 @@ class SharedRound0:
                 for ending in (".keras", ".json"):
                     shutil.copyfile(source[:-len(".keras")] + ending,
                                     target[:-len(".keras")] + ending)
-            yield search.Outcome(candidate.key, record.val_accuracy, record.status,
+            yield evaluation.Outcome(candidate.key, record.val_accuracy, record.status,
                                  record.seconds)
 
 
@@ -176,7 +177,7 @@ def ranking_quality(out_dir, run, data, settings, seed, log):
         done = {c.key: c for c in out.candidates()}
         for candidate in picked:
             if candidate.key not in done:
-                config = train_config(settings, search.candidate_seed(seed, candidate.key),
+                config = train_config(settings, evaluation.candidate_seed(seed, candidate.key),
                                       epochs)
                 start = train.Inheriting(*parent, candidate.arch, config, data) \
                     if inherit else None

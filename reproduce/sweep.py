@@ -15,6 +15,7 @@ import typing
 
 from absl import flags
 
+import evaluation
 import inputs
 import lifetime
 import parallel
@@ -92,7 +93,7 @@ class StandInEvaluator:
     def __call__(self, job):
         for candidate in job.candidates:
             params = lifetime.arch_memory(candidate.arch, self.filters).params
-            yield search.Outcome(candidate.key, stand_in_accuracy(params), "ok", 0.0)
+            yield evaluation.Outcome(candidate.key, stand_in_accuracy(params), "ok", 0.0)
 
 
 class SyntheticData(typing.NamedTuple):

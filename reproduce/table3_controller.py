@@ -37,7 +37,7 @@ times measured. The paper's scale: ``--dataset=cifar10 --epochs=60 --filters=64
 
 ``--benchmark=nb201[:PATH]`` ranks NAS-Bench-201 cells, whose accuracies are real, instead of a
 search's candidates: ``reproduce/table3_nb201.py`` does that comparison with this module's
-``Budget`` and helpers, and ``--loss=mse+pairwise`` adds a ranking term to Eq. 3 for either.
+``table3.Budget`` and helpers, and ``--loss=mse+pairwise`` adds a ranking term to Eq. 3 for either.
 
     python reproduce/table3_controller.py                     # scaled-down search, then Table 3
     python reproduce/table3_controller.py --runs runs/lambda05  # candidates of existing searches
@@ -61,10 +61,9 @@ from efficiency import memory_efficiency
 from reproduce import paper
 from reproduce import report
 from reproduce import sweep
+from reproduce import table3
+from reproduce import table3_nb201
 
-CONTROLLERS = (("single", "Single-RNN"), ("double", "Double-RNN"), ("scc", "SCC"))
-PAPER_METRICS = ("AP@50", "AP@100", "NDCG@50", "NDCG@100")  # the columns of paper.TABLE3
-METRICS = PAPER_METRICS + ("kendall_tau", "spearman_rho")
 TARGETS = ("y", "val_accuracy")
 SCALE = sweep.Scale(rounds=3, k=150, epochs=1, filters=8, train_examples=256,
                      run_eagerly=True)  # 2 batches per candidate: tracing would cost more
@@ -72,18 +71,10 @@ RANDOM_ORDERS = 200  # random rankings averaged for the reference row
 MEMORY_ROW = "Memory terms of Eq. 4"  # the reference row ranking by Eq. 4 without accuracy
 SMOKE_BUDGET = dict(seeds=2, epochs=2)  # each controller costs a few seconds of tracing alone
 SMOKE_SEARCH = dict(rounds=3, k=60, filters=8)  # sweep.synthetic_search, a random k per round
-# Flag defaults by --benchmark (None: a search's candidates). On NAS-Bench-201, 5 seeds, and
-# fewer epochs at a higher rate to fit 45 controllers in about 15 minutes on 2 cores (README).
-DEFAULTS = {None: dict(out_dir="runs/reproduce/table3_controller", seeds=3, epochs=100,
-                       learning_rate=1e-3),
-            "nb201": dict(out_dir="runs/reproduce/table3_nb201", seeds=5, epochs=50,
-                          learning_rate=3e-3)}
-
-
 def by_benchmark(name):
     """A flag's defaults, in words: "3, 5 with --benchmark=nb201"."""
     return ", ".join(f"{defaults[name]}" + (f" with --benchmark={benchmark}" if benchmark else "")
-                     for benchmark, defaults in DEFAULTS.items())
+                     for benchmark, defaults in table3.DEFAULTS.items())
 
 
 def define_flags():
@@ -132,38 +123,6 @@ def define_flags():
                       "against: y of Eq. 4 (Table 3) or the validation accuracy.")
     flags.DEFINE_enum("loss", "mse", scc.LOSSES, "Loss of every controller: Eq. 3's MSE, or "
                       "it plus a pairwise ranking term (beyond the paper).")
-
-
-@dataclasses.dataclass(frozen=True)
-class Budget:
-    """What every controller gets: the same epochs, learning rate, lists, loss and seeds."""
-    seeds: int = 3
-    epochs: int = 100
-    learning_rate: float = 1e-3
-    list_size: int = 100
-    batch_size: int = 8  # lists per batch, as in scc.Controller.fit
-    loss: str = "mse"  # scc.LOSSES: Eq. 3, or Eq. 3 plus a pairwise ranking term
-
-    def check(self):
-        # Each field by the flag that sets it (batch_size has none).
-        for name, flag in (("seeds", "--seeds"), ("epochs", "--controller_epochs"),
-                           ("list_size", "--list_size"), ("batch_size", "Budget.batch_size")):
-            if getattr(self, name) < 1:
-                raise ValueError(f"{flag}: must be at least 1, got {getattr(self, name)}")
-        if not self.learning_rate > 0:
-            raise ValueError(f"--learning_rate: must be positive, got {self.learning_rate}")
-        if self.loss not in scc.LOSSES:
-            raise ValueError(f"--loss: must be one of {', '.join(scc.LOSSES)}, got "
-                             f"{self.loss!r}")
-        return self
-
-    def train(self, kind, seed, archs, y, space="memnas"):
-        """A controller of `kind` trained on `archs` and their `y` with this budget."""
-        controller = scc.Controller(kind, list_size=self.list_size,
-                                    learning_rate=self.learning_rate, seed=seed, space=space,
-                                    loss=self.loss)
-        controller.fit(archs, y, epochs=self.epochs, batch_size=self.batch_size)
-        return controller
 
 
 # ---------------------------------------------------------------------------------------------
@@ -233,34 +192,12 @@ def split_by_round(records, holdout_round=None):
 # The comparison
 # ---------------------------------------------------------------------------------------------
 
-def rank_held_out(controller, archs, y, seed):
-    """scc.ranking_report of `controller` on held-out `archs`, scored as the search scores
-    candidates (lists of its list_size) but in a seeded random order, not the order given (a
-    search's records are in its own ranking, which an SCC list could otherwise pick up)."""
-    order = np.random.default_rng(seed).permutation(len(archs))
-    predicted = np.empty(len(order))
-    predicted[order] = controller.predict([archs[i] for i in order])
-    return scc.ranking_report(y, predicted)
-
-
 def score_controller(kind, seed, split, budget, target="y"):
     """Train one controller on split.train and rank split.holdout; scc.ranking_report."""
     controller = budget.train(kind, seed, [rec["arch"] for rec in split.train],
                               [rec[target] for rec in split.train])
-    return rank_held_out(controller, [rec["arch"] for rec in split.holdout],
+    return table3.rank_held_out(controller, [rec["arch"] for rec in split.holdout],
                          [rec[target] for rec in split.holdout], seed)
-
-
-def summarize(reports):
-    """{metric: {"mean", "std", "values"}} over seeds; NaN (a constant ranking) as None."""
-    out = {}
-    for metric in METRICS:
-        values = [report[metric] for report in reports]
-        finite = [v for v in values if np.isfinite(v)]
-        out[metric] = {"mean": float(np.mean(finite)) if finite else None,
-                       "std": float(np.std(finite)) if finite else None,
-                       "values": [float(v) if np.isfinite(v) else None for v in values]}
-    return out
 
 
 def references(split, target, seed=0):
@@ -268,25 +205,25 @@ def references(split, target, seed=0):
     terms of Eq. 4, the search's ranking before it has a controller."""
     y = [rec[target] for rec in split.holdout]
     rng = np.random.default_rng(seed)
-    rows = {"Random order": summarize(
+    rows = {"Random order": table3.summarize(
         [scc.ranking_report(y, rng.permutation(len(y))) for _ in range(RANDOM_ORDERS)])}
     memory = [rec["memory_score"] for rec in split.holdout]
     if target == "y" and None not in memory:
-        rows[MEMORY_ROW] = summarize([scc.ranking_report(y, memory)])
+        rows[MEMORY_ROW] = table3.summarize([scc.ranking_report(y, memory)])
     return rows
 
 
 def compare(split, budget, target="y", log=print):
-    """Every controller kind over every seed: {label: summarize(...)}, in CONTROLLERS order."""
+    """Every controller kind over every seed: {label: table3.summarize(...)}, in table3.CONTROLLERS order."""
     results = {}
-    for kind, label in CONTROLLERS:
+    for kind, label in table3.CONTROLLERS:
         reports = []
         for seed in range(budget.seeds):
             start = time.time()
             reports.append(score_controller(kind, seed, split, budget, target))
             log(f"{label} seed {seed}: " + "  ".join(
-                f"{m} {reports[-1][m]:.3f}" for m in METRICS) + f"  ({time.time() - start:.1f}s)")
-        results[label] = summarize(reports)
+                f"{m} {reports[-1][m]:.3f}" for m in table3.METRICS) + f"  ({time.time() - start:.1f}s)")
+        results[label] = table3.summarize(reports)
     return results
 
 
@@ -294,28 +231,17 @@ def compare(split, budget, target="y", log=print):
 # Output
 # ---------------------------------------------------------------------------------------------
 
-def clipped_k(n):
-    """The k each @k column was computed at, for n held-out candidates."""
-    return {metric: min(int(metric.split("@")[1]), n) for metric in PAPER_METRICS}
-
-
-def column_names(n, sep=" "):
-    """The @k column names, each saying the k it was computed at where that is n < k."""
-    return [metric if k == int(metric.split("@")[1]) else f"{metric}{sep}(k={k})"
-            for metric, k in clipped_k(n).items()]
-
-
 def format_table(results, refs, n):
     """The paper's Table 3 beside ours (mean +- std) and the reference rows."""
-    header = ["controller", "source", *column_names(n), "Kendall tau", "Spearman rho"]
+    header = ["controller", "source", *table3.column_names(n), "Kendall tau", "Spearman rho"]
 
     def ours(summary, spread=True):
         return [report.fmt(summary[m]["mean"], 3) + (
             f" ± {summary[m]['std']:.3f}" if spread and summary[m]["std"] is not None else "")
-            for m in METRICS]
+            for m in table3.METRICS]
 
     rows = []
-    for _, label in CONTROLLERS:
+    for _, label in table3.CONTROLLERS:
         rows.append([label, "paper", *paper.TABLE3[label], None, None])
         rows.append([label, "ours", *ours(results[label])])
     for label, summary in refs.items():
@@ -330,23 +256,23 @@ def plot(results, refs, n, path, title):
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    x = np.arange(len(PAPER_METRICS))
-    width = 0.8 / (2 * len(CONTROLLERS))
+    x = np.arange(len(table3.PAPER_METRICS))
+    width = 0.8 / (2 * len(table3.CONTROLLERS))
     colors = ("tab:blue", "tab:orange", "tab:green")
     fig, ax = plt.subplots(figsize=(9, 5.5))
-    for c, ((_, label), color) in enumerate(zip(CONTROLLERS, colors)):
-        mean = [results[label][m]["mean"] or 0.0 for m in PAPER_METRICS]
-        std = [results[label][m]["std"] or 0.0 for m in PAPER_METRICS]
-        offset = (2 * c - len(CONTROLLERS) + 0.5) * width
+    for c, ((_, label), color) in enumerate(zip(table3.CONTROLLERS, colors)):
+        mean = [results[label][m]["mean"] or 0.0 for m in table3.PAPER_METRICS]
+        std = [results[label][m]["std"] or 0.0 for m in table3.PAPER_METRICS]
+        offset = (2 * c - len(table3.CONTROLLERS) + 0.5) * width
         ax.bar(x + offset, mean, width, yerr=std, capsize=3, color=color,
                label=f"{label} (ours)")
         ax.bar(x + offset + width, paper.TABLE3[label], width, color=color, alpha=0.35,
                hatch="//", edgecolor=color, label=f"{label} (paper)")
     for label, style in (("Random order", "--"), (MEMORY_ROW, ":")):
         if label in refs:
-            ax.hlines([refs[label][m]["mean"] for m in PAPER_METRICS], x - 0.45, x + 0.45,
+            ax.hlines([refs[label][m]["mean"] for m in table3.PAPER_METRICS], x - 0.45, x + 0.45,
                       colors="black", linestyles=style, label=f"{label} (ours)")
-    ax.set_xticks(x, column_names(n, sep="\n"))
+    ax.set_xticks(x, table3.column_names(n, sep="\n"))
     ax.set_ylim(0, 1.05)
     ax.set_ylabel("score on the held-out round")
     ax.set_title(title, fontsize=9)
@@ -400,7 +326,7 @@ def notes(searches, source, split, budget, target, refs):
     return lines
 
 
-def run(out_dir, runs=None, scale=SCALE, lambda_=0.5, budget=Budget(), holdout_round=None,
+def run(out_dir, runs=None, scale=SCALE, lambda_=0.5, budget=table3.Budget(), holdout_round=None,
         target="y", smoke=False, log=print):
     """Table 3: load or make the candidates (load_searches), compare the controllers, print
     the table and write OUT_DIR/table3_controller.json and .png; returns what the JSON holds."""
@@ -424,15 +350,15 @@ def run(out_dir, runs=None, scale=SCALE, lambda_=0.5, budget=Budget(), holdout_r
              if len(searches) == 1 else f"{len(searches)} searches pooled")
     plot(results, refs, n, png, f"Table 3: controllers ranking the {n} candidates of round "
                                 f"{split.holdout_round}\n{where}")
-    data = {"paper": {label: dict(zip(PAPER_METRICS, paper.TABLE3[label]))
-                      for _, label in CONTROLLERS},
+    data = {"paper": {label: dict(zip(table3.PAPER_METRICS, paper.TABLE3[label]))
+                      for _, label in table3.CONTROLLERS},
             "ours": results, "references": refs,
             "data": {"source": source, "runs": [found.out_dir for found in searches],
                      "scale": [found.describe() for found in searches], "synthetic": synthetic,
                      "train_rounds": sorted({rec["round"] for rec in split.train}),
                      "holdout_round": split.holdout_round, "train_candidates": len(split.train),
                      "holdout_candidates": n, "dropped_duplicates": split.dropped,
-                     "k": clipped_k(n), "target": target},
+                     "k": table3.clipped_k(n), "target": target},
             "budget": dataclasses.asdict(budget), "notes": lines, "table": text, "png": png}
     report.write_results(out_dir, "table3_controller", data, log)
     return data
@@ -462,21 +388,21 @@ def main(argv):
         benchmark = FLAGS.benchmark and FLAGS.benchmark.partition(":")[0]
         if benchmark and FLAGS.runs:
             raise ValueError("--runs: not used with --benchmark (its cells are the data)")
-        defaults = DEFAULTS.get(benchmark, DEFAULTS[None])
+        defaults = table3.DEFAULTS.get(benchmark, table3.DEFAULTS[None])
 
         def given(value, name):
             return defaults[name] if value is None else value
 
         out_dir = given(FLAGS.out_dir, "out_dir")
         # Checked before --smoke overrides it: a bad flag is an error in either mode.
-        budget = Budget(seeds=given(FLAGS.seeds, "seeds"),
+        budget = table3.Budget(seeds=given(FLAGS.seeds, "seeds"),
                         epochs=given(FLAGS.controller_epochs, "epochs"),
                         learning_rate=given(FLAGS.learning_rate, "learning_rate"),
                         list_size=FLAGS.list_size, loss=FLAGS.loss).check()
         if smoke:
             budget = dataclasses.replace(budget, **SMOKE_BUDGET)
         if FLAGS.benchmark:
-            # Imported here: table3_nb201 builds on this module's Budget and helpers.
+            # Imported here: table3_nb201 builds on this module's table3.Budget and helpers.
             from reproduce import table3_nb201
             setup = table3_nb201.Setup(
                 table3_nb201.benchmark_path(FLAGS.benchmark), FLAGS.target_column,

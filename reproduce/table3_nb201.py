@@ -12,8 +12,8 @@ CIFAR-10 (``nb201.py``; the CSV ships in ``reproduce/data``). Here:
 * **Samples, per seed**: a random held-out set of max(holdout_sizes) cells, the smaller held-out
   sets being its first cells, and training sets of n = train_sizes (a learning curve, nested:
   the first n of one random order of the other cells). Training and held-out cells never meet.
-* **Same budget**: the three controllers of ``table3_controller.CONTROLLERS`` train on the same
-  cells with the same ``table3_controller.Budget`` (epochs, Adam, lists, loss); each seed changes
+* **Same budget**: the three controllers of ``table3.CONTROLLERS`` train on the same
+  cells with the same ``table3.Budget`` (epochs, Adam, lists, loss); each seed changes
   the samples, the initial weights, the lists and the order the held-out sets are scored in
   (lists of list_size, as the search scores, in a seeded random order). Mean +- std over seeds;
   "SCC - X" rows are the difference paired by seed, mean +- std over seeds.
@@ -35,7 +35,7 @@ import nb201
 import scc
 from reproduce import paper
 from reproduce import report
-from reproduce import table3_controller as table3
+from reproduce import table3
 
 DEFAULT_CSV = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
                            "nb201_cifar10.csv")

@@ -7,6 +7,7 @@ import numpy as np
 import pytest
 
 import cells
+import evaluation
 import parallel
 import records
 import search
@@ -74,9 +75,9 @@ def test_two_workers_give_what_one_process_gives_and_a_killed_task_is_retried(ti
 
     archs = [cells.one_cell("conv3x3", "maxpool3x3"), cells.one_cell("dwconv3x3", "avgpool3x3")]
     measured = search.measure(archs, FILTERS, records.SearchConfig(), tiny_data)
-    job = search.Job(0, tuple(measured), None, str(tmp_path / "out"), seed=3)
+    job = evaluation.Job(0, tuple(measured), None, str(tmp_path / "out"), seed=3)
     config = train.TrainConfig(epochs=1, batch_size=8, filters=FILTERS, verbose=0)
-    alone = {o.key: o for o in search.TrainEvaluator(tiny_data, config)(job)}
+    alone = {o.key: o for o in evaluation.TrainEvaluator(tiny_data, config)(job)}
     lines = []
     with parallel.RayEvaluator(tiny_data, config, False, parallel.Parallel(workers=2),
                                log=lines.append, task=crash_once) as evaluator:

@@ -9,6 +9,7 @@ import os
 import pytest
 
 from conftest import assert_one_line_error, run_scripts
+from reproduce import table3
 from reproduce import table3_controller
 from reproduce import table3_nb201
 
@@ -19,7 +20,7 @@ SCRIPT = "reproduce/table3_controller.py"
 def smoke(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("table3")
     lines = []
-    table3_controller.run(str(out_dir), budget=table3_controller.Budget(
+    table3_controller.run(str(out_dir), budget=table3.Budget(
         **table3_controller.SMOKE_BUDGET), smoke=True, log=lines.append)
     with open(out_dir / "table3_controller.json") as f:
         return out_dir, json.load(f), "\n".join(lines)
@@ -58,8 +59,8 @@ def test_smoke_writes_a_non_empty_png(smoke):
 
 
 def test_summaries_are_the_mean_and_spread_over_seeds_with_nan_left_out():
-    reports = [dict.fromkeys(table3_controller.METRICS, v) for v in (0.2, 0.4, float("nan"))]
-    summary = table3_controller.summarize(reports)["AP@50"]
+    reports = [dict.fromkeys(table3.METRICS, v) for v in (0.2, 0.4, float("nan"))]
+    summary = table3.summarize(reports)["AP@50"]
     # Mean of 0.2 and 0.4; population std: sqrt(((0.2 - 0.3)^2 + (0.4 - 0.3)^2) / 2) = 0.1.
     assert summary["mean"] == pytest.approx(0.3) and summary["std"] == pytest.approx(0.1)
     assert summary["values"] == [0.2, 0.4, None]
@@ -97,7 +98,7 @@ def test_default_held_out_round_is_the_last_and_needs_candidates_and_earlier_rou
 def test_notes_say_when_ap_at_100_cannot_tell_rankings_apart(n, says):
     split = table3_controller.Split([_record(0, "a")], [_record(1, str(i)) for i in range(n)],
                                     1, 0)
-    lines = table3_controller.notes([], "given", split, table3_controller.Budget(), "y", {})
+    lines = table3_controller.notes([], "given", split, table3.Budget(), "y", {})
     trivial = [line for line in lines if "is 1.0 for any ranking" in line]
     if says is None:
         assert trivial == []
@@ -111,7 +112,7 @@ def test_notes_explain_the_memory_row_only_when_it_is_shown(target):
                for i in range(150)]
     split = table3_controller.Split([_record(0, "a")], holdout, 1, 0)
     refs = table3_controller.references(split, target)
-    lines = table3_controller.notes([], "given", split, table3_controller.Budget(), target, refs)
+    lines = table3_controller.notes([], "given", split, table3.Budget(), target, refs)
     mentions_memory = any("memory terms" in line for line in lines)
     assert mentions_memory == (target == "y") == (table3_controller.MEMORY_ROW in refs)
 
@@ -144,7 +145,7 @@ def nb201_smoke(tmp_path_factory):
     out_dir = tmp_path_factory.mktemp("table3_nb201")
     lines = []
     table3_nb201.run(str(out_dir), table3_nb201.Setup(**table3_nb201.SMOKE),
-                     table3_controller.Budget(**table3_controller.SMOKE_BUDGET), smoke=True,
+                     table3.Budget(**table3_controller.SMOKE_BUDGET), smoke=True,
                      log=lines.append)
     with open(out_dir / "table3_nb201.json") as f:
         return out_dir, json.load(f), "\n".join(lines)
@@ -170,7 +171,7 @@ def test_nb201_smoke_writes_a_table_per_held_out_size(nb201_smoke):
 def test_nb201_gaps_are_paired_by_seed_and_parameter_count_ranks_well(nb201_smoke):
     _, data, _ = nb201_smoke
     rows = data["ours"]["60"]["40"]
-    for metric in table3_controller.METRICS:
+    for metric in table3.METRICS:
         scc_, single = rows["SCC"][metric]["values"], rows["Single-RNN"][metric]["values"]
         assert rows["SCC - Single-RNN"][metric]["values"] == pytest.approx(
             [a - b for a, b in zip(scc_, single)])

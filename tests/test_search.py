@@ -15,6 +15,7 @@ import numpy as np
 import pytest
 
 import cells
+import evaluation
 import lifetime
 import records
 import scc
@@ -36,7 +37,7 @@ def params_accuracy(job):
     """An evaluator: accuracy grows with the parameter count, in the order given."""
     for c in job.candidates:
         params = lifetime.arch_memory(c.arch, FILTERS).params
-        yield search.Outcome(c.key, 1 - 1 / (1 + params / 1e4), "ok", 0.0)
+        yield evaluation.Outcome(c.key, 1 - 1 / (1 + params / 1e4), "ok", 0.0)
 
 
 def reversed_order(job):
@@ -151,7 +152,7 @@ def test_a_search_that_cannot_start_within_its_budget_says_why_and_writes_nothin
 def hashed_accuracy(job):
     """An evaluator whose accuracy does not grow with memory: some networks beat others."""
     for c in job.candidates:
-        yield search.Outcome(c.key, search.candidate_seed(0, c.key) % 1000 / 1000, "ok", 0.0)
+        yield evaluation.Outcome(c.key, evaluation.candidate_seed(0, c.key) % 1000 / 1000, "ok", 0.0)
 
 
 def test_the_search_writes_its_pareto_front_every_round(tmp_path):
@@ -247,7 +248,7 @@ def test_strategy_random_draws_k_with_the_seed_and_is_recorded(tmp_path):
 def test_a_failing_candidate_is_recorded_and_the_search_goes_on(tmp_path):
     def first_fails(job):
         for n, outcome in enumerate(params_accuracy(job)):
-            yield search.Outcome(outcome.key, None, "nan", 0.0) if n == 0 else outcome
+            yield evaluation.Outcome(outcome.key, None, "nan", 0.0) if n == 0 else outcome
 
     summary = fake_search(tmp_path, first_fails, rounds=1)
     candidates = records.load_run(str(tmp_path)).candidates
@@ -258,7 +259,7 @@ def test_a_failing_candidate_is_recorded_and_the_search_goes_on(tmp_path):
 
 def test_an_evaluator_that_answers_for_another_candidate_stops_the_search(tmp_path):
     def wrong(job):
-        yield search.Outcome("not a candidate", 0.5, "ok", 0.0)
+        yield evaluation.Outcome("not a candidate", 0.5, "ok", 0.0)
 
     with pytest.raises(RuntimeError, match="the evaluator returned not a candidate, which it "
                                            "was not asked for"):

@@ -1,0 +1,86 @@
+"""The evaluator seam between the search and whatever trains its candidates.
+
+search.py hands an evaluator one ``Job`` per round (the candidates to train, ``Measured``, with
+the round's base and seed) and records one ``Outcome`` per candidate, in whatever order they
+come back. ``TrainEvaluator`` trains them one after the other in this process; parallel.py's
+``RayEvaluator`` trains several at once in Ray tasks; reproduce/ and bench/ stand in evaluators
+that train nothing or share work between searches. Every evaluator seeds a candidate with
+``candidate_seed``, so that where it trains does not change what it measures.
+"""
+
+import dataclasses
+import hashlib
+
+import cells
+import records
+import train
+from efficiency import Stats
+
+
+@dataclasses.dataclass(frozen=True)
+class Measured:
+    """A candidate of the round: its key (cells.key), architecture and exact memory."""
+    key: str
+    arch: cells.Arch
+    memory: Stats  # accuracy None: not trained
+
+
+@dataclasses.dataclass(frozen=True)
+class Job:
+    """What an evaluator gets for one round: the candidates to train (Measured, best-ranked
+    first), the round's base network (None in round 0) and, with --inherit, its trained model
+    (a .keras path; None in round 0), the out_dir and the search's seed."""
+    round: int
+    candidates: tuple
+    base: cells.Arch | None
+    out_dir: str
+    seed: int
+    base_model: str | None = None
+
+
+@dataclasses.dataclass(frozen=True)
+class Outcome:
+    """What an evaluator yields per candidate: validation accuracy (None unless status "ok"),
+    train.TrainResult's status, and the seconds it took."""
+    key: str
+    val_accuracy: float | None
+    status: str
+    seconds: float
+
+
+def candidate_seed(seed, key):
+    """A seed per candidate, the same in every process (unlike hash()) and in every order."""
+    digest = hashlib.blake2b(f"{seed}:{key}".encode(), digest_size=4).digest()
+    return int.from_bytes(digest, "little") % (2 ** 31)
+
+
+def describe_training(train_config, inherit):
+    """How an evaluator that trains trains, as config.json records it (the same however many
+    processes train, so that a search may resume with another number of workers)."""
+    epochs = train_config.epochs
+    return (f"inherited from the base, fine-tuned {epochs} epochs (round 0: from scratch)"
+            if inherit else f"trained from scratch, {epochs} epochs")
+
+
+class TrainEvaluator:
+    """The default evaluator: each candidate trained, one after the other, in this process
+    (train.train with the candidate's own seed): from scratch, or with `inherit` from the job's
+    base model (round 0 and a job without one: from scratch), saving every trained model in the
+    out_dir for the round's best to become the next base."""
+
+    def __init__(self, data, train_config, inherit=False):
+        self.data, self.train_config, self.inherit = data, train_config, inherit
+        self.description = describe_training(train_config, inherit)
+
+    def __call__(self, job):
+        out = records.OutDir(job.out_dir)
+        parent = train.load_model(job.base_model) if self.inherit and job.base_model else None
+        for candidate in job.candidates:
+            config = dataclasses.replace(self.train_config,
+                                         seed=candidate_seed(job.seed, candidate.key))
+            start = None if parent is None else train.Inheriting(
+                *parent, candidate.arch, config, self.data)
+            result = train.train(candidate.arch, self.data, config, start=start,
+                                 model_path=out.model_path(job.round, candidate.key)
+                                 if self.inherit else None)
+            yield Outcome(candidate.key, result.val_accuracy, result.status, result.seconds)
