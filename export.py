@@ -15,9 +15,9 @@ what lifetime.py predicts (with --json, as one JSON line; DIR/export.json either
   at 1 byte per value, the int8 size; `planned_arena_bytes`: its prediction of the head
   (lifetime.py --schedule=tflm, TFLM's planner replayed).
 * `param_bytes`: the .tflite file's constant tensors (int8 weights, int32 biases, and small
-  constants such as the pooling axes); `analytic_param_bytes`: lifetime.int8_param_bytes.
+  constants such as the pooling axes); `analytic_param_bytes`: tflm.int8_param_bytes.
 * `--schedule=optimal`: the operators run in lifetime.arch_order's memory-optimal order and the
-  arena is laid out by an offline plan (lifetime.best_plan) that TFLM follows (`reorder`);
+  arena is laid out by an offline plan (tflm.best_plan) that TFLM follows (`reorder`);
   `converter_order_head_bytes` is the head before.
 * With `--model` (a trained .keras file with its architecture beside it, as train.py and
   search.py write them): `float_test_accuracy` (Keras) and `int8_test_accuracy` (the int8 file
@@ -45,6 +45,8 @@ import numpy as np
 import cells
 import inputs
 import lifetime
+import orders
+import tflm
 
 
 def define_flags():
@@ -85,10 +87,10 @@ class Exported:
     tflm_arena_total_bytes: int
     strict_activation_bytes: int
     paper_activation_bytes: int
-    optimal_activation_bytes: int  # None past lifetime.MAX_STATES
+    optimal_activation_bytes: int  # None past orders.MAX_STATES
     planned_arena_bytes: int       # lifetime.py --schedule=tflm: the head, predicted
     param_bytes: int
-    analytic_param_bytes: int      # lifetime.int8_param_bytes
+    analytic_param_bytes: int      # tflm.int8_param_bytes
     schedule: str = "strict"       # the operator order of the files written
     converter_order_head_bytes: int = None  # with --schedule=optimal: the head before reordering
     float_test_accuracy: float = None
@@ -234,7 +236,7 @@ def _layer(tensor_name, layers):
 def _renumber(model, graph):
     """Number the tensors operators compute in the order they now run, the others (input,
     constants) first as they were: TFLM's planner breaks ties between equal buffers by tensor
-    number, and lifetime.planned_arena by execution order."""
+    number, and tflm.planned_arena by execution order."""
     produced = [t for op in graph.operators for t in op.outputs]
     kept = sorted(set(range(len(graph.tensors))) - set(produced))
     new = {old: i for i, old in enumerate(kept + produced)}
@@ -258,7 +260,7 @@ OFFLINE_PLAN = b"OfflineMemoryAllocation"  # TFLM's metadata name for an offline
 
 def file_buffers(graph):
     """(tensor numbers, (sizes, first steps, last steps)) of the tensors a subgraph's operators
-    compute and its input, as lifetime.buffers gives them for nodes: what TFLM plans."""
+    compute and its input, as tflm.buffers gives them for nodes: what TFLM plans."""
     value_bytes = {t: TYPE_BYTES[tensor.type] for t, tensor in enumerate(graph.tensors)
                    if tensor.type in TYPE_BYTES}
     first, last = {}, {}
@@ -274,12 +276,12 @@ def file_buffers(graph):
         last[t] = len(graph.operators)
     tensors = sorted(first)
     sizes = [-(-int(np.prod(graph.tensors[t].shape)) * value_bytes[t]
-               // lifetime.TFLM_ALIGNMENT) * lifetime.TFLM_ALIGNMENT for t in tensors]
+               // tflm.TFLM_ALIGNMENT) * tflm.TFLM_ALIGNMENT for t in tensors]
     return tensors, (sizes, [first[t] for t in tensors], [last[t] for t in tensors])
 
 
 def _plan_offline(model, graph):
-    """Write lifetime.best_plan's offsets into the model as TFLM's offline memory plan
+    """Write tflm.best_plan's offsets into the model as TFLM's offline memory plan
     (metadata "OfflineMemoryAllocation": version 1, subgraph 0, the tensor count, then one
     offset per tensor, -1 for those TFLM plans itself), so that TFLM lays the arena out as
     planned instead of with its greedy planner, whose gaps can waste the lower peak of a
@@ -287,7 +289,7 @@ def _plan_offline(model, graph):
     schema = _schema()
     tensors, (sizes, first, last) = file_buffers(graph)
     offsets = np.full(len(graph.tensors), -1, np.int32)
-    offsets[tensors] = lifetime.best_plan(sizes, first, last)
+    offsets[tensors] = tflm.best_plan(sizes, first, last)
     header = np.array([1, 0, len(graph.tensors)], np.int32)
     buffer = schema.BufferT()
     buffer.data = np.concatenate([header, offsets]).view(np.uint8)
@@ -366,13 +368,13 @@ def representative_set(data, n, seed):
 
 def optimal_plan(arch, filters, input_shape=(32, 32, 3), num_classes=10):
     """(node names in lifetime.arch_order's memory-optimal order, the arena bytes of
-    lifetime.best_plan for that order at 1 byte per value): what `reorder` writes and what
+    tflm.best_plan for that order at 1 byte per value): what `reorder` writes and what
     TFLM should then allocate."""
     order = [name for part in lifetime.arch_order(arch, filters, input_shape, num_classes)
              for name in part]
     nodes = lifetime.arch_graph(arch, filters, input_shape, num_classes, primitives=True)
     index = {node.name: k for k, node in enumerate(nodes)}
-    return order, lifetime.planned_arena(nodes, 1, [0] + [index[name] for name in order],
+    return order, tflm.planned_arena(nodes, 1, [0] + [index[name] for name in order],
                                          best=True)
 
 
@@ -386,7 +388,7 @@ def predicted(memory_of, nodes):
         except ValueError:  # optimal past its search budget
             out[f"{schedule}_activation_bytes"] = None
     return dict(out, planned_arena_bytes=memory_of("tflm").activation_bytes,
-                analytic_param_bytes=lifetime.int8_param_bytes(nodes))
+                analytic_param_bytes=tflm.int8_param_bytes(nodes))
 
 
 def measure(model, prediction, representative, out_dir, test=None, order=None):

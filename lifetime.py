@@ -6,7 +6,7 @@ inference times the bytes per value. ``activation_bytes`` comes from the registe
 analysis of Figure 3: each intermediate representation (a node) lives from the time it is
 generated until it is deleted, and the memory is the largest sum of live node sizes at any time.
 
-Three schedules (``analyze``):
+Four schedules (``analyze``):
 
 * ``paper`` (default; reproduces Figure 3 exactly), the figure's four rules:
   1. nodes are the block input, every operation layer's output, every cell's combine output and
@@ -21,8 +21,10 @@ Three schedules (``analyze``):
   computed and every node is deleted right after its last consumer. Closer to what a runtime
   with one buffer per tensor does; reported beside ``paper``, never mixed with it.
 * ``optimal``: strict's memory model in the topological order with the lowest peak
-  (``optimal_order``, an exact search), so never above strict. ``arch_order`` gives that order
-  by layer name, for an exporter to run the operators in.
+  (orders.py, an exact search), so never above strict. ``arch_order`` gives that order by
+  layer name, for an exporter to run the operators in.
+* ``tflm``: strict's lifetimes laid out in one arena as TensorFlow Lite Micro's planner lays
+  them out (tflm.py): what a microcontroller allocates.
 
 Parameters are counted as deployed: BatchNorm folded into the convolution before it
 (``cells.op_params`` for the operation layers of an Arch, ``folded_params`` for Keras layers).
@@ -32,10 +34,8 @@ baselines of Tables 1 and 2 are measured; for a model ``cells.build_model`` made
 ``arch_memory`` gives for the Arch under the paper schedule. The graph logic imports no Keras.
 """
 
-import bisect
 import dataclasses
 import functools
-import heapq
 import json
 import math
 import typing
@@ -44,6 +44,8 @@ from absl import app
 from absl import flags
 
 import cells
+import orders
+import tflm
 
 
 def define_flags():
@@ -122,8 +124,8 @@ def _times(nodes, schedule, sizes=None):
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule: {schedule!r} is not one of {', '.join(SCHEDULES)}")
     paper = schedule == "paper"
-    position = _positions(len(nodes), optimal_order(nodes, sizes)[0]
-                          if schedule == "optimal" else None)
+    position = orders.positions(len(nodes), orders.optimal_order(nodes, sizes)[0]
+                               if schedule == "optimal" else None)
     born = [0] * len(nodes)
     last = [0] * len(nodes)  # time of each node's last consumer
     holds = []
@@ -150,15 +152,6 @@ def _times(nodes, schedule, sizes=None):
     return born, [None if t == 0 else t if paper else t + 1 for t in last]
 
 
-def _positions(n, order=None):
-    """position[k]: the step at which node k runs in `order` (node indices; None: program
-    order)."""
-    position = list(range(n))
-    for t, k in enumerate(order or ()):
-        position[k] = t
-    return position
-
-
 def _memory_row(born, dead, sizes):
     """Rule 4: memory(t) = sum of size(n) over the nodes with born(n) <= t < dead(n), for
     t = 1 .. the last time; memory[t - 1] holds memory(t)."""
@@ -173,221 +166,6 @@ def _memory_row(born, dead, sizes):
         live += delta[t]
         memory.append(live)
     return memory
-
-
-# ---------------------------------------------------------------------------------------------
-# As TensorFlow Lite Micro deploys it
-# ---------------------------------------------------------------------------------------------
-
-TFLM_ALIGNMENT = 16  # bytes: TFLM rounds every buffer up to this (kBufferAlignment)
-
-
-def buffers(nodes, bytes_per_value=1, order=None):
-    """(sizes in bytes, first step, last step) of `nodes` as a runtime's buffers: strict's
-    lifetimes, run in `order` (None: program order), from the step that computes a node to the
-    last step that reads it (the network's outputs to the end); each size rounded up to
-    TFLM_ALIGNMENT."""
-    sizes = [-(-math.prod(n.shape) * bytes_per_value // TFLM_ALIGNMENT) * TFLM_ALIGNMENT
-             for n in nodes]
-    position = _positions(len(nodes), order)
-    last = position[:]
-    for k, node in enumerate(nodes):
-        for i in node.inputs:
-            last[i] = max(last[i], position[k])
-    read = {i for node in nodes for i in node.inputs}
-    for k in set(range(len(nodes))) - read:  # an output: live to the end
-        last[k] = len(nodes) - 1
-    return sizes, position, last
-
-
-def place(sizes, first, last, key=None):
-    """Offsets of buffers (sizes, first and last step) placed one by one in the order of
-    `key(b)` (None: TFLite-Micro's, below), each at the lowest offset where it overlaps no
-    placed buffer live at the same time:
-
-        offset(b) = min { o >= 0 : [o, o + size(b)) misses every placed b' live with b }
-        arena = max over b of offset(b) + size(b)
-
-    TFLite-Micro's greedy planner (tensorflow/lite/micro/memory_planner/greedy_memory_planner.cc)
-    takes the largest first, ties in reverse tensor order; the converter numbers tensors in the
-    order it runs them (export.reorder renumbers them in the order it writes), hence the key
-    (-size, -first step)."""
-    key = key or (lambda b: (-sizes[b], -first[b]))
-    placed, offsets = [], [0] * len(sizes)  # placed: (offset, buffer), sorted by offset
-    for b in sorted(range(len(sizes)), key=key):
-        offset = 0
-        for at, other in placed:
-            if first[other] > last[b] or first[b] > last[other]:
-                continue  # never live together
-            if at - offset >= sizes[b]:
-                break  # the gap below `other` is big enough
-            offset = max(offset, at + sizes[other])
-        offsets[b] = offset
-        bisect.insort(placed, (offset, b))
-    return offsets
-
-
-def arena(sizes, offsets):
-    return max((o + s for o, s in zip(offsets, sizes)), default=0)
-
-
-def planned_arena(nodes, bytes_per_value=1, order=None, best=False):
-    """Bytes of the arena TFLite-Micro's own planner (`place`) lays `nodes` out in, run in
-    `order` (None: program order); with `best`, of `best_plan`'s layout instead. At least
-    strict's peak, and more where a gap left early is too small for a later buffer (a round-0
-    dwconv3x3 + maxpool3x3 network: 4 buffers' worth where 3 are live)."""
-    sizes, first, last = buffers(nodes, bytes_per_value, order)
-    return arena(sizes, (best_plan if best else place)(sizes, first, last))
-
-
-def best_plan(sizes, first, last):
-    """Offsets that lay the buffers out in the smallest arena found by `place` in a few orders:
-    TFLite-Micro's, largest first with ties to the earliest, longest-lived first, largest
-    (lifetime x size) first, and by first step. Never above TFLite-Micro's own plan; at or near
-    the largest sum of live sizes (laying out intervals in the least memory is NP-hard in
-    general, so not always at it). export.py writes it into the .tflite as an offline plan."""
-    keys = (None, lambda b: (-sizes[b], first[b]), lambda b: (first[b] - last[b], -sizes[b]),
-            lambda b: ((first[b] - last[b] - 1) * sizes[b], first[b]),
-            lambda b: (first[b], -sizes[b]))
-    plans = [place(sizes, first, last, key) for key in keys]
-    return min(plans, key=lambda offsets: arena(sizes, offsets))
-
-
-def int8_param_bytes(nodes):
-    """Parameter bytes of `nodes` deployed as int8: int8 weights and one int32 bias per output
-    channel of every layer with parameters (BatchNorm folds into the conv before it, which gains
-    the bias): params + 3 x biases. Needs the tensors as nodes (`primitives`): a dwconv layer
-    has two biases, its depthwise's and its pointwise's."""
-    return sum(n.params + 3 * n.shape[-1] for n in nodes if n.params)
-
-
-# ---------------------------------------------------------------------------------------------
-# The memory-optimal order
-# ---------------------------------------------------------------------------------------------
-
-# Sets of computed nodes the exact search may meet before it gives up. A chain of n nodes has
-# n + 1 of them, but branches side by side multiply their counts (5^k for k cells of two layers
-# that all read the block input), and the search meets only those it cannot rule out. 200,000
-# took 0.5 to 9 s here (more the more nodes are ready at once) and about 100 MB: about as much
-# as one measurement should cost, while the blocks and keras.applications models measured in
-# the README met at most about 8,000 (NASNetMobile; sampled blocks 1,425).
-MAX_STATES = 200_000
-
-
-def optimal_order(nodes, sizes=None, max_states=None):
-    """(order, peak): a topological order of `nodes` with the lowest peak under the strict
-    memory model, as a tuple of node indices; program order whenever program order is optimal.
-    `sizes` as in `analyze` (None: the nodes' own).
-
-    A down-set S is a set of computed nodes that holds the inputs of each of its nodes. With
-    F(S) the nodes outside S whose inputs are all in S, and live(S) the nodes of S that a node
-    outside S still reads or that nothing reads (outputs, never deleted):
-
-        cost(S, v) = live(S) + size(v)       # computing v, v in F(S): its inputs are in live(S)
-        f({}) = 0
-        f(S') = min over S' = S + {v} of max(f(S), cost(S, v))    # the best peak to reach S'
-        peak = f(V)
-
-        live(S + {v}) = live(S) + size(v) - (inputs of v that no node outside S + {v} reads)
-
-    f is a bottleneck shortest path, computed in increasing f (Dijkstra), so no set whose f is
-    above the peak is expanded; ties go to the larger set, then to the smaller bit mask (the
-    earlier nodes). Two cuts keep it exact: no step above program order's peak (program order
-    needs none), and from S a step v with cost(S, v) <= max(f(S), floor) that frees at least
-    size(v) is the only one tried (floor: a peak no order avoids, see below). Moving such a v
-    first in any finish from S lowers the live size of every later step and adds one step no
-    higher than a peak that order pays anyway.
-
-    Raises ValueError past `max_states` down-sets (None: MAX_STATES, read at each call, so that
-    setting lifetime.MAX_STATES reaches analyze, arch_memory and model_memory too), naming the
-    graph's size and the budget.
-    """
-    sets = _DownSets(nodes, sizes, MAX_STATES if max_states is None else max_states)
-    n, sizes = len(nodes), sets.sizes
-    bound = max(_memory_row(*_times(nodes, "strict"), sizes))
-    # Every order computes each node beside its inputs and ends with every output live. Most
-    # blocks here reach that floor in program order (at their output concatenation), and so do
-    # most keras.applications models (at their first, largest layers): then program order is
-    # optimal, and nothing needs searching.
-    shrinks = [sum(sizes[i] for i in sets.inputs[k]) >= sizes[k] for k in range(n)]
-    floor = max(max(sizes[k] + sum(sizes[i] for i in sets.inputs[k]) for k in range(n)),
-                sum(sizes[k] for k in range(n) if not sets.readers[k]))
-    if bound == floor:
-        return tuple(range(n)), bound
-    best, came, heap, full = {0: 0}, {}, [(0, 0, 0)], (1 << n) - 1
-    while True:
-        peak, depth, s = heapq.heappop(heap)
-        if s == full:
-            break
-        if peak > best[s]:
-            continue
-        live, ready = sets.seen[s]
-        steps, cap = list(_steps(s, ready)), max(peak, floor)
-        for v, t in steps:
-            if shrinks[v] and live + sizes[v] <= cap and sets.freed(t, v) >= sizes[v]:
-                steps = [(v, t)]
-                break
-        for v, t in steps:
-            f = max(peak, live + sizes[v])
-            if f <= bound and f < best.get(t, math.inf):
-                sets.add(t, s, v)
-                best[t], came[t] = f, v
-                heapq.heappush(heap, (f, depth - 1, t))
-    if peak == bound:
-        return tuple(range(n)), bound
-    order = []
-    while full:
-        order.append(came[full])
-        full ^= 1 << order[-1]
-    return tuple(reversed(order)), peak
-
-
-class _DownSets:
-    """The down-sets of one graph met so far, as bit masks: seen[S] = (live(S), F(S))."""
-
-    def __init__(self, nodes, sizes, max_states):
-        n = len(nodes)
-        self.sizes, self.max_states = _sizes(nodes, sizes), max_states
-        self.name = f"the graph of {n} nodes ending in {nodes[-1].name!r}" if n else "no graph"
-        self.inputs, self.needs, self.readers = [], [0] * n, [0] * n  # needs, readers: masks
-        ready = 0
-        for k, node in enumerate(nodes):
-            self.inputs.append(set(node.inputs))
-            for i in self.inputs[k]:
-                if i >= k:
-                    raise ValueError(f"node {node.name}: reads a node that comes after it")
-                self.needs[k] |= 1 << i
-                self.readers[i] |= 1 << k
-            if not self.needs[k]:
-                ready |= 1 << k
-        self.seen = {0: (0, ready)}
-
-    def freed(self, t, v):
-        """Size of the inputs of v that nothing outside t = S + {v} reads: deleted after v."""
-        return sum(self.sizes[u] for u in self.inputs[v] if not self.readers[u] & ~t)
-
-    def add(self, t, s, v):
-        """Meet t = s + {v}; its live size and F depend on t alone, so the first way counts."""
-        if t in self.seen:
-            return
-        live, ready = self.seen[s]
-        ready ^= 1 << v
-        for c, _ in _steps(0, self.readers[v]):
-            if not self.needs[c] & ~t:
-                ready |= 1 << c
-        self.seen[t] = (live + self.sizes[v] - self.freed(t, v), ready)
-        if len(self.seen) > self.max_states:
-            raise ValueError(f"optimal schedule: {self.name} has more than {self.max_states:,} "
-                             "sets of computed nodes to search; use --schedule=strict, or "
-                             "raise max_states (lifetime.MAX_STATES)")
-
-
-def _steps(s, ready):
-    """(v, S + {v}) for each v of the bit mask `ready`, smallest v first."""
-    while ready:
-        bit = ready & -ready
-        ready ^= bit
-        yield bit.bit_length() - 1, s | bit
 
 
 # ---------------------------------------------------------------------------------------------
@@ -553,7 +331,7 @@ def arch_memory(arch, filters=64, bytes_per_value=4, schedule="paper", input_sha
     head_params, head_peak, _ = _part_profile(_head_graph, (shape, num_classes), schedule)
     params += head_params
     if schedule == "tflm":  # one plan for the whole network, in bytes: no per-block peaks
-        return _memory(params, planned_arena(arch_graph(
+        return _memory(params, tflm.planned_arena(arch_graph(
             arch, filters, input_shape, num_classes, strides, widths, True), bytes_per_value),
             bytes_per_value, (), schedule)
     peak = max(peak, head_peak, *block_peaks)
@@ -580,12 +358,12 @@ def arch_order(arch, filters=64, input_shape=(32, 32, 3), num_classes=10,
     block concatenations (`b1_out`), `stem`, `gap` and `logits`; the weightless Identity
     markers build_model puts on cell and block outputs are no nodes. The order depends on the
     sizes: give the filters and input shape of the model being exported. For any Keras model:
-    `[nodes[k].name for k in optimal_order(nodes)[0]]` with
+    `[nodes[k].name for k in orders.optimal_order(nodes)[0]]` with
     `nodes = model_graph(model, primitives=True)`.
     Raises ValueError as `optimal_order` does, past its budget.
     """
     arch = cells.prune(arch, len(strides))
-    return [tuple(nodes[k].name for k in optimal_order(nodes)[0][1:])
+    return [tuple(nodes[k].name for k in orders.optimal_order(nodes)[0][1:])
             for nodes, _ in _parts(arch, filters, input_shape, num_classes, strides, widths,
                                    primitives=True)]
 
@@ -718,7 +496,7 @@ def model_memory(model, bytes_per_value=4, schedule="paper"):
     nodes = model_graph(model, primitives=schedule in DEPLOYED)
     params, peak = _profile(nodes, schedule)
     if schedule == "tflm":
-        peak = planned_arena(nodes, bytes_per_value)
+        peak = tflm.planned_arena(nodes, bytes_per_value)
     else:
         peak *= bytes_per_value
     return _memory(params, peak, bytes_per_value, (), schedule)

@@ -11,6 +11,7 @@ from conftest import assert_one_line_error, run_script, run_scripts
 import cells
 import export
 import lifetime
+import tflm
 
 THREE_CELLS = "examples/three_cells.json"  # a block whose optimal order beats the program order
 SHAPE, CLASSES, WIDTH = (16, 16, 3), 4, 4
@@ -61,7 +62,7 @@ def test_a_trained_network_exports_and_its_int8_model_computes_what_keras_does(
     # rounding); int8 changes at most 2 of the 16 predictions.
     assert (classes["float32"] == keras_classes).sum() >= 15
     assert (classes["int8"] == keras_classes).sum() >= 14
-    # Parameters as stored: int8 weights and int32 biases, lifetime.int8_param_bytes within 2%.
+    # Parameters as stored: int8 weights and int32 biases, tflm.int8_param_bytes within 2%.
     assert abs(measured["analytic_param_bytes"] / measured["param_bytes"] - 1) <= 0.02
 
 

@@ -10,6 +10,8 @@ import pytest
 import cells
 import grow_trim
 import lifetime
+import orders
+import tflm
 from cells import Arch, Cell
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -316,14 +318,14 @@ def test_optimal_beats_strict_on_a_hand_worked_block():
     # x + a1 + a2 = 6 (a1 freed); b1: x + a2 + b1 = 6 (x freed); b2: a2 + b1 + b2 = 6; out 3.
     # Peak 6, and no order does better: the second large node is computed beside x (still its
     # input) and the first branch's result, 1 + 1 + 4 = 6.
-    assert lifetime.optimal_order(nodes) == ((0, 1, 3, 2, 4, 5), 6)
+    assert orders.optimal_order(nodes) == ((0, 1, 3, 2, 4, 5), 6)
     life = lifetime.analyze(nodes, "optimal")
     assert life.memory == (1, 5, 6, 6, 6, 3) and life.schedule == "optimal"
     # Born and dead follow the order: a2 is computed third, b1 fourth; x dies after b1.
     assert life.born == (1, 2, 4, 3, 5, 6)
     assert life.dead == (5, 4, 6, 7, 7, None)
     # The order is found for the sizes given: with all sizes 1 program order is optimal (3).
-    assert lifetime.optimal_order(nodes, sizes=[1] * 6) == ((0, 1, 2, 3, 4, 5), 3)
+    assert orders.optimal_order(nodes, sizes=[1] * 6) == ((0, 1, 2, 3, 4, 5), 3)
 
 
 # A trimmed round-2 candidate, found by sampling grown and trimmed networks: C1 and C3 are the
@@ -342,7 +344,7 @@ def test_optimal_beats_strict_on_a_real_block_by_hand():
     assert [m // unit for m in strict.memory] == [1, 2, 3, 4, 3, 4, 5, 4, 4, 4, 4]
     # Optimal: C2, then C3's conv (which frees C2), C3's pool and sum, C1 last: 4 units, the
     # floor set by b1_out beside its two inputs.
-    names = [nodes[k].name for k in lifetime.optimal_order(nodes)[0]]
+    names = [nodes[k].name for k in orders.optimal_order(nodes)[0]]
     assert names == ["input", "b1_c2_l1_dwconv3x3", "b1_c2_l2_maxpool3x3", "b1_c2_sum",
                      "b1_c3_l2_conv3x3", "b1_c3_l1_avgpool3x3", "b1_c3_sum",
                      "b1_c1_l1_dwconv5x5", "b1_c1_l2_conv1x7_7x1", "b1_c1_sum", "b1_out"]
@@ -353,13 +355,13 @@ def test_optimal_beats_strict_on_a_real_block_by_hand():
     memory = {s: lifetime.arch_memory(THREE_CELLS, 64, schedule=s).activation_bytes
               for s in ("paper", "strict", "optimal")}
     assert memory == {"paper": 1_310_720, "strict": 1_310_720, "optimal": 1_048_576}
-    orders = lifetime.arch_order(THREE_CELLS)
+    parts = lifetime.arch_order(THREE_CELLS)
     # arch_order runs the deployed tensors (cells.op_tensors): here in the same order of layers,
     # each layer's inner tensors (NAME/0, ...) right before its output.
-    assert [name for name in orders[1] if "/" not in name] == names[1:]
-    assert orders[1][:2] == ("b1_c2_l1_dwconv3x3/0", "b1_c2_l1_dwconv3x3")
-    assert orders[0] == ("stem",)
-    assert orders[-1] == ("gap", "logits") and len(orders) == 7
+    assert [name for name in parts[1] if "/" not in name] == names[1:]
+    assert parts[1][:2] == ("b1_c2_l1_dwconv3x3/0", "b1_c2_l1_dwconv3x3")
+    assert parts[0] == ("stem",)
+    assert parts[-1] == ("gap", "logits") and len(parts) == 7
 
 
 def _topological_orders(nodes):
@@ -388,7 +390,7 @@ def _peak_in_order(nodes, sizes, order):
 
 
 def _check_optimal(nodes, sizes, brute_force):
-    order, peak = lifetime.optimal_order(nodes, sizes)
+    order, peak = orders.optimal_order(nodes, sizes)
     strict = lifetime.analyze(nodes, "strict", sizes).peak
     assert sorted(order) == list(range(len(nodes)))
     assert _peak_in_order(nodes, sizes, order) == peak  # raises if not topological
@@ -450,14 +452,14 @@ def test_the_search_budget_is_named():
     message = ("optimal schedule: the graph of 22 nodes ending in 'out' has more than 1,000 "
                "sets of computed nodes to search; use --schedule=strict")
     with pytest.raises(ValueError, match=message):
-        lifetime.optimal_order(nodes, max_states=1_000)
-    assert lifetime.optimal_order(nodes) == (tuple(range(22)), 13)
+        orders.optimal_order(nodes, max_states=1_000)
+    assert orders.optimal_order(nodes) == (tuple(range(22)), 13)
 
 
 def test_optimal_order_rejects_a_node_that_reads_a_later_one():
     nodes = _literal(("x", 1, ()), ("y", 1, (2,)), ("z", 1, (0,)))
     with pytest.raises(ValueError, match="node y: reads a node that comes after it"):
-        lifetime.optimal_order(nodes)
+        orders.optimal_order(nodes)
 
 
 def test_cli_optimal_schedule(tmp_path):
@@ -505,17 +507,17 @@ def test_tflm_planner_leaves_a_gap_worked_by_hand():
     # (beside d), then b, live with a (0-3) and c (3-5), at 5: an arena of 6 units.
     nodes = _literal(("a", 3, ()), ("b", 1, (0,)), ("c", 2, (1,)), ("d", 3, (2,)))
     assert lifetime.analyze(nodes, "strict").peak == 5
-    assert lifetime.planned_arena(nodes, bytes_per_value=16) == 6 * 16
+    assert tflm.planned_arena(nodes, bytes_per_value=16) == 6 * 16
     # Equal sizes leave no gap: all 1 unit, 2 live at most.
     unit = _literal(("a", 1, ()), ("b", 1, (0,)), ("c", 1, (1,)), ("d", 1, (2,)))
-    assert lifetime.planned_arena(unit, 16) == 2 * 16
+    assert tflm.planned_arena(unit, 16) == 2 * 16
 
 
 def test_int8_parameters_store_one_int32_bias_per_output_channel():
     # conv3x3 from 3 to 4 channels + BN: 108 int8 weights and 4 int32 biases = 124 B.
     nodes = _literal(("image", 1, ()))
     nodes = [nodes[0], lifetime.Node("conv", (8, 8, 4), (0,), 3 * 3 * 3 * 4 + 4)]
-    assert lifetime.int8_param_bytes(nodes) == 108 + 4 * 4
+    assert tflm.int8_param_bytes(nodes) == 108 + 4 * 4
 
 
 def test_a_dilated_conv_is_the_four_tensors_the_converter_lowers_it_to():
