@@ -22,7 +22,7 @@ def positions(n, order=None):
 # that all read the block input), and the search meets only those it cannot rule out. 200,000
 # took 0.5 to 9 s here (more the more nodes are ready at once) and about 100 MB: about as much
 # as one measurement should cost, while the blocks and keras.applications models measured in
-# the README met at most about 8,000 (NASNetMobile; sampled blocks 1,425).
+# docs/memory.md met at most about 8,000 (NASNetMobile; sampled blocks 1,425).
 MAX_STATES = 200_000
 
 

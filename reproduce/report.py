@@ -49,7 +49,7 @@ def one_line_errors(script):
 
 
 def write_results(out_dir, name, data, log=print):
-    """OUT_DIR/NAME.json beside the figure, OUT_DIR/NAME.png, so that tests and the README read
+    """OUT_DIR/NAME.json beside the figure, OUT_DIR/NAME.png, so that tests and the docs read
     numbers, not stdout; logs where both went."""
     path = os.path.join(out_dir, f"{name}.json")
     os.makedirs(out_dir, exist_ok=True)

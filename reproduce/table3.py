@@ -13,7 +13,8 @@ PAPER_METRICS = ("AP@50", "AP@100", "NDCG@50", "NDCG@100")  # the columns of pap
 METRICS = PAPER_METRICS + ("kendall_tau", "spearman_rho")
 
 # Flag defaults by --benchmark (None: a search's candidates). On NAS-Bench-201, 5 seeds, and
-# fewer epochs at a higher rate to fit 45 controllers in about 15 minutes on 2 cores (README).
+# fewer epochs at a higher rate to fit 45 controllers in about 15 minutes on 2 cores
+# (docs/nasbench201.md).
 DEFAULTS = {None: dict(out_dir="runs/reproduce/table3_controller", seeds=3, epochs=100,
                        learning_rate=1e-3),
             "nb201": dict(out_dir="runs/reproduce/table3_nb201", seeds=5, epochs=50,

@@ -31,8 +31,8 @@ Defaults: tensorflow-datasets' cifar10 (``--dataset=npz:PATH`` offline), lambda 
 the held-out round measure something), each candidate trained 1 epoch on 256 images with filters
 8, eager steps. Accuracies are then chance plus noise, so y ranks the memory terms and the table
 measures how well each controller learns memory from structure; ``--target=val_accuracy`` on the
-same search shows whether they learn anything of the accuracy. The README has the numbers and
-times measured. The paper's scale: ``--dataset=cifar10 --epochs=60 --filters=64
+same search shows whether they learn anything of the accuracy. docs/reproducing.md has the
+numbers and times measured. The paper's scale: ``--dataset=cifar10 --epochs=60 --filters=64
 --train_examples=0 --norun_eagerly`` (all images, traced steps), on a GPU.
 
 ``--benchmark=nb201[:PATH]`` ranks NAS-Bench-201 cells, whose accuracies are real, instead of a

@@ -38,6 +38,7 @@ def exported(tiny_npz, tmp_path_factory):
     return json.loads(result.stdout.strip().splitlines()[-1]), folder / "deployed"
 
 
+@pytest.mark.slow
 def test_a_trained_network_exports_and_its_int8_model_computes_what_keras_does(
         exported, tiny_npz):
     import inputs
@@ -66,6 +67,7 @@ def test_a_trained_network_exports_and_its_int8_model_computes_what_keras_does(
     assert abs(measured["analytic_param_bytes"] / measured["param_bytes"] - 1) <= 0.02
 
 
+@pytest.mark.slow
 def test_the_optimal_order_and_its_offline_plan_are_what_tflm_allocates(exported):
     measured, folder = exported
     arch = cells.load(THREE_CELLS)
@@ -96,6 +98,7 @@ def test_the_optimal_order_and_its_offline_plan_are_what_tflm_allocates(exported
     np.testing.assert_array_equal(*outputs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("ops, gap", [(("conv3x3", "conv3x3"), False),
                                       (("dwconv3x3", "maxpool3x3"), True)])
 def test_strict_is_the_tflm_head_unless_its_planner_leaves_a_gap(ops, gap, tmp_path):
@@ -119,6 +122,7 @@ def test_strict_is_the_tflm_head_unless_its_planner_leaves_a_gap(ops, gap, tmp_p
     assert abs(measured["analytic_param_bytes"] / measured["param_bytes"] - 1) <= 0.02
 
 
+@pytest.mark.slow
 def test_bad_input_is_one_line(exported, tmp_path):
     _, folder = exported
     model = folder.parent / "trained" / "model.keras"

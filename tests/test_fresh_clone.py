@@ -41,6 +41,7 @@ def helpfull(clone):
     return {script: process.communicate(timeout=300)[0] for script, process in processes.items()}
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("script", SCRIPTS)
 def test_every_default_data_set_resolves_in_a_clone_without_shared(clone, helpfull, script):
     match = re.search(r"--dataset: .*?\(default: '([^']*)'\)", helpfull[script], re.S)

@@ -229,6 +229,7 @@ def test_cli_arch_json_and_plot(tmp_path):
     assert (tmp_path / "life.png").stat().st_size > 5000
 
 
+@pytest.mark.slow
 def test_cli_keras_app():
     result = _run("--keras_app=MobileNetV2", "--input_size=32", "--json")
     assert result.returncode == 0, result.stderr
@@ -253,7 +254,7 @@ def test_an_unknown_keras_app_is_named():
 
 
 def test_model_memory_of_figure_1b_built_equals_arch_memory():
-    # The README's numbers: rule 3 holds C1's output (r4) until the block output in both.
+    # docs/memory.md's numbers: rule 3 holds C1's output (r4) until the block output in both.
     model = cells.build_model(cells.FIGURE_1B, filters=64)
     memory = lifetime.model_memory(model)
     assert (memory.params, memory.activation_bytes) == (FIGURE_1B_PARAMS, 1_310_720)

@@ -167,6 +167,7 @@ def sample():
     return [cells[i] for i in index], acc[index]
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("kind", scc.KINDS)
 def test_controllers_learn_the_nb201_ranking_from_300_cells(sample, kind):
     """Kendall tau >= 0.4 on 500 held-out cells after a few seconds of training (a small model:

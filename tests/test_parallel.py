@@ -60,6 +60,7 @@ def test_a_streamed_data_set_needs_its_load_arguments(tiny_data):
                                                                              0.25)
 
 
+@pytest.mark.slow
 def test_two_workers_give_what_one_process_gives_and_a_killed_task_is_retried(tiny_data,
                                                                               tmp_path):
     marker = str(tmp_path / "crashed")

@@ -49,6 +49,7 @@ def test_fidelity_by_hand():
     assert found["cost"] == pytest.approx(0.25)
 
 
+@pytest.mark.slow
 def test_a_smoke_run_goes_through_every_proxy_and_resumes(tiny_npz, tmp_path):
     out_dir = tmp_path / "bench"
     args = ["bench/proxy_fidelity.py", f"--dataset=npz:{tiny_npz}", "--smoke",

@@ -26,6 +26,7 @@ def smoke(tmp_path_factory):
         return out_dir, json.load(f), "\n".join(lines)
 
 
+@pytest.mark.slow
 def test_smoke_reports_every_controller_over_seeds_with_metrics_in_range(smoke):
     _, data, _ = smoke
     assert list(data["ours"]) == ["Single-RNN", "Double-RNN", "SCC"]
@@ -40,6 +41,7 @@ def test_smoke_reports_every_controller_over_seeds_with_metrics_in_range(smoke):
     assert data["data"]["synthetic"] is True
 
 
+@pytest.mark.slow
 def test_smoke_says_the_held_out_round_is_too_small_for_k_100(smoke):
     _, data, text = smoke
     n = data["data"]["holdout_candidates"]
@@ -49,6 +51,7 @@ def test_smoke_says_the_held_out_round_is_too_small_for_k_100(smoke):
     assert data["data"]["train_rounds"] == [0, 1] and data["data"]["holdout_round"] == 2
 
 
+@pytest.mark.slow
 def test_smoke_writes_a_non_empty_png(smoke):
     out_dir, data, _ = smoke
     png = out_dir / "table3_controller.png"
@@ -117,6 +120,7 @@ def test_notes_explain_the_memory_row_only_when_it_is_shown(target):
     assert mentions_memory == (target == "y") == (table3_controller.MEMORY_ROW in refs)
 
 
+@pytest.mark.slow
 def test_a_missing_runs_dir_and_bad_budget_flags_are_one_line_errors(tmp_path):
     missing = str(tmp_path / "no_such_search")
     with pytest.raises(ValueError, match="no such directory"):
@@ -151,6 +155,7 @@ def nb201_smoke(tmp_path_factory):
         return out_dir, json.load(f), "\n".join(lines)
 
 
+@pytest.mark.slow
 def test_nb201_smoke_writes_a_table_per_held_out_size(nb201_smoke):
     out_dir, data, text = nb201_smoke
     assert list(data["tables"]) == ["30", "60"] and data["setup"]["cells"] == 15_625
@@ -168,6 +173,7 @@ def test_nb201_smoke_writes_a_table_per_held_out_size(nb201_smoke):
     assert (out_dir / "table3_nb201.png").stat().st_size > 10_000
 
 
+@pytest.mark.slow
 def test_nb201_gaps_are_paired_by_seed_and_parameter_count_ranks_well(nb201_smoke):
     _, data, _ = nb201_smoke
     rows = data["ours"]["60"]["40"]
@@ -206,6 +212,7 @@ def test_size_flags_must_be_integers():
         table3_controller.sizes("--train_sizes", ["100", "many"])
 
 
+@pytest.mark.slow
 def test_nb201_command_line_errors_are_one_line(tmp_path):
     cases = {  # arguments -> the last line of stderr
         ("--benchmark=nb101",):

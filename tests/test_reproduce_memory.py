@@ -139,6 +139,7 @@ def test_table2_smoke_writes_every_paper_row(tmp_path):
     assert os.path.getsize(tmp_path / "table2_imagenet.png") > 1000
 
 
+@pytest.mark.slow
 def test_bad_input_is_one_line_naming_the_problem(tmp_path):
     missing = str(tmp_path / "nope")
     with pytest.raises(ValueError, match=f"--runs: {missing}: no such directory"):

@@ -153,6 +153,7 @@ def test_two_searches_with_one_lambda_are_an_error(tmp_path):
         figure5_lambda.run(str(tmp_path / "out"), runs=[str(tmp_path)], log=quiet)
 
 
+@pytest.mark.slow
 def test_a_missing_runs_dir_is_a_one_line_error(tmp_path):
     missing = str(tmp_path / "nowhere")
     with pytest.raises(ValueError, match="no such directory"):
@@ -190,6 +191,7 @@ def test_smoke_searches_are_search_py_out_dirs_made_by_search_run(tmp_path):
     assert sweep.stand_in_accuracy(40_000) == pytest.approx(0.95 - 0.85 / math.e)
 
 
+@pytest.mark.slow
 def test_tables_1_and_2_say_which_script_makes_the_shared_sweep(tmp_path):
     # From an empty directory: the repository may hold the sweep (runs/ is where it goes).
     result = run_script(os.path.join(ROOT, "reproduce", "table1_cifar10.py"),

@@ -218,6 +218,7 @@ def synthetic():
     return archs, y
 
 
+@pytest.mark.slow
 def test_scc_learns_a_synthetic_ranking(synthetic):
     archs, y = synthetic
     n = int(0.7 * len(archs))
@@ -229,6 +230,7 @@ def test_scc_learns_a_synthetic_ranking(synthetic):
     assert report["kendall_tau"] >= 0.8, report
 
 
+@pytest.mark.slow
 def test_fit_is_deterministic_and_save_load_predicts_identically(synthetic, tmp_path):
     archs, y = synthetic
     first, second = (scc.Controller("scc", list_size=8, seed=3) for _ in range(2))

@@ -191,6 +191,7 @@ def test_an_evaluator_may_yield_in_any_order_and_the_search_is_the_same(tmp_path
     assert all(c.y == by_key[(c.round, c.key)].y for c in back)
 
 
+@pytest.mark.slow
 def test_the_controller_does_not_depend_on_the_order_candidates_finish_in(tmp_path):
     # As a pool of workers returns them: the same records in another order must train the same
     # controller, or round 1's selection would depend on the number of workers.
@@ -290,6 +291,7 @@ def finished(tiny_npz, tmp_path_factory):
     return out_dir, run_search(tiny_npz, out_dir, *INHERIT)
 
 
+@pytest.mark.slow
 def test_a_whole_search_writes_every_output(finished):
     out_dir, result = finished
     run = records.load_run(out_dir)
@@ -308,6 +310,7 @@ def test_a_whole_search_writes_every_output(finished):
     assert result.stdout.count("val acc") >= 4  # a progress line per candidate
 
 
+@pytest.mark.slow
 def test_inherit_keeps_each_base_model_and_the_final_network_is_tested(finished):
     out_dir, result = finished
     run = records.load_run(out_dir)
@@ -346,6 +349,7 @@ def test_inherit_keeps_each_base_model_and_the_final_network_is_tested(finished)
             points[-1]["accuracy_kind"]) == (None, final.key, final.test_accuracy, "test")
 
 
+@pytest.mark.slow
 def test_tensorboard_has_a_scalar_per_round(finished):
     import tensorflow as tf
     out_dir, _ = finished
@@ -359,6 +363,7 @@ def test_tensorboard_has_a_scalar_per_round(finished):
     assert all(sorted(steps) == [0, 1] for steps in tags.values())
 
 
+@pytest.mark.slow
 def test_the_controller_checkpoint_loads_and_ranks(finished):
     import scc
     out_dir, _ = finished
@@ -367,6 +372,7 @@ def test_the_controller_checkpoint_loads_and_ranks(finished):
     assert scores.shape == (5,) and np.all(np.isfinite(scores))
 
 
+@pytest.mark.slow
 def test_a_killed_search_on_two_workers_resumes_without_retraining(tiny_npz, finished,
                                                                    tmp_path):
     # Killed and resumed with --workers=2 (Ray tasks), compared with the uninterrupted search
@@ -411,6 +417,7 @@ def test_a_killed_search_on_two_workers_resumes_without_retraining(tiny_npz, fin
     assert records.load_run(out_dir).summary.final == records.OutDir(out_dir).final()
 
 
+@pytest.mark.slow
 def test_an_out_dir_from_before_recipes_resumes_with_its_settings_and_says_so(
         tiny_npz, finished, tmp_path):
     # `finished` as a search before recipes and BatchNorm momentum were settings left it.
@@ -439,6 +446,7 @@ def test_an_out_dir_from_before_recipes_resumes_with_its_settings_and_says_so(
                                    "--out_dir")
 
 
+@pytest.mark.slow
 def test_bad_input_is_one_line_naming_the_problem(tiny_npz, tmp_path):
     dead = cells.to_json(cells.FIGURE_1B)
     for cell in dead["blocks"][1]["cells"]:

@@ -98,6 +98,7 @@ def test_recipe_of_runs_is_the_final_training_of_the_searches(tmp_path):
     table1_cifar10.recipe_of_runs(records.find_runs([str(tmp_path)]))
 
 
+@pytest.mark.slow
 def test_smoke_trains_every_chosen_baseline_once_and_refuses_another_recipe(
         tmp_path, npz, monkeypatch):
     search = write_search(tmp_path / "lam05", 0.5, [(0.5, 1, 1)], filters=8,
@@ -139,6 +140,7 @@ def test_smoke_trains_every_chosen_baseline_once_and_refuses_another_recipe(
                            training=training)
 
 
+@pytest.mark.slow
 def test_bad_training_input_is_one_line(tmp_path):
     write_search(tmp_path / "runs" / "lam05", 0.5, [(0.5, 1, 1)])
     lam08 = write_search(tmp_path / "runs" / "lam08", 0.8, [(0.5, 1, 1)])

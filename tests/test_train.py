@@ -196,6 +196,7 @@ def keeping(built, data):
     return start
 
 
+@pytest.mark.slow
 def test_mixed_bfloat16_trains_saves_and_leaves_the_policy_float32(tiny_data, tmp_path):
     path = tmp_path / "bf16.keras"
     result = train.train(cells.ROUND0[0], tiny_data, BF16, model_path=path)
@@ -222,6 +223,7 @@ def test_a_failing_candidate_gives_the_caller_its_dtype_policy_back(tiny_data):
     assert result.status.startswith("error: ValueError: ") and policy == "mixed_float16"
 
 
+@pytest.mark.slow
 def test_mixed_float16_trains_with_loss_scaling(tiny_data):
     built = []
     result = train.train(cells.ROUND0[0], tiny_data,
@@ -234,6 +236,7 @@ def test_mixed_float16_trains_with_loss_scaling(tiny_data):
     assert model.get_layer("logits").compute_dtype == "float32"
 
 
+@pytest.mark.slow
 def test_a_float32_parent_seeds_a_mixed_bfloat16_child(trained, tiny_data, tmp_path):
     parent_model, parent_arch = train.load_model(str(trained[1]))
     child = grow_trim.grow(cells.canonical(parent_arch))[0][0]
@@ -249,6 +252,7 @@ def test_a_float32_parent_seeds_a_mixed_bfloat16_child(trained, tiny_data, tmp_p
     assert model.get_layer("stem").layers[0].compute_dtype == "bfloat16"
 
 
+@pytest.mark.slow
 def test_xla_trains_close_to_the_plain_steps(trained, tiny_data):
     built = []
     result = train.train(cells.ROUND0[0], tiny_data, dataclasses.replace(TINY, jit_compile=True),
@@ -316,6 +320,7 @@ def trained_by_cli(npz, tmp_path_factory):
     return out, json.loads((out / "result.json").read_text()), arch_file
 
 
+@pytest.mark.slow
 def test_cli_trains_and_writes_result_model_and_architecture(trained_by_cli):
     out, report, arch_file = trained_by_cli
     assert report["status"] == "ok" and report["epochs"] == 1
@@ -327,6 +332,7 @@ def test_cli_trains_and_writes_result_model_and_architecture(trained_by_cli):
     assert arch == cells.ROUND0[8] and model.count_params() > 0
 
 
+@pytest.mark.slow
 def test_cli_init_with_zero_epochs_evaluates_a_grown_child_as_its_parent(npz, trained_by_cli,
                                                                          tmp_path):
     # A grown network computes its parent's function: evaluated without training, it classifies
@@ -346,6 +352,7 @@ def test_cli_init_with_zero_epochs_evaluates_a_grown_child_as_its_parent(npz, tr
     assert report["test_accuracy"] == parent["test_accuracy"]
 
 
+@pytest.mark.slow
 def test_cli_init_from_a_parent_of_another_width_is_one_line(npz, trained_by_cli, tmp_path):
     out, _, arch_file = trained_by_cli
     result = _run(f"--arch={arch_file}", f"--init={out / 'model.keras'}", "--epochs=0",
@@ -355,6 +362,7 @@ def test_cli_init_from_a_parent_of_another_width_is_one_line(npz, trained_by_cli
     assert last.startswith("train.py: --init=") and "width" in last and "filters" in last
 
 
+@pytest.mark.slow
 def test_cli_recipe_and_fast_path_flags_reach_the_training(npz, trained_by_cli, tmp_path):
     # A float32 parent evaluated as a bfloat16 child, its steps compiled with XLA (one batch
     # shape, 2, for 4 validation and 10 test images: one compilation); the short recipe with
@@ -380,6 +388,7 @@ def test_cli_recipe_and_fast_path_flags_reach_the_training(npz, trained_by_cli, 
     assert model.get_layer("stem").layers[1].momentum == 0.95  # the child is built anew
 
 
+@pytest.mark.slow
 def test_cli_errors_name_the_problem(tmp_path):
     cases = [
         (["--dataset=npz:x.npz"], "--arch is required"),
