@@ -26,11 +26,12 @@ import functools
 import hashlib
 import json
 import math
-import os
 import re
 import typing
 
 import numpy as np
+
+import guard
 
 
 class Conv(typing.NamedTuple):
@@ -505,10 +506,12 @@ def dumps(arch):
 def save(arch, path):
     """Write `arch` as a JSON architecture file (atomically: a crash leaves no half file)."""
     validate(arch, len(arch.blocks))
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        f.write(dumps(arch))
-    os.replace(tmp, path)
+    text = dumps(arch)
+
+    def write(tmp):
+        with open(tmp, "w") as f:
+            f.write(text)
+    guard.replace_atomically(path, write)
 
 
 def load(path, num_blocks=NUM_BLOCKS):

@@ -43,9 +43,9 @@ from absl import flags
 import numpy as np
 
 import cells
+import guard
 import inputs
 import lifetime
-import orders
 import tflm
 
 
@@ -459,7 +459,7 @@ def _filters_of(model):
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
-    try:
+    with guard.one_line_errors("export.py"):
         for flag in ("arch", "out"):
             if getattr(FLAGS, flag) is None:
                 raise ValueError(f"--{flag} is required")
@@ -476,13 +476,9 @@ def main(argv):
             filters = _filters_of(model)
         data = inputs.load_data(FLAGS.dataset, FLAGS.data_dir, FLAGS.val_fraction,
                                 FLAGS.train_examples, FLAGS.seed)
-    except (ValueError, OSError) as e:
-        raise SystemExit(f"export.py: {e}") from None
-    try:
+    with guard.one_line_errors("export.py", (ValueError, RuntimeError)):
         result = export(arch, data, FLAGS.out, filters, model, FLAGS.representative,
                         FLAGS.seed, FLAGS.schedule, log=(lambda *_: None) if FLAGS.json else print)
-    except (ValueError, RuntimeError) as e:  # past the optimal search's budget; TFLite, TFLM
-        raise SystemExit(f"export.py: {str(e).splitlines()[0]}") from None
     if FLAGS.json:
         print(json.dumps(dataclasses.asdict(result)))
         return

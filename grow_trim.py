@@ -27,6 +27,7 @@ from absl import app
 from absl import flags
 
 import cells
+import guard
 
 
 def define_flags():
@@ -173,10 +174,8 @@ def generate(base=None):
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
-    try:
+    with guard.one_line_errors("grow_trim.py"):
         base = cells.load(FLAGS.arch) if FLAGS.arch else None
-    except ValueError as e:
-        raise SystemExit(f"grow_trim.py: {e}") from None
     generation = generate(base)
     if FLAGS.out:
         os.makedirs(FLAGS.out, exist_ok=True)

@@ -38,6 +38,8 @@ import os
 import numpy as np
 import tensorflow as tf
 
+import guard
+
 
 DATASET_FORMS = "cifar10, imagenet2012 or npz:PATH"
 DATASET_HELP = ("cifar10, imagenet2012 (tensorflow-datasets, downloaded on first use) or "
@@ -198,7 +200,7 @@ def _tfds_builder(name, data_dir):
         builder = tfds.builder(name, data_dir=data_dir)
         builder.download_and_prepare()
     except Exception as e:  # tfds raises many types (DownloadError, AssertionError, OSError...)
-        first_line = (str(e).strip().splitlines() or [type(e).__name__])[0].rstrip(" :")
+        first_line = guard.first_line(e, type(e).__name__).rstrip(" :")
         hint = ("imagenet2012 needs its manual download, ILSVRC2012_img_train.tar and "
                 "ILSVRC2012_img_val.tar in DATA_DIR/downloads/manual (DATA_DIR: --data_dir)"
                 if name == "imagenet2012" else "without internet use --dataset=npz:PATH")

@@ -44,6 +44,7 @@ from absl import app
 from absl import flags
 
 import cells
+import guard
 import orders
 import tflm
 
@@ -567,7 +568,7 @@ def main(argv):
     if FLAGS.bytes < 1:
         raise app.UsageError(f"--bytes must be at least 1, got {FLAGS.bytes}")
     input_shape = (FLAGS.input_size, FLAGS.input_size, 3)
-    try:
+    with guard.one_line_errors("lifetime.py"):
         if FLAGS.arch:
             arch = cells.load(FLAGS.arch)
             memory = arch_memory(arch, FLAGS.filters, FLAGS.bytes, FLAGS.schedule, input_shape,
@@ -582,8 +583,6 @@ def main(argv):
         if FLAGS.plot:  # the optimal order of the whole network can exceed the search budget
             plot(analyze(nodes, FLAGS.schedule), FLAGS.plot, f"{source}: lifetime "
                  f"({FLAGS.schedule}), peak {memory.activation_bytes / 2**20:.3f} MiB")
-    except ValueError as e:
-        raise SystemExit(f"lifetime.py: {e}") from None
     result = dict(memory.as_dict(), source=source, input_size=FLAGS.input_size,
                   bytes_per_value=FLAGS.bytes, block_peaks=list(memory.block_peaks) or None)
     if FLAGS.json:

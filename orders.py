@@ -16,7 +16,6 @@ def positions(n, order=None):
     return position
 
 
-
 # Sets of computed nodes the exact search may meet before it gives up. A chain of n nodes has
 # n + 1 of them, but branches side by side multiply their counts (5^k for k cells of two layers
 # that all read the block input), and the search meets only those it cannot rule out. 200,000

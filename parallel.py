@@ -41,6 +41,7 @@ import time
 
 import cells
 import evaluation
+import guard
 import records
 
 # Ray reads this when it is imported: without it, a "local" instance binds raylet, GCS and
@@ -314,20 +315,20 @@ class RayEvaluator:
         try:
             result = self.ray.get(ref)
         except self.ray.exceptions.RayError as e:  # the process died TASK_RETRIES + 1 times
-            first_line = (str(e).strip().splitlines() or [""])[0]
             return evaluation.Outcome(candidate.key, None,
-                                  f"error: {type(e).__name__}: {first_line}", 0.0)
+                                      f"error: {type(e).__name__}: {guard.first_line(e)}", 0.0)
         with open(out.log_path(job.round, candidate.key), "w") as f:
             f.write(f"{candidate.key}\n{result['log']}status {result['status']}, val acc "
                     f"{result['val_accuracy']}, {result['seconds']:.1f} s\n")
         if result["model"] is not None:
             path = out.model_path(job.round, candidate.key)
             cells.save(candidate.arch, train.arch_path(path))
-            with open(f"{path}.tmp", "wb") as f:
-                f.write(result["model"])
-            os.replace(f"{path}.tmp", path)
+            def write(tmp):
+                with open(tmp, "wb") as f:
+                    f.write(result["model"])
+            guard.replace_atomically(path, write)
         return evaluation.Outcome(candidate.key, result["val_accuracy"], result["status"],
-                              result["seconds"])
+                                  result["seconds"])
 
 
 def _clock(seconds):

@@ -20,9 +20,10 @@ so a search that imports this file loads neither.
 """
 
 import dataclasses
-import os
 
 import numpy as np
+
+import guard
 
 VALIDATION = "validation"  # in the search: the split held out of the training data
 TEST = "test"  # the final network after its final training, on the test split
@@ -148,8 +149,7 @@ def plot(found, path, title):
     if found:
         ax.legend(fontsize=8)
     fig.subplots_adjust(left=0.12, right=0.97, bottom=0.11, top=0.92)  # tight_layout: 2x time
-    fig.savefig(f"{path}.tmp", format="png", dpi=100)
-    os.replace(f"{path}.tmp", path)
+    guard.replace_atomically(path, lambda tmp: fig.savefig(tmp, format="png", dpi=100))
 
 
 def write(out, candidates, final, config, png=True):

@@ -31,6 +31,7 @@ import os
 import shutil
 
 import cells
+import guard
 from efficiency import Stats
 
 FORMAT = 2  # 2: Stats as param_bytes / activation_bytes (1 had p / r), config sections
@@ -316,10 +317,10 @@ def append_jsonl(path, data):
 
 def write_json(path, data):
     """Replace `path` atomically: a crash leaves the old file or the new one, never half."""
-    tmp = f"{path}.tmp"
-    with open(tmp, "w") as f:
-        json.dump(data, f, indent=1)
-    os.replace(tmp, path)
+    def dump(tmp):
+        with open(tmp, "w") as f:
+            json.dump(data, f, indent=1)
+    guard.replace_atomically(path, dump)
 
 
 def _read_json(path):
@@ -482,8 +483,7 @@ class OutDir:
             raise ValueError(f"{source}: the trained model of the round's best candidate is "
                              "missing; an evaluator for --inherit must save every model")
         path = self.file(f"base_round{round_index + 1:02d}.keras")
-        shutil.copyfile(source, f"{path}.tmp")
-        os.replace(f"{path}.tmp", path)
+        guard.replace_atomically(path, lambda tmp: shutil.copyfile(source, tmp))
 
     def drop_models(self, round_index):
         """Remove round `round_index`'s candidate models, once its base is kept."""

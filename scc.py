@@ -51,6 +51,7 @@ import scipy.stats
 from keras import ops
 
 import cells
+import guard
 import nb201
 
 # A token is a cell token plus one column that only the block separator sets.
@@ -386,17 +387,16 @@ class Controller:
         if not path.endswith(".keras"):
             raise ValueError(f"Controller.save: {path!r} must end with .keras")
         # Write then rename, so that a search killed mid-save leaves the previous files.
-        tmp = f"{path[:-len('.keras')]}.tmp.keras"
-        self.model.save(tmp)
-        os.replace(tmp, path)
+        guard.replace_atomically(path, self.model.save)
         settings = {"kind": self.kind, "units": self.units, "list_size": self.list_size,
                     "learning_rate": self.learning_rate, "seed": self.seed,
                     "jit_compile": self.jit_compile, "space": self.space, "loss": self.loss,
                     "y_mean": self.y_mean,
                     "y_std": self.y_std, "fits": self.fits}
-        with open(f"{path}.json.tmp", "w") as f:
-            json.dump(settings, f, indent=1)
-        os.replace(f"{path}.json.tmp", f"{path}.json")
+        def dump(tmp):
+            with open(tmp, "w") as f:
+                json.dump(settings, f, indent=1)
+        guard.replace_atomically(f"{path}.json", dump)
 
     @classmethod
     def load(cls, path):

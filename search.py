@@ -60,6 +60,7 @@ import tensorflow as tf
 import cells
 import evaluation
 import grow_trim
+import guard
 import inputs
 import lifetime
 import parallel
@@ -501,11 +502,12 @@ def main(argv):
     del argv
     FLAGS = flags.FLAGS
     budgets = {}
-    for name in ("max_param_bytes", "max_activation_bytes"):
-        try:
-            budgets[name] = parse_bytes(FLAGS[name].value)
-        except ValueError as e:
-            raise SystemExit(f"search.py: --{name}: {e}") from None
+    with guard.one_line_errors("search.py"):
+        for name in ("max_param_bytes", "max_activation_bytes"):
+            try:
+                budgets[name] = parse_bytes(FLAGS[name].value)
+            except ValueError as e:
+                raise ValueError(f"--{name}: {e}") from None
     config = records.SearchConfig(
         lambda_=FLAGS.lambda_, rounds=FLAGS.rounds, k=FLAGS.k, bytes_per_value=FLAGS.bytes,
         schedule=FLAGS.schedule, strategy=FLAGS.strategy,
@@ -515,7 +517,7 @@ def main(argv):
     settings = parallel.Parallel(
         workers=FLAGS.workers, ray_address=FLAGS.ray_address,
         cpus_per_candidate=FLAGS.cpus_per_candidate, gpus_per_candidate=FLAGS.gpus_per_candidate)
-    try:
+    with guard.one_line_errors("search.py"):
         config.check()
         settings.check()
         out = records.OutDir(FLAGS.out_dir)  # a bad --out_dir fails before the data is loaded
@@ -542,8 +544,6 @@ def main(argv):
                                 log) as evaluator:
             summary = run(FLAGS.out_dir, data, config, train_config, base, evaluator, log,
                           deploy=FLAGS.export_final)
-    except (ValueError, OSError) as e:
-        raise SystemExit(f"search.py: {e}") from None
     best, ref = summary.best, summary.round0_best
     print(f"final network ({FLAGS.out_dir}/best_arch.json): val acc {best.accuracy:.4f}, "
           f"p {best.param_bytes / 2**20:.3f} MiB, r {best.activation_bytes / 2**20:.3f} MiB; "

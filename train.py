@@ -63,6 +63,7 @@ import keras
 import numpy as np
 
 import cells
+import guard
 import inherit
 import inputs
 
@@ -110,44 +111,44 @@ RECIPE_FIELDS = ("epochs", "batch_size", "learning_rate", "momentum", "nesterov"
 def define_recipe_flags(epochs_help=""):
     """--recipe and one flag per RECIPE_FIELDS (default: the recipe's value), for every script
     that trains (train.py, search.py); `recipe_config` reads them back."""
-    paper = RECIPES["paper"]
-
-    def recipe_default(name):
-        return "default: the recipe's (" + ", ".join(
-            f"{recipe} {values[name]}" for recipe, values in RECIPES.items()) + ")"
-
     flags.DEFINE_enum("recipe", "paper", list(RECIPES), "Training recipe: paper (Section 4.1 "
                       "exactly) or short (a short-budget recipe); the flags below override "
                       "its values one by one.")
-    flags.DEFINE_integer("epochs", None, f"Training epochs{'; ' if epochs_help else ''}"
-                         f"{epochs_help}; {recipe_default('epochs')}.")
-    flags.DEFINE_integer("batch_size", None, f"Batch size; {recipe_default('batch_size')}.")
-    flags.DEFINE_float("learning_rate", None, "Peak learning rate; "
-                       f"{recipe_default('learning_rate')}.")
-    flags.DEFINE_float("momentum", None, f"SGD momentum; default {paper['momentum']}.")
-    flags.DEFINE_bool("nesterov", None, f"Nesterov momentum; {recipe_default('nesterov')}.")
-    flags.DEFINE_float("weight_decay", None, "Decoupled weight decay (Keras SGD: each step "
-                       f"w -= learning rate * decay * w); {recipe_default('weight_decay')}.")
-    flags.DEFINE_enum("lr_schedule", None, list(LR_SCHEDULES), "sgdr (cosine with warm "
-                      "restarts) or warmup_cosine (linear warm-up, one cosine decay to 0); "
-                      f"{recipe_default('lr_schedule')}.")
-    flags.DEFINE_integer("sgdr_first_epochs", None, "SGDR: epochs of the first cosine cycle "
-                         f"(T_0); default {paper['sgdr_first_epochs']}.")
-    flags.DEFINE_float("sgdr_t_mul", None, "SGDR: each cycle is this many times longer than "
-                       f"the one before (T_mult); default {paper['sgdr_t_mul']}.")
-    flags.DEFINE_float("warmup_fraction", None, "warmup_cosine: share of the steps of the "
-                       f"linear warm-up; {recipe_default('warmup_fraction')}.")
-    flags.DEFINE_float("label_smoothing", None, "Label smoothing of the cross-entropy; "
-                       f"{recipe_default('label_smoothing')}.")
-    flags.DEFINE_integer("pad", None, "Pixels of padding before the random crop; "
-                         f"default {paper['pad']}.")
-    flags.DEFINE_integer("cutout", None, "Side of the cutout hole, 0: no cutout; "
-                         f"{recipe_default('cutout')}.")
-    flags.DEFINE_float("bn_momentum", None, "BatchNorm momentum, Keras' sense (0.9 is "
-                       f"PyTorch's 0.1, the authors'); default {cells.BN_MOMENTUM}.")
-    flags.DEFINE_integer("bn_recalibration", None, "Recompute an inherited network's "
-                         "BatchNorm statistics on this many training batches before it is "
-                         "evaluated; 0: not. Default 0.")
+
+    def schedule_enum(name, default, help_text):
+        flags.DEFINE_enum(name, default, list(LR_SCHEDULES), help_text)
+
+    defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
+    for name, define, help_text in (
+            ("epochs", flags.DEFINE_integer, "Training epochs"
+             + (f"; {epochs_help}" if epochs_help else "")),
+            ("batch_size", flags.DEFINE_integer, "Batch size"),
+            ("learning_rate", flags.DEFINE_float, "Peak learning rate"),
+            ("momentum", flags.DEFINE_float, "SGD momentum"),
+            ("nesterov", flags.DEFINE_bool, "Nesterov momentum"),
+            ("weight_decay", flags.DEFINE_float, "Decoupled weight decay (Keras SGD: each step "
+             "w -= learning rate * decay * w)"),
+            ("lr_schedule", schedule_enum, "sgdr (cosine with warm restarts) or warmup_cosine "
+             "(linear warm-up, one cosine decay to 0)"),
+            ("sgdr_first_epochs", flags.DEFINE_integer, "SGDR: epochs of the first cosine "
+             "cycle (T_0)"),
+            ("sgdr_t_mul", flags.DEFINE_float, "SGDR: each cycle is this many times longer "
+             "than the one before (T_mult)"),
+            ("warmup_fraction", flags.DEFINE_float, "warmup_cosine: share of the steps of the "
+             "linear warm-up"),
+            ("label_smoothing", flags.DEFINE_float, "Label smoothing of the cross-entropy"),
+            ("pad", flags.DEFINE_integer, "Pixels of padding before the random crop"),
+            ("cutout", flags.DEFINE_integer, "Side of the cutout hole, 0: no cutout"),
+            ("bn_momentum", flags.DEFINE_float, "BatchNorm momentum, Keras' sense (0.9 is "
+             "PyTorch's 0.1, the authors')"),
+            ("bn_recalibration", flags.DEFINE_integer, "Recompute an inherited network's "
+             "BatchNorm statistics on this many training batches before it is evaluated; "
+             "0: not")):
+        values = {recipe: fields.get(name, defaults[name]) for recipe, fields in RECIPES.items()}
+        said = (f"default {values['paper']}" if len(set(values.values())) == 1 else
+                "default: the recipe's (" + ", ".join(f"{recipe} {value}"
+                                                      for recipe, value in values.items()) + ")")
+        define(name, None, f"{help_text}; {said}.")
 
 
 def recipe_config(values, **fields):
@@ -359,8 +360,7 @@ def train(arch, data, config, model_path=None, evaluate_test=False, start=None):
             if model_path is not None:
                 save_model(model, arch, str(model_path))
     except Exception as e:  # a bad candidate is a result to record, not a crash
-        first_line = (str(e).strip().splitlines() or [""])[0]
-        status = f"error: {type(e).__name__}: {first_line}"
+        status = f"error: {type(e).__name__}: {guard.first_line(e)}"
         val_accuracy = test_accuracy = None
     finally:
         # The process goes on to build other models: they must not inherit this one's policy.
@@ -445,9 +445,7 @@ def save_model(model, arch, path):
     """Save `model` (built from `arch`) to `path` (.keras) and `arch` beside it, both
     atomically; the architecture first, so that a model file never lacks it."""
     cells.save(arch, arch_path(path))
-    tmp = f"{path[:-len('.keras')]}.tmp.keras"  # Keras insists on the .keras suffix
-    model.save(tmp)
-    os.replace(tmp, path)
+    guard.replace_atomically(path, model.save)
 
 
 def load_model(path):
@@ -464,8 +462,8 @@ def load_model(path):
     try:
         model = keras.models.load_model(path, compile=False)
     except Exception as e:  # Keras raises several types for a file that is not a model
-        first_line = (str(e).strip().splitlines() or [type(e).__name__])[0]
-        raise ValueError(f"{path}: not a readable Keras model ({first_line})") from None
+        raise ValueError(f"{path}: not a readable Keras model "
+                         f"({guard.first_line(e, type(e).__name__)})") from None
     return model, arch
 
 
@@ -494,7 +492,7 @@ class Inheriting:
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
-    try:
+    with guard.one_line_errors("train.py"):
         if FLAGS.arch is None:
             raise ValueError("--arch is required: a JSON architecture file (see examples/)")
         arch = cells.load(FLAGS.arch)
@@ -515,8 +513,6 @@ def main(argv):
                 raise ValueError(f"--init={FLAGS.init}: {e}") from None
         if FLAGS.out:
             os.makedirs(FLAGS.out, exist_ok=True)
-    except (ValueError, OSError) as e:
-        raise SystemExit(f"train.py: {e}") from None
     print(f"{data.name}: {data.num_train} training, {data.num_val} validation, "
           f"{data.num_test} test examples of {data.input_shape}, {data.num_classes} classes")
     model_path = os.path.join(FLAGS.out, "model.keras") if FLAGS.out else None

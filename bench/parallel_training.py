@@ -23,6 +23,7 @@ import tensorflow as tf
 
 import evaluation
 import grow_trim
+import guard
 import inputs
 import parallel
 import records
@@ -104,7 +105,7 @@ def gpu_rows(data, job, config, log):
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
-    with report.one_line_errors("parallel_training.py"):
+    with guard.one_line_errors("parallel_training.py"):
         records.OutDir(FLAGS.out_dir)
         data = inputs.load_data(FLAGS.dataset, None, 0.1, FLAGS.train_examples, FLAGS.seed)
         base, archs = pick_candidates(FLAGS.candidates, FLAGS.seed)

@@ -33,6 +33,7 @@ import numpy as np
 
 import cells
 import grow_trim
+import guard
 import inputs
 import lifetime
 import records
@@ -264,7 +265,7 @@ def table(lines_by_proxy, children):
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
-    with report.one_line_errors("proxy_fidelity.py"):
+    with guard.one_line_errors("proxy_fidelity.py"):
         proxies = SMOKE_PROXIES if FLAGS.smoke else PROXIES
         names = [p.name for p in proxies]
         if FLAGS.proxies:

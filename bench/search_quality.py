@@ -37,6 +37,7 @@ import numpy as np
 
 import cells
 import evaluation
+import guard
 import inputs
 import records
 import scc
@@ -249,7 +250,7 @@ def pareto_plot(path, points, title):
 def main(argv):
     del argv
     settings = flags.FLAGS
-    with report.one_line_errors("search_quality.py"):
+    with guard.one_line_errors("search_quality.py"):
         arms = [arm for arm in settings.arms if parse_arm(arm)]
         try:
             seeds = [int(s) for s in settings.seeds]

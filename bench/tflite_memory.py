@@ -22,6 +22,7 @@ import numpy as np
 import cells
 import export
 import grow_trim
+import guard
 import lifetime
 from reproduce import baselines
 from reproduce import report
@@ -95,7 +96,7 @@ def ratio(a, b):
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
-    with report.one_line_errors("tflite_memory.py"):
+    with guard.one_line_errors("tflite_memory.py"):
         if FLAGS.candidates < 1:
             raise ValueError(f"--candidates must be at least 1, got {FLAGS.candidates}")
         os.makedirs(FLAGS.out_dir, exist_ok=True)

@@ -22,6 +22,7 @@ from absl import app
 from absl import flags
 
 import cells
+import guard
 import lifetime
 from reproduce import paper
 from reproduce import report
@@ -117,7 +118,7 @@ def main(argv):
     del argv
     FLAGS = flags.FLAGS
     filters = 4 if FLAGS.smoke and FLAGS.filters is None else FLAGS.filters
-    with report.one_line_errors("figure3_lifetime.py"):
+    with guard.one_line_errors("figure3_lifetime.py"):
         run(FLAGS.out_dir, filters, FLAGS.bytes)
 
 

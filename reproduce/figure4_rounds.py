@@ -32,6 +32,8 @@ import textwrap
 from absl import app
 from absl import flags
 
+import guard
+
 from reproduce import paper
 from reproduce import report
 from reproduce import sweep
@@ -148,7 +150,7 @@ def run(out_dir, runs=None, searches=sweep.SEARCHES, scale=sweep.Scale(), smoke=
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
-    with report.one_line_errors("figure4_rounds.py"):
+    with guard.one_line_errors("figure4_rounds.py"):
         run(FLAGS.out_dir, FLAGS.runs, FLAGS.searches, sweep.scale_from_flags(FLAGS),
             FLAGS.smoke, log=lambda line: print(line, flush=True))
 

@@ -32,6 +32,7 @@ import textwrap
 from absl import app
 from absl import flags
 
+import guard
 import pareto
 from reproduce import paper
 from reproduce import report
@@ -173,7 +174,7 @@ def main(argv):
     except ValueError:
         raise SystemExit(f"figure5_lambda.py: --lambdas: not numbers: "
                          f"{','.join(FLAGS.lambdas)}") from None
-    with report.one_line_errors("figure5_lambda.py"):
+    with guard.one_line_errors("figure5_lambda.py"):
         run(FLAGS.out_dir, FLAGS.runs, lambdas, FLAGS.searches, sweep.scale_from_flags(FLAGS),
             FLAGS.smoke, log=lambda line: print(line, flush=True))
 

@@ -1,7 +1,6 @@
 """What the reproduction scripts print and draw: plain-text tables of the paper's numbers beside
 ours, JSON results, and matplotlib figures (Agg backend: PNG files, no display)."""
 
-import contextlib
 import json
 import math
 import os
@@ -36,16 +35,6 @@ def table(header, rows, digits=2):
     out = [line([str(h) for h in header], numeric), line(["-" * w for w in widths], numeric)]
     out += [line(r, numeric) for r in cells_]
     return "\n".join(out)
-
-
-@contextlib.contextmanager
-def one_line_errors(script):
-    """Bad input (a ValueError) ends the script with one line `SCRIPT: message`, exit status 1,
-    no traceback."""
-    try:
-        yield
-    except ValueError as e:
-        raise SystemExit(f"{script}: {e}") from None
 
 
 def write_results(out_dir, name, data, log=print):

@@ -75,6 +75,7 @@ from absl import flags
 import keras
 import numpy as np
 
+import guard
 import inputs
 import lifetime
 import records
@@ -581,7 +582,7 @@ def training_of_flags(values):
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
-    with report.one_line_errors("table1_cifar10.py"):
+    with guard.one_line_errors("table1_cifar10.py"):
         run(FLAGS.out_dir, FLAGS.runs, FLAGS.bytes, FLAGS.schedule, FLAGS.smoke,
             training=training_of_flags(FLAGS))
 

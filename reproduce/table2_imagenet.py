@@ -36,6 +36,7 @@ from absl import app
 from absl import flags
 
 import cells
+import guard
 import lifetime
 import records
 from reproduce import baselines
@@ -199,7 +200,7 @@ def run(out_dir, runs=None, filters=IMAGENET_FILTERS, bytes_per_value=4, schedul
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
-    with report.one_line_errors("table2_imagenet.py"):
+    with guard.one_line_errors("table2_imagenet.py"):
         run(FLAGS.out_dir, FLAGS.runs, FLAGS.filters, FLAGS.bytes, FLAGS.schedule, FLAGS.smoke)
 
 

@@ -53,6 +53,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
+import guard
 import inputs
 import nb201
 import records
@@ -384,7 +385,7 @@ def main(argv):
         SCALE, dataset=FLAGS.dataset, rounds=FLAGS.rounds, k=FLAGS.k, epochs=FLAGS.epochs,
         filters=FLAGS.filters, train_examples=FLAGS.train_examples or None,  # 0: all images
         seed=FLAGS.search_seed, run_eagerly=FLAGS.run_eagerly, workers=FLAGS.workers)
-    with report.one_line_errors("table3_controller.py"):
+    with guard.one_line_errors("table3_controller.py"):
         benchmark = FLAGS.benchmark and FLAGS.benchmark.partition(":")[0]
         if benchmark and FLAGS.runs:
             raise ValueError("--runs: not used with --benchmark (its cells are the data)")
@@ -402,8 +403,6 @@ def main(argv):
         if smoke:
             budget = dataclasses.replace(budget, **SMOKE_BUDGET)
         if FLAGS.benchmark:
-            # Imported here: table3_nb201 builds on this module's table3.Budget and helpers.
-            from reproduce import table3_nb201
             setup = table3_nb201.Setup(
                 table3_nb201.benchmark_path(FLAGS.benchmark), FLAGS.target_column,
                 sizes("--train_sizes", FLAGS.train_sizes),
