@@ -36,8 +36,8 @@ import grow_trim
 import guard
 import inputs
 import lifetime
+import ranking
 import records
-import scc
 import train
 from reproduce import report
 
@@ -240,7 +240,7 @@ def fidelity(reference, proxy):
     truth = [r["test_accuracy"] for r, _ in pairs]
     guess = [p["val_accuracy"] for _, p in pairs]
     return {"networks": len(pairs),
-            "tau": scc.kendall_tau(truth, guess) if len(pairs) >= 2 else None,
+            "tau": ranking.kendall_tau(truth, guess) if len(pairs) >= 2 else None,
             "top3": top_overlap(truth, guess) if len(pairs) >= 3 else None,
             "cost": (sum(p["seconds"] for _, p in pairs) / sum(r["seconds"] for r, _ in pairs)
                      if pairs else None)}

@@ -39,8 +39,8 @@ import cells
 import evaluation
 import guard
 import inputs
+import ranking
 import records
-import scc
 import search
 import train
 from efficiency import memory_efficiency
@@ -196,12 +196,12 @@ def ranking_quality(out_dir, run, data, settings, seed, log):
 
 
 def kendall(a, b):
-    """scc.kendall_tau of two lists of accuracies, leaving out candidates whose training failed
+    """ranking.kendall_tau of two lists of accuracies, leaving out candidates whose training failed
     in either (None); None if fewer than two are left."""
     pairs = [(x, y) for x, y in zip(a, b) if x is not None and y is not None]
     if len(pairs) < 2:
         return None
-    return scc.kendall_tau(*zip(*pairs))
+    return ranking.kendall_tau(*zip(*pairs))
 
 
 def _pct(value):

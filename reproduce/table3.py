@@ -6,6 +6,7 @@ import dataclasses
 
 import numpy as np
 
+import ranking
 import scc
 
 CONTROLLERS = (("single", "Single-RNN"), ("double", "Double-RNN"), ("scc", "SCC"))
@@ -54,13 +55,13 @@ class Budget:
 
 
 def rank_held_out(controller, archs, y, seed):
-    """scc.ranking_report of `controller` on held-out `archs`, scored as the search scores
+    """ranking.ranking_report of `controller` on held-out `archs`, scored as the search scores
     candidates (lists of its list_size) but in a seeded random order, not the order given (a
     search's records are in its own ranking, which an SCC list could otherwise pick up)."""
     order = np.random.default_rng(seed).permutation(len(archs))
     predicted = np.empty(len(order))
     predicted[order] = controller.predict([archs[i] for i in order])
-    return scc.ranking_report(y, predicted)
+    return ranking.ranking_report(y, predicted)
 
 
 def summarize(reports):

@@ -23,7 +23,7 @@ Here:
   depends only on k and the held-out size n, a little above (k / n)^2: 0.27 for AP@50 of 100
   candidates; 0.08 for AP@50 and 0.26 for AP@100 of 200.
 * **Clipped k**: if the held-out round has n < 100 candidates, the @100 columns are computed at
-  k = n (``scc.ranking_report`` clips k), and AP@n is 1.0 for any ranking (the predicted and the
+  k = n (``ranking.ranking_report`` clips k), and AP@n is 1.0 for any ranking (the predicted and the
   true top n are the same set), as it is at n = 100; the table says so. Hence the default k 150.
 
 Defaults: tensorflow-datasets' cifar10 (``--dataset=npz:PATH`` offline), lambda 0.5, 3 rounds
@@ -56,6 +56,7 @@ import numpy as np
 import guard
 import inputs
 import nb201
+import ranking
 import records
 import scc
 from efficiency import memory_efficiency
@@ -194,7 +195,7 @@ def split_by_round(records, holdout_round=None):
 # ---------------------------------------------------------------------------------------------
 
 def score_controller(kind, seed, split, budget, target="y"):
-    """Train one controller on split.train and rank split.holdout; scc.ranking_report."""
+    """Train one controller on split.train and rank split.holdout; ranking.ranking_report."""
     controller = budget.train(kind, seed, [rec["arch"] for rec in split.train],
                               [rec[target] for rec in split.train])
     return table3.rank_held_out(controller, [rec["arch"] for rec in split.holdout],
@@ -207,10 +208,10 @@ def references(split, target, seed=0):
     y = [rec[target] for rec in split.holdout]
     rng = np.random.default_rng(seed)
     rows = {"Random order": table3.summarize(
-        [scc.ranking_report(y, rng.permutation(len(y))) for _ in range(RANDOM_ORDERS)])}
+        [ranking.ranking_report(y, rng.permutation(len(y))) for _ in range(RANDOM_ORDERS)])}
     memory = [rec["memory_score"] for rec in split.holdout]
     if target == "y" and None not in memory:
-        rows[MEMORY_ROW] = table3.summarize([scc.ranking_report(y, memory)])
+        rows[MEMORY_ROW] = table3.summarize([ranking.ranking_report(y, memory)])
     return rows
 
 
@@ -320,7 +321,7 @@ def notes(searches, source, split, budget, target, refs):
     if n < 100:
         lines.append(f"held-out round has {n} < 100 candidates: the @100 columns"
                      + (" and @50 columns" if n < 50 else "") + f" are at k = {n} "
-                     f"(scc.ranking_report clips k); {trivial}")
+                     f"(ranking.ranking_report clips k); {trivial}")
     elif n == 100:
         lines.append(f"held-out round has exactly 100 candidates: {trivial}; give it more "
                      f"(--k) for AP@100 to measure anything")

@@ -32,7 +32,7 @@ import time
 import numpy as np
 
 import nb201
-import scc
+import ranking
 from reproduce import paper
 from reproduce import report
 from reproduce import table3
@@ -128,9 +128,9 @@ def references(cells, y, setup, seeds, seed=0):
     for h in setup.holdout_sizes:
         held = [sample(len(cells), setup, s)[1][h] for s in range(seeds)]
         refs[h] = {RANDOM_ROW: table3.summarize([
-            scc.ranking_report(y[index], rng.permutation(h))
+            ranking.ranking_report(y[index], rng.permutation(h))
             for index in held for _ in range(RANDOM_ORDERS)]),
-            PARAMS_ROW: table3.summarize([scc.ranking_report(y[index], params[index])
+            PARAMS_ROW: table3.summarize([ranking.ranking_report(y[index], params[index])
                                           for index in held])}
     return refs
 

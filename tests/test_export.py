@@ -11,7 +11,6 @@ from conftest import assert_one_line_error, run_script, run_scripts
 import cells
 import export
 import lifetime
-import tflm
 
 THREE_CELLS = "examples/three_cells.json"  # a block whose optimal order beats the program order
 SHAPE, CLASSES, WIDTH = (16, 16, 3), 4, 4

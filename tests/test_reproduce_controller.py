@@ -94,7 +94,7 @@ def test_default_held_out_round_is_the_last_and_needs_candidates_and_earlier_rou
 
 
 @pytest.mark.parametrize("n, says", [
-    (60, "are at k = 60 (scc.ranking_report clips k); AP@60 is 1.0 for any ranking"),
+    (60, "are at k = 60 (ranking.ranking_report clips k); AP@60 is 1.0 for any ranking"),
     (100, "exactly 100 candidates: AP@100 is 1.0 for any ranking"),
     (150, None),
 ])

@@ -9,6 +9,7 @@ import pytest
 
 import cells
 import grow_trim
+import ranking
 import scc
 
 # y_true of five candidates a..e: the true order is a, b, c, d, e.
@@ -22,31 +23,31 @@ LOG2_3 = math.log2(3)
 
 @pytest.mark.parametrize("k", [1, 2, 3, 5])
 def test_perfect_prediction_scores_one(k):
-    assert scc.ap_at_k(Y_TRUE, Y_TRUE, k) == 1.0
-    assert scc.ndcg_at_k(Y_TRUE, Y_TRUE, k) == pytest.approx(1.0)
+    assert ranking.ap_at_k(Y_TRUE, Y_TRUE, k) == 1.0
+    assert ranking.ndcg_at_k(Y_TRUE, Y_TRUE, k) == pytest.approx(1.0)
 
 
 def test_reversed_prediction_by_hand():
     y_pred = Y_TRUE[::-1]  # predicted order e, d, c, b, a
     # k = 2: true top-2 {a, b}; predicted e, d: no hit.
-    assert scc.ap_at_k(Y_TRUE, y_pred, 2) == 0.0
-    assert scc.ndcg_at_k(Y_TRUE, y_pred, 2) == 0.0
+    assert ranking.ap_at_k(Y_TRUE, y_pred, 2) == 0.0
+    assert ranking.ndcg_at_k(Y_TRUE, y_pred, 2) == 0.0
     # k = 3: true top-3 {a, b, c}; predicted e, d, c: only position 3 hits, precision@3 = 1/3.
     # AP = (1/3) * (1/3). Relevance a=3, b=2, c=1: DCG = 1/log2(4); IDCG = 3 + 2/log2(3) + 1/2.
-    assert scc.ap_at_k(Y_TRUE, y_pred, 3) == pytest.approx(1 / 9)
-    assert scc.ndcg_at_k(Y_TRUE, y_pred, 3) == pytest.approx(0.5 / (3 + 2 / LOG2_3 + 0.5))
+    assert ranking.ap_at_k(Y_TRUE, y_pred, 3) == pytest.approx(1 / 9)
+    assert ranking.ndcg_at_k(Y_TRUE, y_pred, 3) == pytest.approx(0.5 / (3 + 2 / LOG2_3 + 0.5))
 
 
 def test_swapped_top_two_by_hand():
     y_pred = [4.0, 5.0, 1.0, 3.0, 2.0]  # predicted order b, a, d, e, c
     # k = 2: b and a both in {a, b}: precision 1 at both positions, AP = 1.
     # Relevance a=2, b=1: DCG = 1/1 + 2/log2(3); IDCG = 2/1 + 1/log2(3).
-    assert scc.ap_at_k(Y_TRUE, y_pred, 2) == 1.0
-    assert scc.ndcg_at_k(Y_TRUE, y_pred, 2) == pytest.approx((1 + 2 / LOG2_3) / (2 + 1 / LOG2_3))
+    assert ranking.ap_at_k(Y_TRUE, y_pred, 2) == 1.0
+    assert ranking.ndcg_at_k(Y_TRUE, y_pred, 2) == pytest.approx((1 + 2 / LOG2_3) / (2 + 1 / LOG2_3))
     # k = 3: b, a hit {a, b, c}, d does not: AP = (1 + 1 + 0) / 3.
     # Relevance a=3, b=2, c=1: DCG = 2/1 + 3/log2(3) + 0; IDCG = 3 + 2/log2(3) + 1/2.
-    assert scc.ap_at_k(Y_TRUE, y_pred, 3) == pytest.approx(2 / 3)
-    assert scc.ndcg_at_k(Y_TRUE, y_pred, 3) == pytest.approx(
+    assert ranking.ap_at_k(Y_TRUE, y_pred, 3) == pytest.approx(2 / 3)
+    assert ranking.ndcg_at_k(Y_TRUE, y_pred, 3) == pytest.approx(
         (2 + 3 / LOG2_3) / (3 + 2 / LOG2_3 + 0.5))
 
 
@@ -54,29 +55,29 @@ def test_late_hits_by_hand():
     y_pred = [4.0, 3.0, 2.0, 5.0, 1.0]  # predicted order d, a, b, c, e
     # k = 3: d misses, a hits (precision@2 = 1/2), b hits (precision@3 = 2/3).
     # AP = (1/2 + 2/3) / 3 = 7/18. DCG = 0 + 3/log2(3) + 2/log2(4).
-    assert scc.ap_at_k(Y_TRUE, y_pred, 3) == pytest.approx(7 / 18)
-    assert scc.ndcg_at_k(Y_TRUE, y_pred, 3) == pytest.approx(
+    assert ranking.ap_at_k(Y_TRUE, y_pred, 3) == pytest.approx(7 / 18)
+    assert ranking.ndcg_at_k(Y_TRUE, y_pred, 3) == pytest.approx(
         (3 / LOG2_3 + 1) / (3 + 2 / LOG2_3 + 0.5))
 
 
 def test_k_above_n_is_n_and_report_keys():
     y_pred = [4.0, 5.0, 1.0, 3.0, 2.0]
-    assert scc.ap_at_k(Y_TRUE, y_pred, 50) == scc.ap_at_k(Y_TRUE, y_pred, 5)
-    report = scc.ranking_report(Y_TRUE, y_pred)
+    assert ranking.ap_at_k(Y_TRUE, y_pred, 50) == ranking.ap_at_k(Y_TRUE, y_pred, 5)
+    report = ranking.ranking_report(Y_TRUE, y_pred)
     assert set(report) == {"AP@50", "NDCG@50", "AP@100", "NDCG@100", "kendall_tau",
                            "spearman_rho"}
     # Of the 10 pairs, (a, b), (c, d) and (c, e) are swapped: (7 - 3) / 10.
     assert report["kendall_tau"] == pytest.approx((7 - 3) / 10)
-    assert scc.spearman_rho(Y_TRUE, Y_TRUE) == pytest.approx(1.0)
+    assert ranking.spearman_rho(Y_TRUE, Y_TRUE) == pytest.approx(1.0)
 
 
 def test_metric_errors():
     with pytest.raises(ValueError, match="y_true has 5 values, y_pred 4"):
-        scc.ap_at_k(Y_TRUE, Y_TRUE[:4], 2)
+        ranking.ap_at_k(Y_TRUE, Y_TRUE[:4], 2)
     with pytest.raises(ValueError, match="no candidates"):
-        scc.ndcg_at_k([], [], 2)
+        ranking.ndcg_at_k([], [], 2)
     with pytest.raises(ValueError, match="k must be at least 1"):
-        scc.ap_at_k(Y_TRUE, Y_TRUE, 0)
+        ranking.ap_at_k(Y_TRUE, Y_TRUE, 0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -226,7 +227,7 @@ def test_scc_learns_a_synthetic_ranking(synthetic):
     assert not ctrl.trained
     ctrl.fit(archs[:n], y[:n], epochs=30, batch_size=2)
     assert ctrl.trained
-    report = scc.ranking_report(y[n:], ctrl.predict(archs[n:]), ks=(10,))
+    report = ranking.ranking_report(y[n:], ctrl.predict(archs[n:]), ks=(10,))
     assert report["kendall_tau"] >= 0.8, report
 
 
