@@ -73,7 +73,7 @@ def points(candidates, final=None):
 
 
 def of_run(run):
-    """The points of a search as read back (records.Run): its final network with its test
+    """The points of a search as read back (readers.Run): its final network with its test
     accuracy where it was tested."""
     return points(run.candidates, run.tested)
 

@@ -40,6 +40,7 @@ import evaluation
 import guard
 import inputs
 import ranking
+import readers
 import records
 import search
 import train
@@ -84,7 +85,7 @@ def parse_arm(arm):
 
 
 def run_arm(out_dir, arm, data, settings, seed, log):
-    """One arm's search, run or resumed, with its final training; its records.Run."""
+    """One arm's search, run or resumed, with its final training; its readers.Run."""
     strategy, inherit = parse_arm(arm)
     config = records.SearchConfig(
         lambda_=settings.lambda_, rounds=settings.rounds, k=settings.k, strategy=strategy,
@@ -94,7 +95,7 @@ def run_arm(out_dir, arm, data, settings, seed, log):
                              train_config(settings, seed), inherit)
     search.run(out_dir, data, config, train_config(settings, seed), evaluator=evaluator,
                log=lambda line: log(f"[{arm}, seed {seed}] {line}"))
-    return records.load_run(out_dir)
+    return readers.load_run(out_dir)
 
 
 class SharedRound0:

@@ -19,6 +19,7 @@ import evaluation
 import inputs
 import lifetime
 import parallel
+import readers
 import records
 import search
 import train
@@ -60,7 +61,7 @@ class Scale:
 
 
 def scaled_search(out_dir, scale, lambda_, log=print):
-    """A search.py run at `scale` (a Scale) into out_dir, resumed if it exists; its records.Run."""
+    """A search.py run at `scale` (a Scale) into out_dir, resumed if it exists; its readers.Run."""
     data = inputs.load_data(scale.dataset, None, 0.1, scale.train_examples, scale.seed)
     config = records.SearchConfig(lambda_=lambda_, rounds=scale.rounds, k=scale.k,
                                   controller_epochs=scale.controller_epochs, seed=scale.seed,
@@ -72,7 +73,7 @@ def scaled_search(out_dir, scale, lambda_, log=print):
     with parallel.evaluator(parallel.Parallel(workers=scale.workers), data, train_config, False,
                             load_args, log) as evaluator:
         search.run(out_dir, data, config, train_config, evaluator=evaluator, log=log)
-    return records.load_run(out_dir)
+    return readers.load_run(out_dir)
 
 
 def stand_in_accuracy(params):
@@ -112,7 +113,7 @@ def synthetic_search(out_dir, lambda_, rounds=3, k=8, filters=8, strategy="memor
                                   seed=seed, final_epochs=0)
     search.run(out_dir, SyntheticData(), config, train.TrainConfig(filters=filters, verbose=0),
                evaluator=StandInEvaluator(filters), log=lambda line: None, front_png=False)
-    return records.load_run(out_dir)
+    return readers.load_run(out_dir)
 
 
 def lambda_runs(lambdas, root, scale=Scale(), log=print):
@@ -122,10 +123,10 @@ def lambda_runs(lambdas, root, scale=Scale(), log=print):
 
 
 def find_runs(paths):
-    """records.find_runs; where a path is the shared sweep's folder and missing, the error
+    """readers.find_runs; where a path is the shared sweep's folder and missing, the error
     says which script makes it."""
     try:
-        return records.find_runs(paths)
+        return readers.find_runs(paths)
     except ValueError as e:
         if any(os.path.normpath(p) == SEARCHES and not os.path.isdir(p) for p in paths):
             raise ValueError(f"{e} (python reproduce/figure5_lambda.py runs the shared lambda "
@@ -141,14 +142,14 @@ def sweep(runs, lambdas, root, scale=Scale(), smoke=False, log=print):
     synthetic_search (no training; `scale` gives its rounds, k and filters).
     """
     if runs:
-        return records.runs_by_lambda(find_runs(runs)), "search.py out_dirs given with --runs"
+        return readers.runs_by_lambda(find_runs(runs)), "search.py out_dirs given with --runs"
     if smoke:
         return ({float(lam): synthetic_search(os.path.join(root, f"lambda_{float(lam)}"),
                                               float(lam), scale.rounds, scale.k, scale.filters)
                  for lam in sorted(lambdas)},
                 f"{SYNTHETIC}: {StandInEvaluator.description}; exact p, r of real candidates "
                 f"at filters {scale.filters}")
-    return (records.runs_by_lambda(lambda_runs(lambdas, root, scale, log)),
+    return (readers.runs_by_lambda(lambda_runs(lambdas, root, scale, log)),
             f"scaled-down searches in {root}: {scale.describe()}")
 
 
@@ -202,7 +203,7 @@ def run_entry(run):
 
 
 def accuracy_source(runs):
-    """What the final networks' accuracies of `runs` are (records.Run.accuracy_kind): one
+    """What the final networks' accuracies of `runs` are (readers.Run.accuracy_kind): one
     phrase when all agree, else one per lambda."""
     kinds = sorted({run.accuracy_kind for run in runs})
     if len(kinds) == 1:

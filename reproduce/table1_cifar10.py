@@ -78,6 +78,7 @@ import numpy as np
 import guard
 import inputs
 import lifetime
+import readers
 import records
 import train
 from reproduce import baselines
@@ -226,9 +227,9 @@ def dominated(accuracy, total, others):
 
 def memnas_rows(runs, bytes_per_value, schedule):
     """({row name: (ours at the paper's width, rows at the search width)}, notes) of each
-    search's final network; accuracy: records.Run.final()'s (test where it was tested)."""
+    search's final network; accuracy: readers.Run.final()'s (test where it was tested)."""
     found, notes = {}, []
-    for lam, run in records.runs_by_lambda(runs).items():
+    for lam, run in readers.runs_by_lambda(runs).items():
         arch, final = run.final()
 
         def ours(filters):
@@ -334,7 +335,7 @@ class Prepared:
 
 def prepare_training(out_dir, runs, training, smoke, log=print):
     """The config and data of --train_baselines, checked before anything is built or trained:
-    the recipe of `runs` (records.Run; all alike) or of `training.config`."""
+    the recipe of `runs` (readers.Run; all alike) or of `training.config`."""
     if runs:
         config, recipe_from = recipe_of_runs(runs), "the --runs searches' config.json"
     else:

@@ -38,7 +38,7 @@ from absl import flags
 import cells
 import guard
 import lifetime
-import records
+import readers
 from reproduce import baselines
 from reproduce import paper
 from reproduce import report
@@ -121,7 +121,7 @@ def imagenet_arch(arch):
 def memnas_rows(runs, filters, bytes_per_value, schedule):
     """{"MemNAS-A": ours, "MemNAS-B": ours} and a note each: the lambda 0.5 / 0.8 search's
     final network (or the Figure 1b block) on the 16-block template at width `filters`."""
-    found = records.runs_by_lambda(runs) if runs else {}
+    found = readers.runs_by_lambda(runs) if runs else {}
     rows, notes = {}, []
     for name, lam in LAMBDAS.items():
         if lam in found:

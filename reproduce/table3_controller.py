@@ -57,7 +57,7 @@ import guard
 import inputs
 import nb201
 import ranking
-import records
+import readers
 import scc
 from efficiency import memory_efficiency
 from reproduce import paper
@@ -132,7 +132,7 @@ def define_flags():
 # ---------------------------------------------------------------------------------------------
 
 def candidate_records(runs):
-    """Every "ok" candidate of `runs` (records.Run) as a dict: run (index), round, key, arch
+    """Every "ok" candidate of `runs` (readers.Run) as a dict: run (index), round, key, arch
     (cells.Arch), y, val_accuracy and memory_score, the memory terms of Eq. 4 against its
     round's base (None if that base is not recorded)."""
     found = []
@@ -289,7 +289,7 @@ def load_searches(out_dir, runs=None, scale=SCALE, lambda_=0.5, smoke=False, log
     (search.py out_dirs) if given, else synthetic candidates with `smoke`, else a search at
     `scale` (sweep.Scale) and `lambda_` run or resumed in OUT_DIR/search."""
     if runs:
-        return records.find_runs(runs), "search.py out_dirs given with --runs"
+        return readers.find_runs(runs), "search.py out_dirs given with --runs"
     if smoke:
         found = sweep.synthetic_search(os.path.join(out_dir, "search_synthetic"), lambda_,
                                        strategy="random", **SMOKE_SEARCH)

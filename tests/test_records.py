@@ -5,6 +5,7 @@ import json
 import pytest
 
 import cells
+import readers
 import records
 from conftest import MIB, run_script, write_search
 from efficiency import Stats
@@ -45,7 +46,7 @@ def test_every_record_reads_back_equal_to_what_was_written(tmp_path):
     out.write_summary(summary)
     assert out.final() is None
     out.write_final(final)
-    run = records.load_run(str(tmp_path / "run"))
+    run = readers.load_run(str(tmp_path / "run"))
     assert out.final() == final
     assert run.config == CONFIG
     assert run.candidates == [candidate, failed]
@@ -158,7 +159,7 @@ def test_an_out_dir_of_an_earlier_format_is_refused_by_name(tmp_path):
     (tmp_path / "config.json").write_text(json.dumps({"lambda_": 0.5, "train": {}}))
     with pytest.raises(ValueError, match=r"config.json: out_dir format 1, this version reads "
                                          r"format 2; rerun that search"):
-        records.load_run(str(tmp_path))
+        readers.load_run(str(tmp_path))
 
 
 def test_an_out_dir_that_is_a_file_is_a_one_line_error(tmp_path):
@@ -171,7 +172,7 @@ def test_an_out_dir_that_is_a_file_is_a_one_line_error(tmp_path):
 def test_the_final_network_of_an_unfinished_search_is_its_last_rounds(tmp_path):
     path = write_search(tmp_path / "a", 0.5, [(0.3, MIB, 2 * MIB), (0.4, MIB // 2, MIB)],
                         finished=False)
-    run = records.load_run(path)
+    run = readers.load_run(path)
     assert run.final() == (cells.FIGURE_1B, Stats(0.4, MIB // 2, MIB))
     assert run.rounds_note() == "unfinished: 2 of 3 rounds so far"
     assert run.describe() == ("npz:fake.npz, filters 8, trained from scratch, 2 epochs, k 2, "
@@ -181,7 +182,7 @@ def test_the_final_network_of_an_unfinished_search_is_its_last_rounds(tmp_path):
 def test_a_search_that_stopped_says_why(tmp_path):
     path = write_search(tmp_path / "a", 1.0, [(0.3, MIB, MIB), (0.3, MIB, MIB)],
                         improved=[True, False])
-    assert records.load_run(path).rounds_note() == (
+    assert readers.load_run(path).rounds_note() == (
         "stopped after round 1 of 0..2: no candidate of that round improved y over its base "
         "(the base is kept)")
 
@@ -189,20 +190,20 @@ def test_a_search_that_stopped_says_why(tmp_path):
 def test_find_runs_reads_a_folder_of_searches_and_refuses_two_of_one_lambda(tmp_path):
     write_search(tmp_path / "x" / "one", 1.0, [(0.3, MIB, MIB)])
     write_search(tmp_path / "x" / "half", 0.5, [(0.3, MIB, MIB)])
-    runs = records.runs_by_lambda(records.find_runs([str(tmp_path / "x")]))
+    runs = readers.runs_by_lambda(readers.find_runs([str(tmp_path / "x")]))
     assert list(runs) == [0.5, 1.0]
     write_search(tmp_path / "x" / "half_again", 0.5, [(0.3, MIB, MIB)])
     with pytest.raises(ValueError, match="two searches with lambda 0.5"):
-        records.runs_by_lambda(records.find_runs([str(tmp_path / "x")]))
+        readers.runs_by_lambda(readers.find_runs([str(tmp_path / "x")]))
     with pytest.raises(ValueError, match="--runs: .*nowhere: no such directory"):
-        records.find_runs([str(tmp_path / "nowhere")])
+        readers.find_runs([str(tmp_path / "nowhere")])
     (tmp_path / "empty").mkdir()
     with pytest.raises(ValueError, match="holds no search.py out_dir"):
-        records.find_runs([str(tmp_path / "empty")])
+        readers.find_runs([str(tmp_path / "empty")])
 
 
 def test_reading_searches_and_eq4_never_load_tensorflow():
-    result = run_script("-c", "import sys, records, efficiency; "
+    result = run_script("-c", "import sys, records, readers, efficiency; "
                               "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)")
     assert result.returncode == 0, result.stderr
 

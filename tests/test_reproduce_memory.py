@@ -7,7 +7,7 @@ import pytest
 
 import cells
 import lifetime
-import records
+import readers
 from conftest import MIB, assert_one_line_error, run_script, write_search
 from reproduce import baselines
 from reproduce import figure3_lifetime
@@ -95,7 +95,7 @@ def test_table1_smoke_writes_every_paper_row(tmp_path):
 def test_memnas_rows_come_from_the_searches_final_networks(tmp_path):
     arch = cells.one_cell("conv3x3", "conv3x3")
     path = write_search(tmp_path / "lam05", 0.5, [(0.5, 1, 1)], arch=arch, filters=8)
-    runs = records.find_runs([path])
+    runs = readers.find_runs([path])
     rows, notes = table1_cifar10.memnas_rows(runs, 4, "paper")
     ours, extra = rows["MemNAS (lambda=0.5)"]
     assert ours["filters"] == 64 and ours["accuracy"] == 50.0

@@ -6,7 +6,7 @@ import os
 
 import pytest
 
-import records
+import readers
 from conftest import MIB, ROOT, assert_one_line_error, run_script, write_search
 from reproduce import figure4_rounds
 from reproduce import figure5_lambda
@@ -180,7 +180,7 @@ def test_lambda_runs_gives_each_lambda_its_own_resumable_search(tmp_path, monkey
 
 def test_smoke_searches_are_search_py_out_dirs_made_by_search_run(tmp_path):
     figure4_rounds.run(str(tmp_path), smoke=True, log=quiet)
-    run = records.load_run(str(tmp_path / "smoke_searches" / "lambda_0.5"))
+    run = readers.load_run(str(tmp_path / "smoke_searches" / "lambda_0.5"))
     assert run.config.evaluation == sweep.StandInEvaluator.description
     assert run.config.search.strategy == "memory"
     assert os.path.exists(tmp_path / "smoke_searches" / "lambda_0.5" / "selected_round00.json")

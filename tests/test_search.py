@@ -17,6 +17,7 @@ import pytest
 import cells
 import evaluation
 import lifetime
+import readers
 import records
 import scc
 import search
@@ -92,7 +93,7 @@ def test_budgets_exclude_every_candidate_over_them_from_ranking_and_training(tmp
     config = dict(strategy="random", round0_k=28, max_param_bytes=12_000,
                   max_activation_bytes=32_768)
     fake_search(tmp_path, params_accuracy, **config)
-    run = records.load_run(str(tmp_path))
+    run = readers.load_run(str(tmp_path))
     budget = records.SearchConfig(**config)
     assert run.config.search.max_param_bytes == 12_000  # recorded in config.json
     assert run.candidates and all(c.param_bytes <= 12_000 and c.activation_bytes <= 32_768
@@ -124,7 +125,7 @@ def test_a_round_with_nothing_within_the_budget_ends_the_search(tmp_path, monkey
         in lines
     assert "round 1: no candidate fits the memory budget; the search ends with round 0's " \
            "network" in lines
-    run = records.load_run(str(tmp_path))
+    run = readers.load_run(str(tmp_path))
     assert summary.rounds == 1 and len(run.rounds) == 1 and run.summary.trained == 3
     assert run.rounds_note() == ("stopped after round 0 of 0..2: no candidate of round 1 fits "
                                  "the memory budget")
@@ -167,7 +168,7 @@ def test_the_search_writes_its_pareto_front_every_round(tmp_path):
     search.run(str(tmp_path), Task(), config, train.TrainConfig(filters=FILTERS),
                evaluator=hashed_accuracy, log=log)
     assert [p["round"] for p in after_round0] == [0] * 8
-    run = records.load_run(str(tmp_path))
+    run = readers.load_run(str(tmp_path))
     points = json.load(open(tmp_path / "pareto.json"))["points"]
     assert [(p["round"], p["key"]) for p in points] == sorted(
         (c.round, c.key) for c in run.candidates if c.reused_from is None)
@@ -185,8 +186,8 @@ def test_an_evaluator_may_yield_in_any_order_and_the_search_is_the_same(tmp_path
     forward = fake_search(tmp_path / "forward", params_accuracy)
     backward = fake_search(tmp_path / "backward", reversed_order)
     assert forward == dataclasses.replace(backward, seconds=forward.seconds)
-    by_key = {(c.round, c.key): c for c in records.load_run(str(tmp_path / "forward")).candidates}
-    back = records.load_run(str(tmp_path / "backward")).candidates
+    by_key = {(c.round, c.key): c for c in readers.load_run(str(tmp_path / "forward")).candidates}
+    back = readers.load_run(str(tmp_path / "backward")).candidates
     assert {(c.round, c.key) for c in back} == set(by_key)
     assert all(c.y == by_key[(c.round, c.key)].y for c in back)
 
@@ -252,7 +253,7 @@ def test_a_failing_candidate_is_recorded_and_the_search_goes_on(tmp_path):
             yield evaluation.Outcome(outcome.key, None, "nan", 0.0) if n == 0 else outcome
 
     summary = fake_search(tmp_path, first_fails, rounds=1)
-    candidates = records.load_run(str(tmp_path)).candidates
+    candidates = readers.load_run(str(tmp_path)).candidates
     assert [c.status for c in candidates] == ["nan", "ok", "ok"]
     assert candidates[0].y is None
     assert summary.best_arch in [c.arch for c in candidates[1:]]
@@ -294,7 +295,7 @@ def finished(tiny_npz, tmp_path_factory):
 @pytest.mark.slow
 def test_a_whole_search_writes_every_output(finished):
     out_dir, result = finished
-    run = records.load_run(out_dir)
+    run = readers.load_run(out_dir)
     assert [c.round for c in run.candidates] == [0, 0, 1, 1]
     for c in run.candidates:
         assert c.ok and 0 <= c.val_accuracy <= 1 and isinstance(c.y, float)
@@ -313,7 +314,7 @@ def test_a_whole_search_writes_every_output(finished):
 @pytest.mark.slow
 def test_inherit_keeps_each_base_model_and_the_final_network_is_tested(finished):
     out_dir, result = finished
-    run = records.load_run(out_dir)
+    run = readers.load_run(out_dir)
     assert run.config.search.inherit and run.config.search.final_epochs == 1
     assert run.config.evaluation.startswith("inherited from the base, fine-tuned 1 epochs")
     kept = sorted(os.path.basename(p) for p in glob.glob(os.path.join(out_dir, "base_round*")))
@@ -414,7 +415,7 @@ def test_a_killed_search_on_two_workers_resumes_without_retraining(tiny_npz, fin
     again = run_search(tiny_npz, out_dir, *INHERIT, "--noexport_final")
     assert "final: training" not in again.stdout
     assert records.read_jsonl(log) == resumed
-    assert records.load_run(out_dir).summary.final == records.OutDir(out_dir).final()
+    assert readers.load_run(out_dir).summary.final == records.OutDir(out_dir).final()
 
 
 @pytest.mark.slow
