@@ -120,7 +120,7 @@ def _times(nodes, schedule, sizes=None):
     Paper: rule 2, born(n) = 1 + max(born(inputs of n)), the block input at t = 1; rule 3,
     dead(n) = born(last consumer of n), or born(n.hold) if later. Strict: born(n) = its position
     in program order, dead(n) = born(last consumer of n) + 1. Optimal: as strict, in the order
-    `optimal_order` finds for `sizes` (None: the nodes' own).
+    `orders.optimal_order` finds for `sizes` (None: the nodes' own).
     """
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule: {schedule!r} is not one of {', '.join(SCHEDULES)}")
@@ -176,6 +176,9 @@ def _memory_row(born, dead, sizes):
 def block_graph(block, in_shape, filters, stride, prefix="b1", primitives=False):
     """Nodes of one block, node 0 being its input; returns (nodes, index of the output node).
 
+    Figure 3, rule 1: the nodes are the block input, every operation layer's output, every
+    cell's combine output and the block's final concatenation; BatchNorm and activations are
+    fused into the layer before them, and an identity makes no node unless it has to project.
     Names match the layers cells.build_model creates, one node per operation layer; with
     `primitives`, one per tensor the layer computes (cells.op_tensors): the last keeps the
     layer's name, the ones before it are NAME/0, NAME/1, ...
