@@ -603,6 +603,24 @@ def build_op(op, filters, stride, name, bn_momentum=BN_MOMENTUM):
                             name=name)
 
 
+def op_layer_name(prefix, cell, layer, op):
+    """Name of operation layer `layer` (1 or 2) of cell `cell` of block `prefix` ("b1"): the
+    Keras layer build_model makes, the node lifetime.py makes for it, the layer inherit.py
+    matches. OP_LAYER_NAME reads one back."""
+    return f"{prefix}_c{cell}_l{layer}_{op}"
+
+
+OP_LAYER_NAME = re.compile(r"b\d+_c\d+_l\d+_\w+")  # fullmatch: an op_layer_name
+
+
+def makes_no_layer(op, stride, in_channels, filters):
+    """Whether an operation layer is a bare identity, passing its input through with no layer
+    (and no node, no weights): an identity that changes neither resolution (`stride`, the
+    block's for a layer reading the block input, else 1) nor width; any other identity is a
+    1x1 projection."""
+    return op == IDENTITY and stride == 1 and in_channels == filters
+
+
 def output_marker(prefix, cell=None):
     """Name of the weightless Identity layer on the output of cell `cell` of block `prefix`
     ("b1"), or of the block when `cell` is None. lifetime.model_graph finds them by OUTPUT_MARKER
@@ -641,9 +659,9 @@ def _build_block(block, x, filters, stride, prefix, bn_momentum):
         for i, (loc, op) in enumerate(cell.layers, start=1):
             s = stride if loc == 0 else 1  # cell outputs are already downsampled
             src = locations[loc]
-            bare = op == IDENTITY and s == 1 and src.shape[-1] == filters  # no layer at all
-            outs.append(src if bare else build_op(op, filters, s, f"{prefix}_c{j}_l{i}_{op}",
-                                                  bn_momentum)(src))
+            bare = makes_no_layer(op, s, src.shape[-1], filters)
+            name = op_layer_name(prefix, j, i, op)
+            outs.append(src if bare else build_op(op, filters, s, name, bn_momentum)(src))
         combine = {"sum": layers.Add, "concat": layers.Concatenate}[cell.combine]
         out = outs[0] if len(outs) == 1 else combine(name=f"{prefix}_c{j}_{cell.combine}")(outs)
         locations.append(layers.Identity(name=output_marker(prefix, j))(out))

@@ -16,7 +16,6 @@ input grew to exactly the block's width) cannot compute the projection; the repo
 """
 
 import dataclasses
-import re
 
 import numpy as np
 
@@ -281,9 +280,9 @@ def _output_offsets(block, channels):
 
 
 def _bare(op, loc, channels, stride, filters):
-    """True if layer `op` reading location `loc` has no Keras layer (cells._build_block's rule:
-    an identity that changes neither width nor resolution)."""
-    return op == cells.IDENTITY and (loc > 0 or stride == 1) and channels[loc] == filters
+    """True if layer `op` reading location `loc` (of a block of stride `stride`, its locations'
+    `channels`) has no Keras layer: cells.makes_no_layer."""
+    return cells.makes_no_layer(op, stride if loc == 0 else 1, channels[loc], filters)
 
 
 def _op_layer_names(arch, filters):
@@ -292,7 +291,8 @@ def _op_layer_names(arch, filters):
     for b, (block, stride, width) in enumerate(
             zip(arch.blocks, cells.BLOCK_STRIDES, cells.BLOCK_WIDTHS), start=1):
         channels = _channels(block, in_channels, filters * width)
-        names.update(f"b{b}_c{j}_l{i}_{op}" for j, cell in enumerate(block, start=1)
+        names.update(cells.op_layer_name(f"b{b}", j, i, op)
+                     for j, cell in enumerate(block, start=1)
                      for i, (loc, op) in enumerate(cell.layers, start=1)
                      if not _bare(op, loc, channels, stride, filters * width))
         in_channels = _output_offsets(block, channels)[1]
@@ -379,11 +379,12 @@ class _Surgeon:
                       "child's has no layer (its input now has exactly the block's width)")
             self.report.dropped += 1
             return np.arange(filters)
-        child = self.child.get_layer(f"b{b}_c{j}_l{i}_{op}")
+        child = self.child.get_layer(cells.op_layer_name(f"b{b}", j, i, op))
         if p_bare:
             _identity_projection(child, self.maps[loc])
             self.report.sliced += 1
-        elif _copy_sublayers(child, self.parent.get_layer(f"b{b}_c{p}_l{k}_{op}"),
+        elif _copy_sublayers(child,
+                             self.parent.get_layer(cells.op_layer_name(f"b{b}", p, k, op)),
                              self.maps[loc]):
             self.report.copied += 1
         else:
@@ -420,7 +421,6 @@ class _Surgeon:
         return maps[0] if len(maps) == 1 else np.where(maps[0] >= 0, maps[0], maps[1])
 
 
-_OP_LAYER = re.compile(r"b\d+_c\d+_l\d+_\w+")  # an operation layer's Keras name
 
 
 def check_parent(parent_model, parent_arch, child_arch, filters, num_classes, input_shape):
@@ -442,7 +442,8 @@ def check_parent(parent_model, parent_arch, child_arch, filters, num_classes, in
     if classes != num_classes:
         raise ValueError(f"classes: the parent model has {classes} logits, the child "
                          f"{num_classes}")
-    names = {layer.name for layer in parent_model.layers if _OP_LAYER.fullmatch(layer.name)}
+    names = {layer.name for layer in parent_model.layers
+             if cells.OP_LAYER_NAME.fullmatch(layer.name)}
     expected = _op_layer_names(parent_arch, filters)
     if names != expected:
         odd = sorted(names ^ expected)[0]

@@ -214,11 +214,11 @@ def _cell_nodes(block, in_shape, filters, stride, prefix, primitives=False):
     h, w = -(-in_shape[0] // stride), -(-in_shape[1] // stride)  # 'same' padding rounds up
     cell, outs = block[-1], []
     for i, (src, op) in enumerate(cell.layers, start=1):
-        cin = nodes[loc[src]].shape[-1]
-        if op == cells.IDENTITY and cin == filters and (src > 0 or stride == 1):
-            outs.append(loc[src])  # no projection needed: the layer is no node
+        s, cin = stride if src == 0 else 1, nodes[loc[src]].shape[-1]  # outputs: downsampled
+        if cells.makes_no_layer(op, s, cin, filters):
+            outs.append(loc[src])
             continue
-        name, s = f"{prefix}_c{j}_l{i}_{op}", stride if src == 0 else 1
+        name = cells.op_layer_name(prefix, j, i, op)
         if primitives:
             last = loc[src]
             for k, (shape, params) in enumerate(cells.op_tensors(op, nodes[last].shape,
