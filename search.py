@@ -1,6 +1,8 @@
 """The MemNAS search loop (paper Figure 1a, Sections 3.1-3.4).
 
-A round is seven steps, one function each:
+``run_round`` is one round of Figure 1a, seven steps, one function each, sharing one ``Search``
+(the out_dir, the settings, the evaluator, the log); ``replay`` is where a resumed search stands
+after the rounds it finished, and ``run`` is the rounds from there, then the final network:
 
 1. ``generate``: the candidates of the base, grown and trimmed (round 0: the one-cell
    networks), one per distinct network, and 2. ``measure`` their parameter memory p and
@@ -51,6 +53,7 @@ import decimal
 import functools
 import re
 import time
+import typing
 
 from absl import app
 from absl import flags
@@ -217,9 +220,12 @@ def check_start(base, filters, config, data):
     raise ValueError(f"{named}: no round-0 candidate fits; the smallest has {memory}")
 
 
-def select(out, round_index, candidates, pre, config, controller_ready, log=print):
+def select(search, round_index, candidates, pre):
     """Step 3: the round's k to train, best first, recorded before training so that a resumed
-    search trains the same ones. `controller_ready`: an SCC has been trained (strategy memnas)."""
+    search trains the same ones. The SCC ranks them once it has been trained on something
+    (strategy memnas); before that, the memory terms of Eq. 4 against `pre`."""
+    out, config = search.out, search.config
+    controller_ready = any(record.ok for record in search.state.records)
     by_key = {c.key: c for c in candidates}
     saved = out.selection(round_index)
     if saved is not None:
@@ -242,14 +248,16 @@ def select(out, round_index, candidates, pre, config, controller_ready, log=prin
         scores = tuple(float(all_scores[i]) for i in order)
     out.write_selection(records.Selection(round_index, how,
                                           tuple(candidates[i].key for i in order), scores))
-    log(f"round {round_index}: picked {len(order)} of {len(candidates)} candidates by the {how}")
+    search.log(f"round {round_index}: picked {len(order)} of {len(candidates)} candidates by "
+               f"the {how}")
     return [candidates[i] for i in order]
 
 
-def evaluate(out, state, round_index, selected, pre, base, evaluator, config, log=print):
+def evaluate(search, round_index, selected, pre, base):
     """Step 4: a Candidate record for each selected candidate, in `selected` order: one found
     in out_dir (a resumed search), one reusing the accuracy of the same network trained in an
     earlier round, or the evaluator's. Each new record is appended as soon as it exists."""
+    out, state, config, log = search.out, search.state, search.config, search.log
     found, todo = {}, []
     for n, candidate in enumerate(selected, start=1):
         record = state.trained.get((round_index, candidate.key))
@@ -259,19 +267,20 @@ def evaluate(out, state, round_index, selected, pre, base, evaluator, config, lo
         elif not config.inherit and candidate.key in state.accuracy_of:
             earlier = state.accuracy_of[candidate.key]
             outcome = evaluation.Outcome(candidate.key, earlier.val_accuracy, "ok", 0.0)
-            found[candidate.key] = _finish(out, state, round_index, candidate, outcome, pre,
-                                           config, reused_from=earlier.round)
+            found[candidate.key] = _finish(search, round_index, candidate, outcome, pre,
+                                           reused_from=earlier.round)
         else:
             todo.append(candidate)
     by_key = {c.key: c for c in todo}
     job = evaluation.Job(round_index, tuple(todo), base, out.path, config.seed,
-              out.base_model_path(round_index) if config.inherit and base is not None else None)
-    for outcome in evaluator(job):
+                         out.base_model_path(round_index) if config.inherit and base is not None
+                         else None)
+    for outcome in search.evaluator(job):
         if outcome.key not in by_key or outcome.key in found:
             raise RuntimeError(f"round {round_index}: the evaluator returned {outcome.key}, "
                                f"which it was not asked for or returned twice")
-        found[outcome.key] = record = _finish(out, state, round_index, by_key[outcome.key],
-                                              outcome, pre, config)
+        found[outcome.key] = record = _finish(search, round_index, by_key[outcome.key],
+                                              outcome, pre)
         log(_progress(record, len(found), len(selected)))
     missing = [c.key for c in todo if c.key not in found]
     if missing:
@@ -280,54 +289,57 @@ def evaluate(out, state, round_index, selected, pre, base, evaluator, config, lo
     return [found[c.key] for c in selected]
 
 
-def _finish(out, state, round_index, candidate, outcome, pre, config, reused_from=None):
+def _finish(search, round_index, candidate, outcome, pre, reused_from=None):
     """The Candidate record of an outcome, with y of Eq. 4 against `pre`, appended to out_dir."""
     stats = dataclasses.replace(candidate.memory, accuracy=outcome.val_accuracy)
-    y = memory_efficiency(stats, pre, config.lambda_) if outcome.status == "ok" else None
+    y = memory_efficiency(stats, pre, search.config.lambda_) if outcome.status == "ok" else None
     record = records.Candidate(
         round=round_index, key=candidate.key, arch=candidate.arch,
         val_accuracy=outcome.val_accuracy, param_bytes=stats.param_bytes,
         activation_bytes=stats.activation_bytes, y=y, seconds=round(outcome.seconds, 3),
         status=outcome.status, reused_from=reused_from)
-    out.append_candidate(record)
-    state.add(record)
+    search.out.append_candidate(record)
+    search.state.add(record)
     return record
 
 
-def pick_base(round_index, results, out):
+def pick_base(search, round_index, results):
     """Step 5: (the best "ok" record by y, whether it becomes the next base). Round 0 always
     has a new base; later rounds only if the best improves y over the current one."""
     ok = [record for record in results if record.ok]
     if not ok:
         raise RuntimeError(f"round {round_index}: every candidate failed; see "
-                           f"{out.file('candidates.jsonl')}")
+                           f"{search.out.file('candidates.jsonl')}")
     best = max(ok, key=lambda record: record.y)
     return best, round_index == 0 or best.y > 0
 
 
-def train_controller(out, state, config, round_index, log=print):
+def train_controller(search, round_index):
     """Step 6: a fresh SCC on every candidate trained so far, seeded by the round, so that a
     resumed search trains the same one. Its target is y (Eq. 3) or the validation accuracy
     (config.controller_target); accuracy means the same in every round, while y is measured
     against each round's own base. Records are taken in (round, key) order, not the order
     they finished in, so that the controller, and what it selects next, do not depend on how
     many workers trained the candidates."""
-    ok = sorted((record for record in state.records if record.ok),
+    config = search.config
+    ok = sorted((record for record in search.state.records if record.ok),
                 key=lambda record: (record.round, record.key))
     targets = [record.y if config.controller_target == "y" else record.val_accuracy
                for record in ok]
     controller = scc.Controller(kind="scc", list_size=config.list_size,
                                 seed=config.seed + round_index)
     controller.fit([record.arch for record in ok], targets, epochs=config.controller_epochs)
-    controller.save(out.controller_path)
-    log(f"round {round_index}: controller trained on {len(ok)} candidates")
+    controller.save(search.out.controller_path)
+    search.log(f"round {round_index}: controller trained on {len(ok)} candidates")
 
 
-def record(out, writer, round_record, inherit, log=print):
+def record(search, round_record):
     """Step 7: the round's line in rounds.jsonl, the network kept as base_roundNN.json (with
-    `inherit`, its trained model as base_roundNN.keras), and TensorBoard scalars."""
+    --inherit, its trained model as base_roundNN.keras), TensorBoard scalars, and the Pareto
+    front of every candidate trained so far (pareto.py)."""
+    out, writer = search.out, search.writer
     out.save_base(round_record.best_arch, round_record.round)
-    if inherit and round_record.improved:
+    if search.config.inherit and round_record.improved:
         out.keep_base_model(round_record.round, round_record.best_key)
     out.append_round(round_record)
     out.drop_models(round_record.round)
@@ -338,10 +350,11 @@ def record(out, writer, round_record, inherit, log=print):
         tf.summary.scalar("best/param_bytes", best.param_bytes)
         tf.summary.scalar("best/activation_bytes", best.activation_bytes)
     writer.flush()
-    log(f"round {round_record.round} done: best y {round_record.best_y:+.4f}, val acc "
-        f"{best.accuracy:.4f}, p {best.param_bytes / 2**20:.3f} MiB, "
-        f"r {best.activation_bytes / 2**20:.3f} MiB"
-        + ("" if round_record.improved else "; no candidate improves y, stopping"))
+    pareto.write(out, search.state.records, None, search.config, search.front_png)
+    search.log(f"round {round_record.round} done: best y {round_record.best_y:+.4f}, val acc "
+               f"{best.accuracy:.4f}, p {best.param_bytes / 2**20:.3f} MiB, "
+               f"r {best.activation_bytes / 2**20:.3f} MiB"
+               + ("" if round_record.improved else "; no candidate improves y, stopping"))
 
 
 def train_final(out, data, arch, memory, config, train_config, log=print, deploy=True):
@@ -408,6 +421,85 @@ class _State:
             self.accuracy_of.setdefault(candidate.key, candidate)
 
 
+@dataclasses.dataclass
+class Search:
+    """What the steps of a round share: the out_dir and what the search knows from it, the
+    settings, the data and width the candidates are measured at, the evaluator that trains
+    them, the --base network round 0 starts from (None: the one-cell networks), TensorBoard's
+    writer, whether to draw pareto.png, and where progress lines go."""
+    out: records.OutDir
+    state: _State
+    config: records.SearchConfig
+    data: object = None
+    filters: int = 64
+    evaluator: object = None
+    start_from: cells.Arch | None = None
+    writer: object = None
+    front_png: bool = True
+    log: typing.Callable = print
+
+
+@dataclasses.dataclass(frozen=True)
+class Progress:
+    """Where a search stands after its rounds so far: the network kept (None before round 0),
+    its Stats, round 0's best, the rounds done, and whether the search stopped (a round that
+    improved nothing)."""
+    base: cells.Arch | None = None
+    base_stats: Stats | None = None
+    round0_best: Stats | None = None
+    rounds: int = 0
+    stopped: bool = False
+
+    def after(self, round_record):
+        """The progress once `round_record` (a records.Round) is done."""
+        return Progress(round_record.best_arch, round_record.best,
+                        self.round0_best or round_record.best, round_record.round + 1,
+                        not round_record.improved)
+
+
+def replay(finished):
+    """The progress of a search that finished the rounds `finished` (rounds.jsonl) before it
+    was stopped: each round as it ended, nothing trained again."""
+    progress = Progress()
+    for round_record in finished:
+        progress = progress.after(round_record)
+        if progress.stopped:
+            break
+    return progress
+
+
+def run_round(search, round_index, progress):
+    """Figure 1a, one round: the records.Round of steps 1 to 7, or None if no candidate fits
+    the memory budgets (never in round 0: check_start)."""
+    config, log = search.config, search.log
+    generation = generate(round_index, progress.base, search.start_from)
+    measured = measure(generation.candidates, search.filters, config, search.data)
+    candidates, excluded = within_budget(measured, config)
+    counts = generation.counts()
+    log(f"round {round_index}: {len(measured)} candidates (grow {counts['grow']}, "
+        f"trim {counts['trim']})" + (f"; {excluded} over the memory budget, not ranked"
+                                     if config.budgets() else ""))
+    if not candidates:
+        log(f"round {round_index}: no candidate fits the memory budget; the search ends with "
+            f"round {round_index - 1}'s network")
+        return None
+    pre = round0_reference([c.memory for c in candidates], search.data.num_classes) \
+        if round_index == 0 else progress.base_stats
+    selected = select(search, round_index, candidates, pre)
+    results = evaluate(search, round_index, selected, pre, progress.base)
+    best, improved = pick_base(search, round_index, results)
+    kept, kept_stats = (best.arch, best.stats) if improved else (progress.base,
+                                                                 progress.base_stats)
+    if config.strategy == "memnas":
+        train_controller(search, round_index)
+    round_record = records.Round(
+        round=round_index, base_arch=progress.base, base=pre, best_key=best.key,
+        best_arch=kept, best=kept_stats, best_y=best.y, improved=improved,
+        trained=len(results), failed=sum(not r.ok for r in results), excluded=excluded)
+    record(search, round_record)
+    return round_record
+
+
 def run(out_dir, data, config, train_config, base=None, evaluator=None, log=print,
         front_png=True, deploy=True):
     """Search, writing to `out_dir`; resumes what `out_dir` already holds; a records.Summary.
@@ -430,60 +522,26 @@ def run(out_dir, data, config, train_config, base=None, evaluator=None, log=prin
         config, dataclasses.asdict(train_config), data.name,
         getattr(evaluator, "description", None) or getattr(evaluator, "__name__", "?"),
         None if base is None else cells.key(base)), MAY_CHANGE, log)
-    state = _State(out.candidates())
-    finished = out.rounds()
-    writer = tf.summary.create_file_writer(out.tensorboard_dir)
+    search = Search(out, _State(out.candidates()), config, data, train_config.filters,
+                    evaluator, base, tf.summary.create_file_writer(out.tensorboard_dir),
+                    front_png, log)
     start = time.time()
-    start_from, base_stats, round0_best, rounds_done, front_written = base, None, None, 0, False
-    for round_index in range(config.rounds):
-        if finished and finished[0].round == round_index:  # done before a restart
-            done = finished.pop(0)
-            base, base_stats = done.best_arch, done.best
-            round0_best = round0_best or base_stats
-            rounds_done = round_index + 1
-            if not done.improved:
-                break
-            continue
-        generation = generate(round_index, base, start_from)
-        measured = measure(generation.candidates, train_config.filters, config, data)
-        candidates, excluded = within_budget(measured, config)
-        counts = generation.counts()
-        log(f"round {round_index}: {len(measured)} candidates (grow {counts['grow']}, "
-            f"trim {counts['trim']})" + (f"; {excluded} over the memory budget, not ranked"
-                                         if config.budgets() else ""))
-        if not candidates:  # never round 0: check_start
-            log(f"round {round_index}: no candidate fits the memory budget; the search ends "
-                f"with round {round_index - 1}'s network")
+    progress, front_written = replay(out.rounds()), False
+    while not progress.stopped and progress.rounds < config.rounds:
+        round_record = run_round(search, progress.rounds, progress)
+        if round_record is None:
             break
-        pre = round0_reference([c.memory for c in candidates], data.num_classes) \
-            if round_index == 0 else base_stats
-        selected = select(out, round_index, candidates, pre, config,
-                          any(r.ok for r in state.records), log)
-        results = evaluate(out, state, round_index, selected, pre,
-                           None if round_index == 0 else base, evaluator, config, log)
-        best, improved = pick_base(round_index, results, out)
-        round_base = None if round_index == 0 else base
-        if improved:
-            base, base_stats = best.arch, best.stats
-        round0_best = round0_best or base_stats
-        if config.strategy == "memnas":
-            train_controller(out, state, config, round_index, log)
-        record(out, writer, records.Round(
-            round=round_index, base_arch=round_base, base=pre, best_key=best.key,
-            best_arch=base, best=base_stats, best_y=best.y, improved=improved,
-            trained=len(results), failed=sum(not r.ok for r in results), excluded=excluded),
-               config.inherit, log)
-        pareto.write(out, state.records, None, config, front_png)
-        rounds_done, front_written = round_index + 1, True
-        if not improved:
-            break
-    final = train_final(out, data, base, base_stats, config, train_config, log, deploy)
+        progress, front_written = progress.after(round_record), True
+    final = train_final(out, data, progress.base, progress.base_stats, config, train_config,
+                        log, deploy)
     if final is not None or not front_written:  # the final network's point, or a resumed search
-        pareto.write(out, state.records, final, config, front_png)
+        pareto.write(out, search.state.records, final, config, front_png)
     summary = records.Summary(
-        rounds=rounds_done, best_arch=base, best=base_stats, round0_best=round0_best,
-        y_vs_round0=memory_efficiency(base_stats, round0_best, config.lambda_),
-        trained=len(state.records), seconds=round(time.time() - start, 3), final=final)
+        rounds=progress.rounds, best_arch=progress.base, best=progress.base_stats,
+        round0_best=progress.round0_best,
+        y_vs_round0=memory_efficiency(progress.base_stats, progress.round0_best,
+                                      config.lambda_),
+        trained=len(search.state.records), seconds=round(time.time() - start, 3), final=final)
     out.write_summary(summary)
     return summary
 

@@ -207,7 +207,8 @@ def test_the_controller_does_not_depend_on_the_order_candidates_finish_in(tmp_pa
     predictions = []
     for name, order in (("forward", done), ("backward", done[::-1])):
         out = records.OutDir(str(tmp_path / name))
-        search.train_controller(out, search._State(order), config, 0, log=lambda line: None)
+        search.train_controller(search.Search(out, search._State(order), config,
+                                              log=lambda line: None), 0)
         predictions.append(scc.Controller.load(out.controller_path).predict(archs))
     np.testing.assert_array_equal(*predictions)
 
