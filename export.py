@@ -46,6 +46,7 @@ import cells
 import guard
 import inputs
 import lifetime
+import network
 import tflm
 
 
@@ -431,7 +432,7 @@ def export(arch, data, out_dir, filters, model=None, representative=200, seed=0,
     trained = model is not None
     if not trained:
         keras.utils.set_random_seed(seed)
-        model = cells.build_model(arch, filters, data.num_classes, data.input_shape)
+        model = network.build_model(arch, filters, data.num_classes, data.input_shape)
     os.makedirs(out_dir, exist_ok=True)
     log(f"converting ({'trained' if trained else 'untrained'} network, width {filters})")
     if schedule not in ORDERS:
@@ -452,7 +453,7 @@ def export(arch, data, out_dir, filters, model=None, representative=200, seed=0,
 
 
 def _filters_of(model):
-    """Width w of a model built by cells.build_model: the stem's filters."""
+    """Width w of a model built by network.build_model: the stem's filters."""
     return model.get_layer("stem").layers[0].filters
 
 

@@ -20,6 +20,7 @@ import dataclasses
 import numpy as np
 
 import cells
+import network
 
 
 @dataclasses.dataclass
@@ -286,7 +287,7 @@ def _bare(op, loc, channels, stride, filters):
 
 
 def _op_layer_names(arch, filters):
-    """The names of the Keras operation layers `cells.build_model` gives `arch`."""
+    """The names of the Keras operation layers `network.build_model` gives `arch`."""
     names, in_channels = set(), filters
     for b, (block, stride, width) in enumerate(
             zip(arch.blocks, cells.BLOCK_STRIDES, cells.BLOCK_WIDTHS), start=1):
@@ -452,17 +453,17 @@ def check_parent(parent_model, parent_arch, child_arch, filters, num_classes, in
 
 
 def inherit(parent_model, parent_arch, child_arch, filters, num_classes=10,
-            input_shape=(32, 32, 3), bn_momentum=cells.BN_MOMENTUM):
-    """(child model, Inheritance): `cells.build_model(child_arch, filters, num_classes,
+            input_shape=(32, 32, 3), bn_momentum=network.BN_MOMENTUM):
+    """(child model, Inheritance): `network.build_model(child_arch, filters, num_classes,
     input_shape, bn_momentum=bn_momentum)` starting from the weights of `parent_model`, a model
-    built by `cells.build_model(parent_arch, ...)` (trained, or loaded from a .keras file).
+    built by `network.build_model(parent_arch, ...)` (trained, or loaded from a .keras file).
 
     Layers are matched by structure (`match_block`), found by their Keras names in each model.
     A parent of another width or template is a ValueError naming the rule.
     """
     parent_arch, child_arch = cells.prune(parent_arch), cells.prune(child_arch)
     check_parent(parent_model, parent_arch, child_arch, filters, num_classes, input_shape)
-    child_model = cells.build_model(child_arch, filters, num_classes, input_shape,
+    child_model = network.build_model(child_arch, filters, num_classes, input_shape,
                                     bn_momentum=bn_momentum)
     surgeon = _Surgeon(parent_model, child_model)
     in_map, parent_in = np.arange(filters), filters  # the stem's channels, in order

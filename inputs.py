@@ -11,7 +11,7 @@ Decisions the paper leaves open, made here once:
   validation images back to training, for the final network (trained once, tested on test).
 * **Where augmentation runs.** Normalization runs in the `tf.data` pipeline of every split;
   pad/crop/flip/cutout (one 16x16 hole, from the authors' code) run in a `tf.data` map on the
-  training split only, never inside the model. The model is exactly `cells.build_model(...)`,
+  training split only, never inside the model. The model is exactly `network.build_model(...)`,
   so the trained network is the one `lifetime.py` measures; a user of the saved model
   normalizes with `Data.mean`/`Data.std` (also written to train.py's result.json).
   Normalization comes first, so padding and the cutout hole are zeros, i.e. the channel mean.

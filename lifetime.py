@@ -30,7 +30,7 @@ Parameters are counted as deployed: BatchNorm folded into the convolution before
 (``cells.op_params`` for the operation layers of an Arch, ``folded_params`` for Keras layers).
 
 The same analysis runs on any Keras functional model (``model_graph``), which is how the
-baselines of Tables 1 and 2 are measured; for a model ``cells.build_model`` made, it gives what
+baselines of Tables 1 and 2 are measured; for a model ``network.build_model`` made, it gives what
 ``arch_memory`` gives for the Arch under the paper schedule. The graph logic imports no Keras.
 """
 
@@ -179,7 +179,7 @@ def block_graph(block, in_shape, filters, stride, prefix="b1", primitives=False)
     Figure 3, rule 1: the nodes are the block input, every operation layer's output, every
     cell's combine output and the block's final concatenation; BatchNorm and activations are
     fused into the layer before them, and an identity makes no node unless it has to project.
-    Names match the layers cells.build_model creates, one node per operation layer; with
+    Names match the layers network.build_model creates, one node per operation layer; with
     `primitives`, one per tensor the layer computes (cells.op_tensors): the last keeps the
     layer's name, the ones before it are NAME/0, NAME/1, ...
     """
@@ -319,7 +319,7 @@ def _part_profile(graph, key, schedule):
 def arch_memory(arch, filters=64, bytes_per_value=4, schedule="paper", input_shape=(32, 32, 3),
                 num_classes=10, strides=cells.BLOCK_STRIDES, widths=cells.BLOCK_WIDTHS):
     """param_bytes, activation_bytes and per-block peaks of `arch`: exact and fast (no Keras),
-    for every candidate. Equal to `model_memory(cells.build_model(arch, ...))` under the paper
+    for every candidate. Equal to `model_memory(network.build_model(arch, ...))` under the paper
     and optimal schedules; under strict see `model_memory`."""
     if schedule not in SCHEDULES:
         raise ValueError(f"schedule: {schedule!r} is not one of {', '.join(SCHEDULES)}")
@@ -356,7 +356,7 @@ def arch_order(arch, filters=64, input_shape=(32, 32, 3), num_classes=10,
     the previous part's output). Joined, they order the whole network.
 
     The nodes are the tensors a deployed network computes (`block_graph` with `primitives`),
-    named after the layers cells.build_model(arch, filters, ...) creates: an op layer
+    named after the layers network.build_model(arch, filters, ...) creates: an op layer
     (`b1_c2_l1_dwconv3x3`, one keras.Sequential) is its output tensor, and the tensors inside it
     are `b1_c2_l1_dwconv3x3/0`, ... (the depthwise conv's output); then combines (`b1_c2_sum`),
     block concatenations (`b1_out`), `stem`, `gap` and `logits`; the weightless Identity
@@ -426,10 +426,10 @@ def _own_params(op):
 
 def model_graph(model, primitives=False):
     """Nodes of a Keras functional model: one per layer, fused layers aliasing their input.
-    With `primitives`, a nested model (an operation layer of cells.build_model, a keras.Sequential)
-    is its own layers' nodes, named as `block_graph` names them, not one node.
+    With `primitives`, a nested model (an operation layer of network.build_model, a
+    keras.Sequential) is its own layers' nodes, named as `block_graph` names them, not one node.
 
-    A model cells.build_model made marks each cell's and each block's output with an Identity
+    A model network.build_model made marks each cell's and each block's output with an Identity
     layer (cells.output_marker): those cell outputs hold until their block's output (rule 3),
     so the paper schedule gives what it gives for the Arch. Any other model has no cells.
     """
@@ -491,7 +491,7 @@ def model_graph(model, primitives=False):
 def model_memory(model, bytes_per_value=4, schedule="paper"):
     """param_bytes and activation_bytes of any Keras functional model (Tables 1 and 2).
 
-    For a model cells.build_model made, equal to `arch_memory` of its Arch under the paper and
+    For a model network.build_model made, equal to `arch_memory` of its Arch under the paper and
     optimal schedules, which depend only on the graph. Strict can differ: its program order is
     the order of the node list, and a Keras model keeps no record of the order its layers were
     called in; it lists (and runs) them by depth from the output, so e.g. both cells' op layers

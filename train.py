@@ -38,7 +38,7 @@ splits and the augmentation are inputs.py's. Decisions the paper leaves open, ma
   model's architecture is kept beside it, PATH.json for PATH.keras (`save_model`,
   `load_model`), because a Keras file holds layers, not the cells.py encoding they came from.
 * **GPU fast path** (beyond the paper). `mixed_precision` trains under a Keras mixed dtype
-  policy: 16-bit computation, float32 weights, logits (cells.build_model) and loss, and loss
+  policy: 16-bit computation, float32 weights, logits (network.build_model) and loss, and loss
   scaling for float16, whose range is too small for small gradients. It changes the numbers.
   `jit_compile` compiles the steps with XLA; it changes how they run, not what they compute,
   up to float rounding. Its default, Keras' "auto", is XLA on a GPU (when every layer supports
@@ -66,6 +66,7 @@ import cells
 import guard
 import inherit
 import inputs
+import network
 
 
 def define_flags():
@@ -219,7 +220,7 @@ class TrainConfig:
     label_smoothing: float = 0.0
     # Keras' default is 0.99; the authors trained in PyTorch, whose 0.1 is Keras' 0.9. With a
     # few hundred steps 0.99's moving statistics stay near their initial 0 and 1.
-    bn_momentum: float = cells.BN_MOMENTUM
+    bn_momentum: float = network.BN_MOMENTUM
     # Recompute an inherited model's BatchNorm statistics on this many training batches before
     # it is evaluated (recalibrate_batchnorm); 0: not.
     bn_recalibration: int = 0
@@ -287,7 +288,7 @@ def train(arch, data, config, model_path=None, evaluate_test=False, start=None):
 
     start: a function of no arguments that returns the Keras model of `arch` to train, e.g. one
     that inherited a parent's weights (inherit.inherit); called after the seed is set, so its
-    fresh layers are seeded too. Default: `cells.build_model`, fresh weights. With
+    fresh layers are seeded too. Default: `network.build_model`, fresh weights. With
     `config.epochs == 0` the model is only evaluated (a `start` is then required).
 
     The test split is evaluated only if `evaluate_test`. If `model_path` (a .keras file) is
@@ -321,7 +322,7 @@ def train(arch, data, config, model_path=None, evaluate_test=False, start=None):
         keras.utils.set_random_seed(config.seed)
         keras.config.set_dtype_policy(config.mixed_precision)
         if start is None:
-            model = cells.build_model(arch, config.filters, data.num_classes, data.input_shape,
+            model = network.build_model(arch, config.filters, data.num_classes, data.input_shape,
                                       bn_momentum=config.bn_momentum)
         else:
             model = start()

@@ -14,9 +14,9 @@ import time
 from absl import app
 from absl import flags
 
-import cells
 import grow_trim
 import lifetime
+import network
 
 flags.DEFINE_integer("rounds", 5, "Rounds after round 0.")
 flags.DEFINE_integer("filters", 64, "Filters of the first block (w).")
@@ -61,7 +61,7 @@ def main(argv):
         sample = candidates[:FLAGS.keras_sample]
         start = time.perf_counter()
         for arch in sample:
-            lifetime.folded_params(cells.build_model(arch, FLAGS.filters))
+            lifetime.folded_params(network.build_model(arch, FLAGS.filters))
             keras.backend.clear_session()
         keras_each = (time.perf_counter() - start) / len(sample)
         print(f"p through Keras (build + count): {keras_each * 1e3:.0f} ms per candidate; "

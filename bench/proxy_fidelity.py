@@ -36,6 +36,7 @@ import grow_trim
 import guard
 import inputs
 import lifetime
+import network
 import ranking
 import records
 import train
@@ -68,7 +69,7 @@ class Proxy:
     name: str
     epochs: int
     recipe: str = "short"
-    bn_momentum: float = cells.BN_MOMENTUM
+    bn_momentum: float = network.BN_MOMENTUM
     train_examples: int | None = None
     inherit: bool = False
     parent: str | None = None

@@ -24,6 +24,7 @@ import export
 import grow_trim
 import guard
 import lifetime
+import network
 from reproduce import baselines
 from reproduce import report
 
@@ -106,7 +107,7 @@ def main(argv):
     jobs, archs = [], {}
     for name, arch in search_networks(FLAGS.candidates, FLAGS.seed):
         archs[f"{name} (w={FLAGS.filters})"] = arch
-        jobs.append((f"{name} (w={FLAGS.filters})", lambda arch=arch: cells.build_model(
+        jobs.append((f"{name} (w={FLAGS.filters})", lambda arch=arch: network.build_model(
             arch, FLAGS.filters, 10, INPUT_SHAPE), lambda arch=arch: export.predicted(
                 lambda s: lifetime.arch_memory(arch, FLAGS.filters, 1, s),
                 lifetime.arch_graph(arch, FLAGS.filters, primitives=True))))

@@ -11,8 +11,8 @@ first stage), MobileNetV2's `alpha` (keras.applications' width multiplier) and S
 from absl import flags
 import keras
 
-import cells
 import lifetime
+import network
 from reproduce import report
 
 
@@ -40,7 +40,7 @@ def measure_models(builders, bytes_per_value, schedule, log=print):
 
 def _bn(x, activation):
     """BatchNorm, then "relu", "relu6" or no activation."""
-    x = keras.layers.BatchNormalization(momentum=cells.BN_MOMENTUM)(x)  # as the searched ones
+    x = keras.layers.BatchNormalization(momentum=network.BN_MOMENTUM)(x)  # as the searched ones
     if activation is None:
         return x
     return keras.layers.ReLU(max_value=6.0 if activation == "relu6" else None)(x)
@@ -60,7 +60,7 @@ def _dw_bn(x, strides, activation=None):
 
 def _classifier(x, inputs, num_classes, name):
     x = keras.layers.GlobalAveragePooling2D()(x)
-    # Logits in float32 under a mixed dtype policy too, as cells.build_model's: a baseline
+    # Logits in float32 under a mixed dtype policy too, as network.build_model's: a baseline
     # trained beside the searched networks gets the same loss precision.
     logits = keras.layers.Dense(num_classes, dtype="float32")(x)
     return keras.Model(inputs, logits, name=name)

@@ -372,7 +372,7 @@ def prepare_training(out_dir, runs, training, smoke, log=print):
 
 def built_with_bn_momentum(build, momentum):
     """The model of `build()` with every BatchNorm's momentum set to the recipe's
-    (baselines._bn builds with cells.BN_MOMENTUM; a search from before that setting trained
+    (baselines._bn builds with network.BN_MOMENTUM; a search from before that setting trained
     its networks with 0.99)."""
     model = build()
     for layer in model.layers:

@@ -17,7 +17,7 @@ plus the peak of the lifetime analysis, paper schedule by default):
   stride at the nearest relative depth (``source_blocks``). Memory is exact
   (``lifetime.arch_memory``); no Keras model is built.
 
-  The paper's "256 filters" cannot be the first width w: our stem (as ``cells.build_model``
+  The paper's "256 filters" cannot be the first width w: our stem (as ``network.build_model``
   builds it) is a stride-1 3x3 conv at the input resolution, and 224x224x256 floats alone are
   49 MiB, twice the paper's whole MemNAS-A. We read 256 as the widest layer, as the CIFAR
   template at the paper's w = 64 ends with 4w = 256 filters: w = 32 (``--filters``) with
@@ -145,7 +145,7 @@ def memnas_rows(runs, filters, bytes_per_value, schedule):
 def template_note(filters):
     names = ", ".join(f"b{j + 1}" for j in source_blocks())
     return (f"- MemNAS template: stem 3x3 conv, stride 1, {filters} filters (as "
-            f"cells.build_model), then 16 blocks with strides "
+            f"network.build_model), then 16 blocks with strides "
             f"{', '.join(map(str, IMAGENET_STRIDES))} and widths "
             f"{', '.join(map(str, IMAGENET_WIDTHS))} x w, w = {filters}; they copy the CIFAR "
             f"blocks {names}; global average pooling, dense to {NUM_CLASSES} classes.")

@@ -9,6 +9,7 @@ import pytest
 
 import cells
 import lifetime
+import network
 from cells import Arch, Cell
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -292,7 +293,7 @@ def test_op_params_by_hand():
 @pytest.mark.parametrize("cin, filters, stride", [(3, 4, 1), (8, 4, 2), (4, 6, 2)])
 def test_op_params_count_what_build_op_builds(op, cin, filters, stride):
     import keras
-    layer = cells.build_op(op, filters, stride, "op")
+    layer = network.build_op(op, filters, stride, "op")
     out = layer(keras.Input((8, 8, cin)))
     assert tuple(out.shape) == (None, 8 // stride, 8 // stride, filters)
     # folded_params counts the Keras layer's own weights: an independent count.
@@ -307,7 +308,7 @@ ONE_PER_OP = [cells.one_cell(op, cells.OP_NAMES[(k + 1) % 7])
 @pytest.mark.parametrize("arch", ONE_PER_OP, ids=lambda a: "+".join(a.blocks[0][0].ops))
 def test_round0_networks_validate_prune_to_themselves_and_build(arch):
     assert cells.prune(cells.validate(arch)) == arch
-    model = cells.build_model(arch, filters=4, num_classes=7, input_shape=(16, 16, 3))
+    model = network.build_model(arch, filters=4, num_classes=7, input_shape=(16, 16, 3))
     assert model.output.shape == (None, 7)
     # Five blocks with strides 1, 2, 1, 2, 1 and widths w, w, 2w, 2w, 4w: 16 / 4 = 4, 4 * 4.
     last = model.get_layer("gap").input
@@ -316,7 +317,7 @@ def test_round0_networks_validate_prune_to_themselves_and_build(arch):
 
 @pytest.fixture(scope="module")
 def figure_1b_model():
-    return cells.build_model(cells.FIGURE_1B, filters=4)
+    return network.build_model(cells.FIGURE_1B, filters=4)
 
 
 def test_build_model_runs_figure_1b_forward(figure_1b_model):
@@ -340,7 +341,7 @@ def test_build_model_marks_cell_and_block_outputs_with_weightless_layers(figure_
 
 
 def test_build_model_parameter_count_by_hand():
-    model = cells.build_model(cells.one_cell("conv3x3", "maxpool3x3"), filters=4)
+    model = network.build_model(cells.one_cell("conv3x3", "maxpool3x3"), filters=4)
     # Keras counts BN as 4 values per channel (scale, shift, mean, variance).
     # stem 3 -> 4: 9*3*4 + 16 = 124. Blocks: conv3x3 + BN, then 1x1 conv + BN before the pool.
     # b1, b2 (4 -> 4): (9*4*4 + 16) + (4*4 + 16) = 192 each; b3 (4 -> 8): 320 + 64 = 384;

@@ -11,6 +11,7 @@ from conftest import assert_one_line_error, run_script, run_scripts
 import cells
 import export
 import lifetime
+import network
 
 THREE_CELLS = "examples/three_cells.json"  # a block whose optimal order beats the program order
 SHAPE, CLASSES, WIDTH = (16, 16, 3), 4, 4
@@ -108,7 +109,7 @@ def test_strict_is_the_tflm_head_unless_its_planner_leaves_a_gap(ops, gap, tmp_p
     import keras
     arch = cells.one_cell(*ops)
     keras.utils.set_random_seed(0)
-    model = cells.build_model(arch, WIDTH, CLASSES, SHAPE)
+    model = network.build_model(arch, WIDTH, CLASSES, SHAPE)
     prediction = export.predicted(
         lambda s: lifetime.arch_memory(arch, WIDTH, 1, s, SHAPE, CLASSES),
         lifetime.arch_graph(arch, WIDTH, SHAPE, CLASSES, primitives=True))

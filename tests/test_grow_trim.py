@@ -11,6 +11,7 @@ import pytest
 import cells
 import grow_trim
 import lifetime
+import network
 from cells import Arch, Cell
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -190,7 +191,7 @@ def test_sampled_candidates_build_and_match_their_graph_and_memory():
         generation = grow_trim.generate(base)
         archs += [rng.choice(generation.grow), rng.choice(generation.trim)]
     for arch in archs:
-        model = cells.build_model(arch, filters=4, num_classes=10)
+        model = network.build_model(arch, filters=4, num_classes=10)
         # One Keras node per graph node, same names, shapes, edges and folded parameters (Keras
         # lists independent branches in its own order, so compare by name).
         assert by_name(lifetime.model_graph(model)) == by_name(lifetime.arch_graph(arch, 4))

@@ -13,6 +13,7 @@ from keras import layers
 import cells
 import grow_trim
 import inherit
+import network
 
 FILTERS, SHAPE = 4, (8, 8, 3)
 C = cells.Cell
@@ -43,7 +44,7 @@ def parent(base):
     """(canonical `base`, its model with random weights and BatchNorm statistics, its logits)."""
     rng = np.random.default_rng(1)
     base = cells.canonical(base)
-    model = cells.build_model(base, FILTERS, 10, SHAPE)
+    model = network.build_model(base, FILTERS, 10, SHAPE)
     for layer in model.layers:
         for sub in getattr(layer, "layers", [layer]):
             if isinstance(sub, layers.BatchNormalization):

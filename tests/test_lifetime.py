@@ -10,6 +10,7 @@ import pytest
 import cells
 import grow_trim
 import lifetime
+import network
 import orders
 import tflm
 from cells import Arch, Cell
@@ -255,7 +256,7 @@ def test_an_unknown_keras_app_is_named():
 
 def test_model_memory_of_figure_1b_built_equals_arch_memory():
     # docs/memory.md's numbers: rule 3 holds C1's output (r4) until the block output in both.
-    model = cells.build_model(cells.FIGURE_1B, filters=64)
+    model = network.build_model(cells.FIGURE_1B, filters=64)
     memory = lifetime.model_memory(model)
     assert (memory.params, memory.activation_bytes) == (FIGURE_1B_PARAMS, 1_310_720)
 
@@ -272,7 +273,7 @@ def test_rule_3_holds_a_block_input_that_a_bare_identity_cell_passes_on():
     assert lifetime.analyze(nodes, "paper", [1] * len(nodes)).memory == (1, 3, 2, 4, 1)
     expected = 4 * 32 * 32 * 4 * 4  # 4 units, 4 bytes each: 65,536
     assert lifetime.arch_memory(arch, filters=4).activation_bytes == expected
-    model = cells.build_model(arch, filters=4)
+    model = network.build_model(arch, filters=4)
     assert lifetime.model_memory(model).activation_bytes == expected
     assert lifetime.analyze(lifetime.arch_graph(arch, 4), "paper").peak * 4 == expected
 
@@ -286,7 +287,7 @@ def test_strict_order_of_a_keras_model_is_its_own():
                   Cell((0, 0), ("conv3x3", "conv3x3"), "sum", True)),) * 5)
     unit_bytes = 32 * 32 * 4 * 4
     assert lifetime.arch_memory(arch, 4, schedule="strict").activation_bytes == 4 * unit_bytes
-    model = cells.build_model(arch, filters=4)
+    model = network.build_model(arch, filters=4)
     assert lifetime.model_memory(model, schedule="strict").activation_bytes == 5 * unit_bytes
     # The paper and optimal schedules depend on the graph only: both give 4 units (paper: t = 2,
     # 4 layer outputs; optimal: the Arch's program order, found from Keras's order too).
@@ -495,7 +496,7 @@ def test_deployed_schedules_count_the_tensors_inside_an_operation_layer():
     # TFLite-Micro needed 4 of them (65,536 B, measured with export.py): its planner's gaps.
     assert lifetime.arch_memory(arch, 16, 1, "tflm").activation_bytes == 4 * 16_384
     # The same from the Keras model, whose op layers are keras.Sequential models.
-    model = cells.build_model(arch, 16)
+    model = network.build_model(arch, 16)
     for schedule in lifetime.DEPLOYED:
         assert (lifetime.model_memory(model, 1, schedule).activation_bytes
                 == lifetime.arch_memory(arch, 16, 1, schedule).activation_bytes)

@@ -13,6 +13,7 @@ from conftest import run_script, run_scripts
 import cells
 import grow_trim
 import inputs
+import network
 import train
 
 
@@ -111,8 +112,8 @@ def test_every_batchnorm_layer_carries_the_configured_momentum():
         return {layer.momentum for layer in train._sublayers(model)
                 if isinstance(layer, keras.layers.BatchNormalization)}
 
-    assert momenta(cells.build_model(cells.FIGURE_1B, filters=4)) == {0.9}
-    assert momenta(cells.build_model(cells.FIGURE_1B, filters=4, bn_momentum=0.99)) == {0.99}
+    assert momenta(network.build_model(cells.FIGURE_1B, filters=4)) == {0.9}
+    assert momenta(network.build_model(cells.FIGURE_1B, filters=4, bn_momentum=0.99)) == {0.99}
     from reproduce import baselines
     assert momenta(baselines.resnet_cifar(8)) == {0.9}
 
@@ -190,7 +191,7 @@ def keeping(built, data):
     """A `start` for train.train: a fresh round-0 network, appended to `built` so that a test
     can look at the model train.train compiled."""
     def start():
-        built.append(cells.build_model(cells.ROUND0[0], TINY.filters, data.num_classes,
+        built.append(network.build_model(cells.ROUND0[0], TINY.filters, data.num_classes,
                                        data.input_shape))
         return built[-1]
     return start
