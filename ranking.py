@@ -17,7 +17,7 @@ def _check_pair(y_true, y_pred, where):
     return y_true, y_pred
 
 
-def _top(values, k):
+def top_k(values, k):
     """Indices of the k largest values, best first; ties go to the earlier candidate."""
     return np.argsort(-values, kind="stable")[:k]
 
@@ -38,7 +38,7 @@ def ap_at_k(y_true, y_pred, k):
     """
     y_true, y_pred = _check_pair(y_true, y_pred, "ap_at_k")
     k = _clip_k(k, len(y_true), "ap_at_k")
-    relevant = np.isin(_top(y_pred, k), _top(y_true, k))  # [p_i in R], i = 1..k
+    relevant = np.isin(top_k(y_pred, k), top_k(y_true, k))  # [p_i in R], i = 1..k
     precision = np.cumsum(relevant) / np.arange(1, k + 1)
     return float(np.sum(precision * relevant) / k)
 
@@ -54,9 +54,9 @@ def ndcg_at_k(y_true, y_pred, k):
     y_true, y_pred = _check_pair(y_true, y_pred, "ndcg_at_k")
     k = _clip_k(k, len(y_true), "ndcg_at_k")
     relevance = np.zeros(len(y_true))
-    relevance[_top(y_true, k)] = np.arange(k, 0, -1)
+    relevance[top_k(y_true, k)] = np.arange(k, 0, -1)
     discount = 1 / np.log2(np.arange(2, k + 2))  # 1 / log2(i + 1), i = 1..k
-    dcg = np.sum(relevance[_top(y_pred, k)] * discount)
+    dcg = np.sum(relevance[top_k(y_pred, k)] * discount)
     idcg = np.sum(np.arange(k, 0, -1) * discount)
     return float(dcg / idcg)
 

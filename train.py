@@ -102,11 +102,35 @@ def define_flags():
                         "architecture) to this directory.")
 
 
-# The TrainConfig fields a recipe sets: each is a flag whose default is the recipe's.
-RECIPE_FIELDS = ("epochs", "batch_size", "learning_rate", "momentum", "nesterov",
-                 "weight_decay", "lr_schedule", "sgdr_first_epochs", "sgdr_t_mul",
-                 "warmup_fraction", "label_smoothing", "pad", "cutout", "bn_momentum",
-                 "bn_recalibration")
+def _schedule_enum(name, default, help_text):
+    flags.DEFINE_enum(name, default, list(LR_SCHEDULES), help_text)
+
+
+# The TrainConfig fields a recipe sets, each a flag whose default is the recipe's: (field, absl
+# definer, help).
+_RECIPE_FLAGS = (
+    ("epochs", flags.DEFINE_integer, "Training epochs"),
+    ("batch_size", flags.DEFINE_integer, "Batch size"),
+    ("learning_rate", flags.DEFINE_float, "Peak learning rate"),
+    ("momentum", flags.DEFINE_float, "SGD momentum"),
+    ("nesterov", flags.DEFINE_bool, "Nesterov momentum"),
+    ("weight_decay", flags.DEFINE_float, "Decoupled weight decay (Keras SGD: each step "
+     "w -= learning rate * decay * w)"),
+    ("lr_schedule", _schedule_enum, "sgdr (cosine with warm restarts) or warmup_cosine "
+     "(linear warm-up, one cosine decay to 0)"),
+    ("sgdr_first_epochs", flags.DEFINE_integer, "SGDR: epochs of the first cosine cycle (T_0)"),
+    ("sgdr_t_mul", flags.DEFINE_float, "SGDR: each cycle is this many times longer than the "
+     "one before (T_mult)"),
+    ("warmup_fraction", flags.DEFINE_float, "warmup_cosine: share of the steps of the linear "
+     "warm-up"),
+    ("label_smoothing", flags.DEFINE_float, "Label smoothing of the cross-entropy"),
+    ("pad", flags.DEFINE_integer, "Pixels of padding before the random crop"),
+    ("cutout", flags.DEFINE_integer, "Side of the cutout hole, 0: no cutout"),
+    ("bn_momentum", flags.DEFINE_float, "BatchNorm momentum, Keras' sense (0.9 is PyTorch's "
+     "0.1, the authors')"),
+    ("bn_recalibration", flags.DEFINE_integer, "Recompute an inherited network's BatchNorm "
+     "statistics on this many training batches before it is evaluated; 0: not"))
+RECIPE_FIELDS = tuple(name for name, _, _ in _RECIPE_FLAGS)
 
 
 def define_recipe_flags(epochs_help=""):
@@ -115,36 +139,10 @@ def define_recipe_flags(epochs_help=""):
     flags.DEFINE_enum("recipe", "paper", list(RECIPES), "Training recipe: paper (Section 4.1 "
                       "exactly) or short (a short-budget recipe); the flags below override "
                       "its values one by one.")
-
-    def schedule_enum(name, default, help_text):
-        flags.DEFINE_enum(name, default, list(LR_SCHEDULES), help_text)
-
     defaults = {field.name: field.default for field in dataclasses.fields(TrainConfig)}
-    for name, define, help_text in (
-            ("epochs", flags.DEFINE_integer, "Training epochs"
-             + (f"; {epochs_help}" if epochs_help else "")),
-            ("batch_size", flags.DEFINE_integer, "Batch size"),
-            ("learning_rate", flags.DEFINE_float, "Peak learning rate"),
-            ("momentum", flags.DEFINE_float, "SGD momentum"),
-            ("nesterov", flags.DEFINE_bool, "Nesterov momentum"),
-            ("weight_decay", flags.DEFINE_float, "Decoupled weight decay (Keras SGD: each step "
-             "w -= learning rate * decay * w)"),
-            ("lr_schedule", schedule_enum, "sgdr (cosine with warm restarts) or warmup_cosine "
-             "(linear warm-up, one cosine decay to 0)"),
-            ("sgdr_first_epochs", flags.DEFINE_integer, "SGDR: epochs of the first cosine "
-             "cycle (T_0)"),
-            ("sgdr_t_mul", flags.DEFINE_float, "SGDR: each cycle is this many times longer "
-             "than the one before (T_mult)"),
-            ("warmup_fraction", flags.DEFINE_float, "warmup_cosine: share of the steps of the "
-             "linear warm-up"),
-            ("label_smoothing", flags.DEFINE_float, "Label smoothing of the cross-entropy"),
-            ("pad", flags.DEFINE_integer, "Pixels of padding before the random crop"),
-            ("cutout", flags.DEFINE_integer, "Side of the cutout hole, 0: no cutout"),
-            ("bn_momentum", flags.DEFINE_float, "BatchNorm momentum, Keras' sense (0.9 is "
-             "PyTorch's 0.1, the authors')"),
-            ("bn_recalibration", flags.DEFINE_integer, "Recompute an inherited network's "
-             "BatchNorm statistics on this many training batches before it is evaluated; "
-             "0: not")):
+    for name, define, help_text in _RECIPE_FLAGS:
+        if name == "epochs" and epochs_help:
+            help_text = f"{help_text}; {epochs_help}"
         values = {recipe: fields.get(name, defaults[name]) for recipe, fields in RECIPES.items()}
         said = (f"default {values['paper']}" if len(set(values.values())) == 1 else
                 "default: the recipe's (" + ", ".join(f"{recipe} {value}"

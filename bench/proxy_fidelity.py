@@ -227,10 +227,9 @@ def _pct(value):
 # ---------------------------------------------------------------------------------------------
 
 def top_overlap(truth, guess, k=3):
-    """|top-k of guess & top-k of truth| / k, by index; ties broken by position."""
-    def top(values):
-        return set(np.argsort(-np.asarray(values, float), kind="stable")[:k])
-    return len(top(truth) & top(guess)) / k
+    """|top-k of guess & top-k of truth| / k, by index; ties go to the earlier network."""
+    top = [set(ranking.top_k(np.asarray(values, float), k)) for values in (truth, guess)]
+    return len(top[0] & top[1]) / k
 
 
 def fidelity(reference, proxy):
