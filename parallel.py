@@ -67,7 +67,7 @@ class Parallel:
     cpus_per_candidate: float | None = None
     gpus_per_candidate: float | None = None
 
-    def check(self):
+    def __post_init__(self):
         """One ValueError per bad setting, naming its flag."""
         if self.workers < 1:
             raise ValueError(f"--workers must be at least 1, got {self.workers}")
@@ -79,7 +79,6 @@ class Parallel:
                              f"{self.gpus_per_candidate}")
         if self.ray_address is not None:
             _host_port(self.ray_address)
-        return self
 
     @property
     def uses_ray(self):
@@ -222,7 +221,7 @@ def evaluator(settings, data, train_config, inherit, load_args=None, log=print):
     """The evaluator `settings` (a Parallel) ask for, for search.run: None (search.run's own
     TrainEvaluator, in this process) for one worker on this machine, else a RayEvaluator,
     started on entering and stopped on leaving."""
-    if not settings.check().uses_ray:
+    if not settings.uses_ray:
         yield None
         return
     with RayEvaluator(data, train_config, inherit, settings, load_args, log) as ray_evaluator:
@@ -240,7 +239,7 @@ class RayEvaluator:
 
     def __init__(self, data, train_config, inherit, settings, load_args=None, log=print,
                  task=train_task):
-        self.data, self.inherit, self.settings = data, inherit, settings.check()
+        self.data, self.inherit, self.settings = data, inherit, settings
         # Keras' per-epoch lines go to out_dir/logs/, not to the driver's terminal.
         self.train_config = dataclasses.replace(train_config, verbose=2)
         self.load_args, self.log, self.task = load_args, log, task

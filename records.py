@@ -93,7 +93,7 @@ class SearchConfig:
         activation_bytes) is within every budget set."""
         return all(getattr(stats, name) <= budget for name, budget in self.budgets().items())
 
-    def check(self):
+    def __post_init__(self):
         """One ValueError per bad setting, naming its flag."""
         if not 0.0 <= self.lambda_ <= 1.0:
             raise ValueError(f"--lambda_ must be in [0, 1], got {self.lambda_}")
@@ -113,7 +113,6 @@ class SearchConfig:
             if getattr(self, name) not in choices:
                 raise ValueError(f"--{name} must be one of {', '.join(choices)}, "
                                  f"got {getattr(self, name)!r}")
-        return self
 
 
 # Settings added after out_dirs of this format were written, and what an out_dir without them

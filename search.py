@@ -30,7 +30,7 @@ nothing within them ends the search.
 
 The search stops after ``rounds`` rounds or when no candidate of a round improves y (y <= 0).
 Round 0 has no base network: it is scored against a reference with chance accuracy and the
-median memory of its candidates. Then ``train_final`` trains the final network from scratch
+median memory of its candidates. Then ``final.train_final`` trains the final network from scratch
 for ``final_epochs`` on training + validation data and tests it on the test split.
 
 With ``inherit`` (network morphism; not in the paper) every candidate after round 0 starts from
@@ -62,6 +62,7 @@ import tensorflow as tf
 
 import cells
 import evaluation
+import final
 import grow_trim
 import guard
 import inputs
@@ -357,50 +358,6 @@ def record(search, round_record):
                + ("" if round_record.improved else "; no candidate improves y, stopping"))
 
 
-def train_final(out, data, arch, memory, config, train_config, log=print, deploy=True):
-    """After the last round: the final network trained from scratch for `final_epochs` on
-    training + validation data (the recipe of train_config otherwise, the search's seed),
-    tested on the test split, kept as final/model.keras; a records.Final, or None if
-    final_epochs is 0. Done once: a resumed search reads final/result.json back.
-    deploy: also export it (`deploy_final`)."""
-    if config.final_epochs == 0:
-        return None
-    key = cells.key(arch)
-    done = out.final()
-    if done is not None and done.key == key and done.epochs == config.final_epochs:
-        if deploy and done.ok and done.deployed is None:  # killed while exporting
-            done = deploy_final(out, data, arch, done, config, train_config, log)
-        return done
-    log(f"final: training the final network from scratch, {config.final_epochs} epochs on "
-        f"training + validation data")
-    final_config = dataclasses.replace(train_config, epochs=config.final_epochs,
-                                       seed=config.seed)
-    result = train.train(arch, inputs.with_validation(data), final_config,
-                         model_path=out.final_model_path, evaluate_test=True)
-    final = records.Final(key, result.test_accuracy, memory.param_bytes,
-                          memory.activation_bytes, config.final_epochs,
-                          round(result.seconds, 3), result.status)
-    out.write_final(final)  # before exporting: a kill then loses no training
-    if deploy and final.ok:
-        final = deploy_final(out, data, arch, final, config, train_config, log)
-    return final
-
-
-def deploy_final(out, data, arch, final, config, train_config, log=print):
-    """The trained final network as final/model_float32.tflite and model_int8.tflite, its
-    operators in the memory-optimal order if the search used that schedule, measured in
-    TFLite-Micro (export.py); `final` with `deployed` set, written to final/result.json."""
-    import export
-    log("final: exporting to TFLite (int8) and measuring its TFLite-Micro arena")
-    model, _ = train.load_model(out.final_model_path)
-    exported = export.export(arch, data, out.final_dir, train_config.filters, model,
-                             seed=config.seed, log=log, schedule="optimal"
-                             if config.schedule == "optimal" else "strict")
-    final = dataclasses.replace(final, deployed=dataclasses.asdict(exported))
-    out.write_final(final)
-    return final
-
-
 # ---------------------------------------------------------------------------------------------
 # The search
 # ---------------------------------------------------------------------------------------------
@@ -512,9 +469,8 @@ def run(out_dir, data, config, train_config, base=None, evaluator=None, log=prin
     Its `description` (or its name) is recorded.
     front_png: draw pareto.png beside pareto.json every round (False: pareto.json only; in a
     search that trains nothing, drawing would take most of its time).
-    deploy: export the final network to TFLite and measure it in TFLite-Micro (`deploy_final`).
+    deploy: export the final network to TFLite and measure it in TFLite-Micro (`final.deploy_final`).
     """
-    config.check()
     check_start(base, train_config.filters, config, data)
     evaluator = evaluator or evaluation.TrainEvaluator(data, train_config, config.inherit)
     out = records.OutDir(out_dir)
@@ -532,16 +488,17 @@ def run(out_dir, data, config, train_config, base=None, evaluator=None, log=prin
         if round_record is None:
             break
         progress, front_written = progress.after(round_record), True
-    final = train_final(out, data, progress.base, progress.base_stats, config, train_config,
-                        log, deploy)
-    if final is not None or not front_written:  # the final network's point, or a resumed search
-        pareto.write(out, search.state.records, final, config, front_png)
+    finished = final.train_final(out, data, progress.base, progress.base_stats, config,
+                                 train_config, log, deploy)
+    if finished is not None or not front_written:  # the final network's point, or a resumed one
+        pareto.write(out, search.state.records, finished, config, front_png)
     summary = records.Summary(
         rounds=progress.rounds, best_arch=progress.base, best=progress.base_stats,
         round0_best=progress.round0_best,
         y_vs_round0=memory_efficiency(progress.base_stats, progress.round0_best,
                                       config.lambda_),
-        trained=len(search.state.records), seconds=round(time.time() - start, 3), final=final)
+        trained=len(search.state.records), seconds=round(time.time() - start, 3),
+        final=finished)
     out.write_summary(summary)
     return summary
 
@@ -559,25 +516,23 @@ def _progress(record, n, total):
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
-    budgets = {}
     with guard.one_line_errors("search.py"):
+        budgets = {}
         for name in ("max_param_bytes", "max_activation_bytes"):
             try:
                 budgets[name] = parse_bytes(FLAGS[name].value)
             except ValueError as e:
                 raise ValueError(f"--{name}: {e}") from None
-    config = records.SearchConfig(
-        lambda_=FLAGS.lambda_, rounds=FLAGS.rounds, k=FLAGS.k, bytes_per_value=FLAGS.bytes,
-        schedule=FLAGS.schedule, strategy=FLAGS.strategy,
-        controller_epochs=FLAGS.controller_epochs, list_size=FLAGS.list_size,
-        controller_target=FLAGS.controller_target, seed=FLAGS.seed, inherit=FLAGS.inherit,
-        final_epochs=FLAGS.final_epochs, round0_k=FLAGS.round0_k, **budgets)
-    settings = parallel.Parallel(
-        workers=FLAGS.workers, ray_address=FLAGS.ray_address,
-        cpus_per_candidate=FLAGS.cpus_per_candidate, gpus_per_candidate=FLAGS.gpus_per_candidate)
-    with guard.one_line_errors("search.py"):
-        config.check()
-        settings.check()
+        config = records.SearchConfig(
+            lambda_=FLAGS.lambda_, rounds=FLAGS.rounds, k=FLAGS.k, bytes_per_value=FLAGS.bytes,
+            schedule=FLAGS.schedule, strategy=FLAGS.strategy,
+            controller_epochs=FLAGS.controller_epochs, list_size=FLAGS.list_size,
+            controller_target=FLAGS.controller_target, seed=FLAGS.seed, inherit=FLAGS.inherit,
+            final_epochs=FLAGS.final_epochs, round0_k=FLAGS.round0_k, **budgets)
+        settings = parallel.Parallel(
+            workers=FLAGS.workers, ray_address=FLAGS.ray_address,
+            cpus_per_candidate=FLAGS.cpus_per_candidate,
+            gpus_per_candidate=FLAGS.gpus_per_candidate)
         out = records.OutDir(FLAGS.out_dir)  # a bad --out_dir fails before the data is loaded
         # An out_dir written before a training setting existed resumes with what it computed
         # then (BatchNorm momentum 0.99, ...), unless that setting is given on the command line.

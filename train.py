@@ -102,7 +102,7 @@ def define_flags():
                         "architecture) to this directory.")
 
 
-def _schedule_enum(name, default, help_text):
+def _lr_schedule_enum(name, default, help_text):
     flags.DEFINE_enum(name, default, list(LR_SCHEDULES), help_text)
 
 
@@ -116,7 +116,7 @@ _RECIPE_FLAGS = (
     ("nesterov", flags.DEFINE_bool, "Nesterov momentum"),
     ("weight_decay", flags.DEFINE_float, "Decoupled weight decay (Keras SGD: each step "
      "w -= learning rate * decay * w)"),
-    ("lr_schedule", _schedule_enum, "sgdr (cosine with warm restarts) or warmup_cosine "
+    ("lr_schedule", _lr_schedule_enum, "sgdr (cosine with warm restarts) or warmup_cosine "
      "(linear warm-up, one cosine decay to 0)"),
     ("sgdr_first_epochs", flags.DEFINE_integer, "SGDR: epochs of the first cosine cycle (T_0)"),
     ("sgdr_t_mul", flags.DEFINE_float, "SGDR: each cycle is this many times longer than the "
@@ -167,17 +167,16 @@ MIXED_PRECISION = ("float32", "mixed_bfloat16", "mixed_float16")  # Keras dtype 
 LR_SCHEDULES = ("sgdr", "warmup_cosine")
 
 # Training recipes: named sets of TrainConfig values. Every value stays a field (and a flag) of
-# its own; a recipe only fills the ones not given. "paper" is Section 4.1 exactly (module
-# docstring); "short" is a common short-budget CIFAR recipe (larger batch and peak rate with a
-# linear warm-up, Nesterov momentum, label smoothing, weight decay, flip + 4-pixel translation
-# without cutout), for scaled-down searches and the final training of their networks.
+# its own; a recipe only fills the ones not given. "paper" is Section 4.1 exactly: TrainConfig's
+# own defaults (module docstring). "short" is a common short-budget CIFAR recipe (larger batch
+# and peak rate with a linear warm-up, Nesterov momentum, label smoothing, weight decay, flip +
+# 4-pixel translation without cutout), for scaled-down searches and the final training of their
+# networks.
 RECIPES = {
-    "paper": dict(epochs=60, batch_size=128, learning_rate=0.01, momentum=0.9, nesterov=False,
-                  weight_decay=0.0, lr_schedule="sgdr", sgdr_first_epochs=4, sgdr_t_mul=2.0,
-                  warmup_fraction=0.0, label_smoothing=0.0, pad=4, cutout=16),
-    "short": dict(epochs=20, batch_size=256, learning_rate=0.2, momentum=0.9, nesterov=True,
-                  weight_decay=5e-4, lr_schedule="warmup_cosine", sgdr_first_epochs=4,
-                  sgdr_t_mul=2.0, warmup_fraction=0.1, label_smoothing=0.1, pad=4, cutout=0),
+    "paper": {},
+    "short": dict(epochs=20, batch_size=256, learning_rate=0.2, nesterov=True,
+                  weight_decay=5e-4, lr_schedule="warmup_cosine", warmup_fraction=0.1,
+                  label_smoothing=0.1, cutout=0),
 }
 
 

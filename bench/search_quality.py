@@ -37,6 +37,7 @@ import numpy as np
 
 import cells
 import evaluation
+import final
 import guard
 import inputs
 import ranking
@@ -149,12 +150,12 @@ def train_config(settings, seed, epochs=None):
 
 def test_reference(out_dir, run, data, settings, seed, log):
     """The round-0 best of `run`, trained and tested as the final networks are (search.py's
-    train_final into OUT_DIR/final/); (architecture, Stats with its test accuracy)."""
+    final.train_final into OUT_DIR/final/); (architecture, Stats with its test accuracy)."""
     first = run.rounds[0]
     config = dataclasses.replace(run.config.search, final_epochs=settings.final_epochs)
-    final = search.train_final(records.OutDir(out_dir), data, first.best_arch, first.best,
-                               config, train_config(settings, seed), log)
-    return first.best_arch, final.stats
+    trained = final.train_final(records.OutDir(out_dir), data, first.best_arch, first.best,
+                                config, train_config(settings, seed), log)
+    return first.best_arch, trained.stats
 
 
 def ranking_quality(out_dir, run, data, settings, seed, log):

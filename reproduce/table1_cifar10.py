@@ -24,7 +24,7 @@ By default the baselines' accuracy is the paper's only: we train none of them.
 **--train_baselines** (the table at CPU scale, every row trained). A scaled-down search finds
 networks far smaller than the paper's baselines, which nothing could lose to on memory. So this
 mode trains baselines *narrowed* to the searched networks' memory, with the recipe the searched
-networks' final training used (search.train_final: from scratch, training + validation images,
+networks' final training used (final.train_final: from scratch, training + validation images,
 ``final_epochs``, the search's seed) and tests them on the same test images; they appear as
 indented rows under the baseline they narrow. The table's columns of ours become p, r, p + r
 (MiB) and test accuracy (%) for every row, the MemNAS rows' at their search width indented; the
@@ -274,7 +274,7 @@ def recipe(config):
 
 
 def recipe_of_runs(runs):
-    """The TrainConfig of the searches' final training (search.train_final): config.json's
+    """The TrainConfig of the searches' final training (final.train_final): config.json's
     recipe, with what an older out_dir computed with for settings added since
     (records.OutDir.train_added_later), the search's final_epochs and seed. ValueError naming
     the first field where two runs differ, or a run with no final training."""
@@ -403,7 +403,7 @@ def check_trained(path, key):
 
 def train_variants(out_dir, chosen, prepared, log=print):
     """{variant file: result dict} of the `chosen` Variants, each trained from scratch as
-    search.train_final trains a final network (training + validation images, tested on the
+    final.train_final trains a final network (training + validation images, tested on the
     test split) unless OUT_DIR/trained/ holds its result; each written there as it finishes.
     Every result already there is checked before anything is trained."""
     folder = os.path.join(out_dir, "trained")

@@ -32,7 +32,7 @@ class Budget:
     batch_size: int = 8  # lists per batch, as in scc.Controller.fit
     loss: str = "mse"  # scc.LOSSES: Eq. 3, or Eq. 3 plus a pairwise ranking term
 
-    def check(self):
+    def __post_init__(self):
         # Each field by the flag that sets it (batch_size has none).
         for name, flag in (("seeds", "--seeds"), ("epochs", "--controller_epochs"),
                            ("list_size", "--list_size"), ("batch_size", "Budget.batch_size")):
@@ -43,7 +43,6 @@ class Budget:
         if self.loss not in scc.LOSSES:
             raise ValueError(f"--loss: must be one of {', '.join(scc.LOSSES)}, got "
                              f"{self.loss!r}")
-        return self
 
     def train(self, kind, seed, archs, y, space="memnas"):
         """A controller of `kind` trained on `archs` and their `y` with this budget."""

@@ -332,7 +332,6 @@ def run(out_dir, runs=None, scale=SCALE, lambda_=0.5, budget=table3.Budget(), ho
         target="y", smoke=False, log=print):
     """Table 3: load or make the candidates (load_searches), compare the controllers, print
     the table and write OUT_DIR/table3_controller.json and .png; returns what the JSON holds."""
-    budget.check()
     if target not in TARGETS:
         raise ValueError(f"--target: must be one of {', '.join(TARGETS)}, got {target!r}")
     os.makedirs(out_dir, exist_ok=True)
@@ -400,14 +399,14 @@ def main(argv):
         budget = table3.Budget(seeds=given(FLAGS.seeds, "seeds"),
                         epochs=given(FLAGS.controller_epochs, "epochs"),
                         learning_rate=given(FLAGS.learning_rate, "learning_rate"),
-                        list_size=FLAGS.list_size, loss=FLAGS.loss).check()
+                        list_size=FLAGS.list_size, loss=FLAGS.loss)
         if smoke:
             budget = dataclasses.replace(budget, **SMOKE_BUDGET)
         if FLAGS.benchmark:
             setup = table3_nb201.Setup(
                 table3_nb201.benchmark_path(FLAGS.benchmark), FLAGS.target_column,
                 sizes("--train_sizes", FLAGS.train_sizes),
-                sizes("--holdout_sizes", FLAGS.holdout_sizes)).check()
+                sizes("--holdout_sizes", FLAGS.holdout_sizes))
             if smoke:
                 setup = dataclasses.replace(setup, **table3_nb201.SMOKE)
             table3_nb201.run(out_dir, setup, budget, smoke, log)

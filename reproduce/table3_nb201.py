@@ -64,19 +64,21 @@ class Setup:
     train_sizes: tuple = (100, 300, 1000)
     holdout_sizes: tuple = (200, 1000)
 
-    def check(self, cells=None):
-        """Sizes positive and distinct (held-out: at least 2); with the cells given, enough of
-        them for the largest training and held-out set side by side."""
+    def __post_init__(self):
+        """Sizes positive and distinct (held-out: at least 2)."""
         for flag, sizes, least in (("--train_sizes", self.train_sizes, 1),
                                    ("--holdout_sizes", self.holdout_sizes, 2)):
             if not sizes or min(sizes) < least or len(set(sizes)) != len(sizes):
                 raise ValueError(f"{flag}: must be distinct sizes of at least {least}, got "
                                  f"{','.join(map(str, sizes)) or 'none'}")
-        if cells is not None and max(self.train_sizes) + max(self.holdout_sizes) > len(cells):
+
+    def require(self, total):
+        """A ValueError unless `total` cells hold the largest training and held-out set side
+        by side."""
+        if max(self.train_sizes) + max(self.holdout_sizes) > total:
             raise ValueError(f"--train_sizes, --holdout_sizes: {max(self.train_sizes)} + "
                              f"{max(self.holdout_sizes)} cells needed, {self.path} has "
-                             f"{len(cells)}")
-        return self
+                             f"{total}")
 
 
 def sample(total, setup, seed):
@@ -211,10 +213,8 @@ def notes(setup, budget, total, refs):
 def run(out_dir, setup=Setup(), budget=BUDGET, smoke=False, log=print):
     """Table 3 on NAS-Bench-201: print one table per held-out size and write
     OUT_DIR/table3_nb201.json and .png; returns what the JSON holds."""
-    budget.check()
-    setup.check()
     cells, y = nb201.read_csv(setup.path, setup.column)
-    setup.check(cells)
+    setup.require(len(cells))
     log(f"{setup.path}: {len(cells)} cells, target {setup.column}")
     results = compare(cells, y, setup, budget, log)
     refs = references(cells, y, setup, budget.seeds)

@@ -19,14 +19,13 @@ FILTERS = 4
 
 def test_parallel_settings_name_the_bad_flag():
     for settings, message in [
-            (parallel.Parallel(workers=0), "--workers must be at least 1, got 0"),
-            (parallel.Parallel(gpus_per_candidate=-1), "--gpus_per_candidate must be at least "
-                                                       "0, got -1"),
-            (parallel.Parallel(cpus_per_candidate=0), "--cpus_per_candidate must be positive"),
-            (parallel.Parallel(ray_address="head"), "--ray_address must be HOST:PORT")]:
+            (dict(workers=0), "--workers must be at least 1, got 0"),
+            (dict(gpus_per_candidate=-1), "--gpus_per_candidate must be at least 0, got -1"),
+            (dict(cpus_per_candidate=0), "--cpus_per_candidate must be positive"),
+            (dict(ray_address="head"), "--ray_address must be HOST:PORT")]:
         with pytest.raises(ValueError, match=message):
-            settings.check()
-    assert not parallel.Parallel().check().uses_ray  # --workers=1: no Ray at all
+            parallel.Parallel(**settings)
+    assert not parallel.Parallel().uses_ray  # --workers=1: no Ray at all
     assert parallel.Parallel(workers=2).uses_ray
 
 

@@ -203,7 +203,7 @@ def test_nb201_samples_are_nested_and_never_meet_the_held_out_cells():
 ])
 def test_nb201_setup_errors_name_the_flag(setup, error):
     with pytest.raises(ValueError, match=error.replace("+", "\\+")):
-        table3_nb201.Setup(**setup).check(cells=range(15_625))
+        table3_nb201.Setup(**setup).require(15_625)
 
 
 def test_size_flags_must_be_integers():

@@ -56,21 +56,20 @@ def fake_search(out_dir, evaluator, **settings):
 
 def test_search_config_names_the_bad_flag():
     for config, message in [
-            (records.SearchConfig(lambda_=1.5), r"--lambda_ must be in \[0, 1\], got 1.5"),
-            (records.SearchConfig(k=0), "--k must be at least 1, got 0"),
-            (records.SearchConfig(seed=-5), "--seed must be at least 0, got -5"),
-            (records.SearchConfig(final_epochs=-1), "--final_epochs must be at least 0, got -1"),
-            (records.SearchConfig(round0_k=0), "--round0_k must be at least 1, got 0"),
-            (records.SearchConfig(max_param_bytes=0), "--max_param_bytes must be at least 1, "
-                                                      "got 0"),
-            (records.SearchConfig(max_activation_bytes=-1),
+            (dict(lambda_=1.5), r"--lambda_ must be in \[0, 1\], got 1.5"),
+            (dict(k=0), "--k must be at least 1, got 0"),
+            (dict(seed=-5), "--seed must be at least 0, got -5"),
+            (dict(final_epochs=-1), "--final_epochs must be at least 0, got -1"),
+            (dict(round0_k=0), "--round0_k must be at least 1, got 0"),
+            (dict(max_param_bytes=0), "--max_param_bytes must be at least 1, got 0"),
+            (dict(max_activation_bytes=-1),
              "--max_activation_bytes must be at least 1, got -1"),
-            (records.SearchConfig(strategy="best"), "--strategy must be one of memnas, memory, "
-                                                    "random, got 'best'"),
-            (records.SearchConfig(controller_target="loss"),
+            (dict(strategy="best"), "--strategy must be one of memnas, memory, random, got "
+                                    "'best'"),
+            (dict(controller_target="loss"),
              "--controller_target must be one of accuracy, y")]:
         with pytest.raises(ValueError, match=message):
-            config.check()
+            records.SearchConfig(**config)
 
 
 def test_byte_counts_take_decimal_and_binary_suffixes():
