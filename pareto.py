@@ -80,7 +80,7 @@ def of_run(run):
 
 def to_json(found, config):
     """pareto.json: the points (their order: `points`') and what they mean; config: the
-    search's records.SearchConfig (how memory was measured)."""
+    search's SearchConfig (how memory was measured)."""
     return {
         "memory": (f"p + r = param_bytes + activation_bytes, as the search measures them "
                    f"({config.bytes_per_value} bytes per value, {config.schedule} schedule)"),

@@ -31,89 +31,15 @@ import shutil
 
 import cells
 import guard
+import search_config
 from efficiency import Stats
 
 FORMAT = 2  # 2: Stats as param_bytes / activation_bytes (1 had p / r), config sections
-STRATEGIES = ("memnas", "memory", "random")
-CONTROLLER_TARGETS = ("accuracy", "y")
 
 
 # ---------------------------------------------------------------------------------------------
 # The records
 # ---------------------------------------------------------------------------------------------
-
-@dataclasses.dataclass(frozen=True)
-class SearchConfig:
-    """Everything a search depends on besides the data and the training recipe.
-
-    strategy: how a round picks the k candidates to train: "memnas" (the paper: the SCC's
-    ranking, or the memory terms of Eq. 4 before it has data), "memory" (the memory terms of
-    Eq. 4 only, no controller) or "random" (k drawn uniformly, seeded).
-    controller_target: what the SCC learns: "accuracy" (candidates are ranked by Eq. 4 of the
-    predicted accuracy and their exact memory) or "y" (the paper's Eq. 3).
-    inherit: candidates start from their base's trained weights (inherit.py) and train for the
-    recipe's epochs as fine-tuning; round 0 trains from scratch.
-    final_epochs: the final network is trained from scratch for this many epochs on training +
-    validation data and tested on the test split; 0: not.
-    round0_k: candidates trained in round 0 (None: k). Round 0 has no base and is ranked by
-    the memory terms alone, so a search with a small k starts from the smallest networks;
-    28 trains all of round 0, as the paper's k = 100 does (SPEC 10).
-    max_param_bytes, max_activation_bytes: hard budgets on p and r, in bytes as the search
-    measures them (bytes_per_value, schedule); a candidate over either is never ranked nor
-    trained. None: no budget.
-    """
-    lambda_: float = 0.5
-    rounds: int = 10
-    k: int = 100
-    bytes_per_value: int = 4
-    schedule: str = "paper"
-    strategy: str = "memnas"
-    controller_epochs: int = 100
-    list_size: int = 100
-    controller_target: str = "accuracy"
-    seed: int = 0
-    inherit: bool = False
-    final_epochs: int = 60
-    round0_k: int | None = None
-    max_param_bytes: int | None = None
-    max_activation_bytes: int | None = None
-
-    def k_of(self, round_index):
-        """Candidates trained in round `round_index`."""
-        return self.k if round_index > 0 or self.round0_k is None else self.round0_k
-
-    def budgets(self):
-        """{stat name: budget in bytes} of the budgets set: param_bytes, activation_bytes."""
-        return {name: budget for name, budget in (("param_bytes", self.max_param_bytes),
-                                                  ("activation_bytes", self.max_activation_bytes))
-                if budget is not None}
-
-    def fits(self, stats):
-        """Whether a network's memory (Stats, or anything with param_bytes and
-        activation_bytes) is within every budget set."""
-        return all(getattr(stats, name) <= budget for name, budget in self.budgets().items())
-
-    def __post_init__(self):
-        """One ValueError per bad setting, naming its flag."""
-        if not 0.0 <= self.lambda_ <= 1.0:
-            raise ValueError(f"--lambda_ must be in [0, 1], got {self.lambda_}")
-        for name, flag in (("rounds", "rounds"), ("k", "k"), ("bytes_per_value", "bytes"),
-                           ("controller_epochs", "controller_epochs"),
-                           ("list_size", "list_size")):
-            if getattr(self, name) < 1:
-                raise ValueError(f"--{flag} must be at least 1, got {getattr(self, name)}")
-        for name in ("round0_k", "max_param_bytes", "max_activation_bytes"):
-            if getattr(self, name) is not None and getattr(self, name) < 1:
-                raise ValueError(f"--{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("seed", "final_epochs"):
-            if getattr(self, name) < 0:
-                raise ValueError(f"--{name} must be at least 0, got {getattr(self, name)}")
-        for name, choices in (("strategy", STRATEGIES),
-                              ("controller_target", CONTROLLER_TARGETS)):
-            if getattr(self, name) not in choices:
-                raise ValueError(f"--{name} must be one of {', '.join(choices)}, "
-                                 f"got {getattr(self, name)!r}")
-
 
 # Settings added after out_dirs of this format were written, and what an out_dir without them
 # computed: a config without one means this value. (A None default needs no entry.)
@@ -128,7 +54,7 @@ class RunConfig:
     """config.json: the search's settings, its training recipe (train.TrainConfig as a dict),
     the data set's name, how candidates were evaluated (the evaluator's description) and the
     starting network's key (None: round 0)."""
-    search: SearchConfig
+    search: search_config.SearchConfig
     train: dict
     data: str
     evaluation: str
@@ -141,7 +67,7 @@ class RunConfig:
 
     @classmethod
     def from_json(cls, data):
-        return cls(SearchConfig(**data["search"]), data["train"], data["data"],
+        return cls(search_config.SearchConfig(**data["search"]), data["train"], data["data"],
                    data["evaluation"], data["base"])
 
 

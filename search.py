@@ -52,6 +52,7 @@ import dataclasses
 import decimal
 import functools
 import re
+import search_config
 import time
 import typing
 
@@ -78,7 +79,7 @@ from efficiency import Stats, memory_efficiency, rank_scores, round0_reference
 def define_flags():
     """The command line; defined only when this file runs as a script, so that other scripts
     can import it as a library without a clash of flag names."""
-    defaults = records.SearchConfig()
+    defaults = search_config.SearchConfig()
     flags.DEFINE_float("lambda_", defaults.lambda_, "Trade-off of Eq. 4: 1 = accuracy only, "
                        "0 = memory only.")
     flags.DEFINE_string("dataset", "cifar10", inputs.DATASET_HELP)
@@ -87,7 +88,7 @@ def define_flags():
     flags.DEFINE_integer("k", defaults.k, "Candidates trained per round.")
     flags.DEFINE_integer("round0_k", defaults.round0_k, "Candidates trained in round 0 "
                          "(default: k). Round 0 is ranked by memory alone; 28 trains all of it.")
-    flags.DEFINE_enum("strategy", defaults.strategy, records.STRATEGIES,
+    flags.DEFINE_enum("strategy", defaults.strategy, search_config.STRATEGIES,
                       "How a round picks its k: memnas (the SCC), memory (the memory terms of "
                       "Eq. 4 only) or random (seeded).")
     train.define_recipe_flags(epochs_help="per candidate (with --inherit: fine-tuning epochs; "
@@ -118,7 +119,7 @@ def define_flags():
                          "SCC training epochs per round.")
     flags.DEFINE_integer("list_size", defaults.list_size, "Candidates the SCC ranks together.")
     flags.DEFINE_enum("controller_target", defaults.controller_target,
-                      records.CONTROLLER_TARGETS,
+                      search_config.CONTROLLER_TARGETS,
                       "What the SCC learns: 'accuracy' (rank by Eq. 4 with predicted accuracy "
                       "and exact p, r) or 'y' (the paper: Eq. 3, the SCC predicts y itself).")
     flags.DEFINE_integer("seed", defaults.seed, "Seed of training, controller and data split.")
@@ -386,7 +387,7 @@ class Search:
     writer, whether to draw pareto.png, and where progress lines go."""
     out: records.OutDir
     state: _State
-    config: records.SearchConfig
+    config: search_config.SearchConfig
     data: object = None
     filters: int = 64
     evaluator: object = None
@@ -523,7 +524,7 @@ def main(argv):
                 budgets[name] = parse_bytes(FLAGS[name].value)
             except ValueError as e:
                 raise ValueError(f"--{name}: {e}") from None
-        config = records.SearchConfig(
+        config = search_config.SearchConfig(
             lambda_=FLAGS.lambda_, rounds=FLAGS.rounds, k=FLAGS.k, bytes_per_value=FLAGS.bytes,
             schedule=FLAGS.schedule, strategy=FLAGS.strategy,
             controller_epochs=FLAGS.controller_epochs, list_size=FLAGS.list_size,

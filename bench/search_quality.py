@@ -28,6 +28,7 @@ a Pareto plot (accuracy against p + r) of every network trained.
 """
 import dataclasses
 import os
+import search_config
 import shutil
 import statistics
 
@@ -88,7 +89,7 @@ def parse_arm(arm):
 def run_arm(out_dir, arm, data, settings, seed, log):
     """One arm's search, run or resumed, with its final training; its readers.Run."""
     strategy, inherit = parse_arm(arm)
-    config = records.SearchConfig(
+    config = search_config.SearchConfig(
         lambda_=settings.lambda_, rounds=settings.rounds, k=settings.k, strategy=strategy,
         controller_epochs=settings.controller_epochs, seed=seed, inherit=inherit,
         final_epochs=settings.final_epochs, round0_k=settings.round0_k)
@@ -110,7 +111,7 @@ class SharedRound0:
         self.saving = evaluation.TrainEvaluator(data, config, inherit=True)
         self.description, self.inherit = self.arm.description, inherit
         self.cache = records.OutDir(cache_dir)
-        self.cache.start(records.RunConfig(records.SearchConfig(seed=config.seed),
+        self.cache.start(records.RunConfig(search_config.SearchConfig(seed=config.seed),
                                            dataclasses.asdict(config), data.name,
                                            "round 0, shared by the arms"),
                          search.MAY_CHANGE)

@@ -11,6 +11,7 @@ path runs in seconds on the real grow/trim candidates with their exact memory.
 import dataclasses
 import math
 import os
+import search_config
 import typing
 
 from absl import flags
@@ -20,7 +21,6 @@ import inputs
 import lifetime
 import parallel
 import readers
-import records
 import search
 import train
 
@@ -63,7 +63,7 @@ class Scale:
 def scaled_search(out_dir, scale, lambda_, log=print):
     """A search.py run at `scale` (a Scale) into out_dir, resumed if it exists; its readers.Run."""
     data = inputs.load_data(scale.dataset, None, 0.1, scale.train_examples, scale.seed)
-    config = records.SearchConfig(lambda_=lambda_, rounds=scale.rounds, k=scale.k,
+    config = search_config.SearchConfig(lambda_=lambda_, rounds=scale.rounds, k=scale.k,
                                   controller_epochs=scale.controller_epochs, seed=scale.seed,
                                   final_epochs=scale.final_epochs)
     train_config = train.TrainConfig.of_recipe(scale.recipe, epochs=scale.epochs,
@@ -109,7 +109,7 @@ def synthetic_search(out_dir, lambda_, rounds=3, k=8, filters=8, strategy="memor
     --smoke. strategy: "memory" ranks by Eq. 4's memory terms (no controller to train);
     "random" draws k per round, so that they span the whole range of y (Table 3 ranks them).
     pareto.json is written, pareto.png not (drawing would take most of the time)."""
-    config = records.SearchConfig(lambda_=lambda_, rounds=rounds, k=k, strategy=strategy,
+    config = search_config.SearchConfig(lambda_=lambda_, rounds=rounds, k=k, strategy=strategy,
                                   seed=seed, final_epochs=0)
     search.run(out_dir, SyntheticData(), config, train.TrainConfig(filters=filters, verbose=0),
                evaluator=StandInEvaluator(filters), log=lambda line: None, front_png=False)

@@ -1,7 +1,9 @@
 """Test setup and what several test files share: quiet TensorFlow, parsed flags, a tiny learnable
 data set, running a script as a user would, and search out_dirs written through records.py
 without training anything."""
+import json
 import os
+import search_config
 import subprocess
 import sys
 
@@ -36,6 +38,19 @@ def run_scripts(*commands, cwd=ROOT, timeout=300):
     outputs = [p.communicate(timeout=timeout) for p in processes]
     return [subprocess.CompletedProcess(args, p.returncode, *output)
             for args, p, output in zip(commands, processes, outputs)]
+
+
+def run_mains(script, *arg_lists, cwd=ROOT, timeout=300):
+    """The CompletedProcess of `python SCRIPT ARGS...` for each argument list, run through the
+    script's main in one process (tests/main_cases.py) instead of one process each: for the
+    error cases of a command line, which differ only in their flags."""
+    done = subprocess.run([sys.executable, os.path.join(ROOT, "tests", "main_cases.py"), script],
+                          input=json.dumps([list(map(str, args)) for args in arg_lists]),
+                          cwd=cwd, capture_output=True, text=True, timeout=timeout)
+    assert done.returncode == 0, done.stdout + done.stderr
+    results = json.loads(done.stdout.strip().splitlines()[-1])
+    return [subprocess.CompletedProcess([script, *args], r["returncode"], r["stdout"],
+                                        r["stderr"]) for args, r in zip(arg_lists, results)]
 
 
 def assert_one_line_error(result, expected):
@@ -73,7 +88,7 @@ def write_search(path, lambda_, bests, improved=None, finished=True, arch=cells.
     (None: no final training). Every round keeps `arch`."""
     improved = [True] * len(bests) if improved is None else improved
     out = records.OutDir(str(path))
-    out.start(records.RunConfig(records.SearchConfig(lambda_=lambda_, rounds=rounds, k=2),
+    out.start(records.RunConfig(search_config.SearchConfig(lambda_=lambda_, rounds=rounds, k=2),
                                 {"filters": filters, "epochs": 2}, "npz:fake.npz",
                                 "trained from scratch, 2 epochs"), log=lambda line: None)
     stats = [Stats(*best) for best in bests]

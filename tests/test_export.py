@@ -7,7 +7,7 @@ import os
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, run_script, run_scripts
+from conftest import assert_one_line_error, run_mains, run_script
 import cells
 import export
 import lifetime
@@ -132,6 +132,6 @@ def test_bad_input_is_one_line(exported, tmp_path):
              (["--arch=examples/figure1b.json", f"--model={model}", "--out=x"],
               f"export.py: --model={model}: its architecture is not --arch "
               "examples/figure1b.json")]
-    for result, (_, expected) in zip(run_scripts(*(["export.py", *args] for args, _ in cases)),
+    for result, (_, expected) in zip(run_mains("export.py", *(args for args, _ in cases)),
                                      cases):
         assert_one_line_error(result, expected)

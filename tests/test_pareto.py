@@ -7,6 +7,7 @@ import numpy as np
 import cells
 import pareto
 import records
+import search_config
 from conftest import run_script
 
 ARCH = cells.one_cell("conv3x3", "maxpool3x3")
@@ -82,7 +83,7 @@ def test_a_searchs_points_are_its_trained_candidates_and_its_tested_final_networ
 
 def test_write_puts_the_points_and_the_figure_into_the_out_dir(tmp_path):
     out = records.OutDir(str(tmp_path))
-    pareto.write(out, CANDIDATES, FINAL, records.SearchConfig(lambda_=0.5))
+    pareto.write(out, CANDIDATES, FINAL, search_config.SearchConfig(lambda_=0.5))
     data = json.load(open(tmp_path / "pareto.json"))
     assert "4 bytes per value, paper schedule" in data["memory"]
     assert set(data["accuracy_kind"]) == {"validation", "test"}

@@ -7,11 +7,12 @@ import pytest
 import cells
 import readers
 import records
+import search_config
 from conftest import MIB, run_script, write_search
 from efficiency import Stats
 
 ARCH = cells.one_cell("conv3x3", "maxpool3x3")
-CONFIG = records.RunConfig(records.SearchConfig(lambda_=0.5, rounds=3, k=2),
+CONFIG = records.RunConfig(search_config.SearchConfig(lambda_=0.5, rounds=3, k=2),
                            {"filters": 8, "epochs": 2, "verbose": 0}, "npz:x.npz",
                            "trained from scratch, 2 epochs")
 
@@ -81,7 +82,7 @@ def test_a_line_cut_by_a_crash_is_dropped_on_resume_and_skipped_by_readers(tmp_p
 def test_a_resume_may_change_how_a_search_runs_but_not_what_it_computes(tmp_path):
     out = records.OutDir(str(tmp_path))
     out.start(CONFIG, log=quiet)
-    longer = records.RunConfig(records.SearchConfig(lambda_=0.5, rounds=9, k=2),
+    longer = records.RunConfig(search_config.SearchConfig(lambda_=0.5, rounds=9, k=2),
                                {**CONFIG.train, "verbose": 2}, CONFIG.data, CONFIG.evaluation)
     out.start(longer, may_change=("search.rounds", "train.verbose"), log=quiet)
     other = records.RunConfig(CONFIG.search, {**CONFIG.train, "epochs": 3}, CONFIG.data,
@@ -132,7 +133,7 @@ def test_an_out_dir_from_before_memory_budgets_resumes_without_one(tmp_path):
     assert out.config() == CONFIG  # no budget
     out.start(CONFIG, log=quiet)
     (tmp_path / "config.json").write_text(json.dumps(old))
-    budget = records.RunConfig(records.SearchConfig(lambda_=0.5, rounds=3, k=2,
+    budget = records.RunConfig(search_config.SearchConfig(lambda_=0.5, rounds=3, k=2,
                                                     max_param_bytes=10_000),
                                CONFIG.train, CONFIG.data, CONFIG.evaluation)
     # A budget changes which candidates are ranked: a resume may not change it.
@@ -148,11 +149,11 @@ def test_an_out_dir_from_before_memory_budgets_resumes_without_one(tmp_path):
 
 def test_a_budget_fits_a_network_within_every_budget_set():
     stats = Stats(None, 1000, 2000)
-    assert records.SearchConfig().fits(stats)
-    assert records.SearchConfig(max_param_bytes=1000, max_activation_bytes=2000).fits(stats)
-    assert not records.SearchConfig(max_param_bytes=999).fits(stats)
-    assert not records.SearchConfig(max_param_bytes=10**6, max_activation_bytes=1999).fits(stats)
-    assert records.SearchConfig(max_activation_bytes=2000).budgets() == {"activation_bytes": 2000}
+    assert search_config.SearchConfig().fits(stats)
+    assert search_config.SearchConfig(max_param_bytes=1000, max_activation_bytes=2000).fits(stats)
+    assert not search_config.SearchConfig(max_param_bytes=999).fits(stats)
+    assert not search_config.SearchConfig(max_param_bytes=10**6, max_activation_bytes=1999).fits(stats)
+    assert search_config.SearchConfig(max_activation_bytes=2000).budgets() == {"activation_bytes": 2000}
 
 
 def test_an_out_dir_of_an_earlier_format_is_refused_by_name(tmp_path):

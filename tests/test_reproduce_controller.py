@@ -8,7 +8,7 @@ import os
 
 import pytest
 
-from conftest import assert_one_line_error, run_scripts
+from conftest import assert_one_line_error, run_mains
 from reproduce import table3
 from reproduce import table3_controller
 from reproduce import table3_nb201
@@ -126,10 +126,10 @@ def test_a_missing_runs_dir_and_bad_budget_flags_are_one_line_errors(tmp_path):
     with pytest.raises(ValueError, match="no such directory"):
         table3_controller.run(str(tmp_path / "out"), runs=[missing], log=lambda line: None)
     flags = ["--seeds=0", "--controller_epochs=0", "--learning_rate=0"]
-    missing_run, *budget_runs = run_scripts(
-        [SCRIPT, f"--runs={missing}", f"--out_dir={tmp_path / 'out'}"],
+    missing_run, *budget_runs = run_mains(
+        SCRIPT, [f"--runs={missing}", f"--out_dir={tmp_path / 'out'}"],
         # A bad budget flag is an error even with --smoke, which overrides the budget.
-        *([SCRIPT, "--smoke", flag, f"--out_dir={tmp_path}"] for flag in flags))
+        *(["--smoke", flag, f"--out_dir={tmp_path}"] for flag in flags))
     assert_one_line_error(missing_run,
                           f"table3_controller.py: --runs: {missing}: no such directory")
     for flag, result in zip(flags, budget_runs):
@@ -222,7 +222,7 @@ def test_nb201_command_line_errors_are_one_line(tmp_path):
         ("--benchmark=nb201", "--runs=somewhere"):
             "table3_controller.py: --runs: not used with --benchmark (its cells are the data)",
     }
-    results = run_scripts(*([SCRIPT, "--smoke", *args, f"--out_dir={tmp_path}"]
-                            for args in cases))
+    results = run_mains(SCRIPT, *(["--smoke", *args, f"--out_dir={tmp_path}"]
+                                  for args in cases))
     for result, expected in zip(results, cases.values()):
         assert_one_line_error(result, expected)

@@ -5,6 +5,7 @@ import glob
 import json
 import os
 import re
+import search_config
 import shutil
 import signal
 import subprocess
@@ -22,7 +23,7 @@ import records
 import scc
 import search
 import train
-from conftest import ROOT, assert_one_line_error, run_scripts
+from conftest import ROOT, assert_one_line_error, run_mains, run_scripts
 
 FILTERS = 4
 
@@ -47,7 +48,7 @@ def reversed_order(job):
 
 
 def fake_search(out_dir, evaluator, **settings):
-    config = records.SearchConfig(**{"lambda_": 0.5, "rounds": 2, "k": 3, "strategy": "memory",
+    config = search_config.SearchConfig(**{"lambda_": 0.5, "rounds": 2, "k": 3, "strategy": "memory",
                                      "final_epochs": 0, **settings})
     return search.run(str(out_dir), Task(), config,
                       train.TrainConfig(filters=FILTERS, verbose=0), evaluator=evaluator,
@@ -69,7 +70,7 @@ def test_search_config_names_the_bad_flag():
             (dict(controller_target="loss"),
              "--controller_target must be one of accuracy, y")]:
         with pytest.raises(ValueError, match=message):
-            records.SearchConfig(**config)
+            search_config.SearchConfig(**config)
 
 
 def test_byte_counts_take_decimal_and_binary_suffixes():
@@ -93,7 +94,7 @@ def test_budgets_exclude_every_candidate_over_them_from_ranking_and_training(tmp
                   max_activation_bytes=32_768)
     fake_search(tmp_path, params_accuracy, **config)
     run = readers.load_run(str(tmp_path))
-    budget = records.SearchConfig(**config)
+    budget = search_config.SearchConfig(**config)
     assert run.config.search.max_param_bytes == 12_000  # recorded in config.json
     assert run.candidates and all(c.param_bytes <= 12_000 and c.activation_bytes <= 32_768
                                   for c in run.candidates)
@@ -116,7 +117,7 @@ def test_a_round_with_nothing_within_the_budget_ends_the_search(tmp_path, monkey
         dataclasses.replace(generate(round_index, base, start_from), trim=())
         if round_index else generate(round_index, base, start_from)))
     lines = []
-    config = records.SearchConfig(lambda_=0.5, rounds=3, k=3, strategy="memory",
+    config = search_config.SearchConfig(lambda_=0.5, rounds=3, k=3, strategy="memory",
                                   final_epochs=0, max_param_bytes=3_496)
     summary = search.run(str(tmp_path), Task(), config, train.TrainConfig(filters=FILTERS),
                          evaluator=params_accuracy, log=lines.append, front_png=False)
@@ -143,7 +144,7 @@ def test_a_search_that_cannot_start_within_its_budget_says_why_and_writes_nothin
             fake_search(tmp_path / "out", params_accuracy, **settings)
     with pytest.raises(ValueError, match=r"--max_param_bytes=3,000: the starting network "
                                          r"\(--base\) does not fit; it has param_bytes "):
-        search.run(str(tmp_path / "out"), Task(), records.SearchConfig(max_param_bytes=3_000),
+        search.run(str(tmp_path / "out"), Task(), search_config.SearchConfig(max_param_bytes=3_000),
                    train.TrainConfig(filters=FILTERS), base=cells.FIGURE_1B,
                    evaluator=params_accuracy, log=lambda line: None)
     assert not (tmp_path / "out").exists()  # another budget may be tried in the same out_dir
@@ -162,7 +163,7 @@ def test_the_search_writes_its_pareto_front_every_round(tmp_path):
         if line.startswith("round 1:") and not after_round0:
             after_round0.extend(json.load(open(tmp_path / "pareto.json"))["points"])
 
-    config = records.SearchConfig(lambda_=0.5, rounds=2, k=4, strategy="random", round0_k=8,
+    config = search_config.SearchConfig(lambda_=0.5, rounds=2, k=4, strategy="random", round0_k=8,
                                   final_epochs=0)
     search.run(str(tmp_path), Task(), config, train.TrainConfig(filters=FILTERS),
                evaluator=hashed_accuracy, log=log)
@@ -202,7 +203,7 @@ def test_the_controller_does_not_depend_on_the_order_candidates_finish_in(tmp_pa
                               val_accuracy=accuracy, param_bytes=1000, activation_bytes=1000,
                               y=accuracy, seconds=1.0, status="ok")
             for arch, accuracy in zip(archs, (0.6, 0.2, 0.4))]
-    config = records.SearchConfig(controller_epochs=1, list_size=8)
+    config = search_config.SearchConfig(controller_epochs=1, list_size=8)
     predictions = []
     for name, order in (("forward", done), ("backward", done[::-1])):
         out = records.OutDir(str(tmp_path / name))
@@ -457,7 +458,7 @@ def test_bad_input_is_one_line_naming_the_problem(tiny_npz, tmp_path):
     # Nothing within the budget: the library's message, for the data and width (64) of the CLI.
     import inputs
     with pytest.raises(ValueError) as nothing_fits:
-        search.check_start(None, 64, records.SearchConfig(max_param_bytes=1000),
+        search.check_start(None, 64, search_config.SearchConfig(max_param_bytes=1000),
                            inputs.load_data(f"npz:{tiny_npz}"))
     assert str(nothing_fits.value).startswith("--max_param_bytes=1,000: no round-0 candidate "
                                               "fits; the smallest has param_bytes ")
@@ -480,7 +481,7 @@ def test_bad_input_is_one_line_naming_the_problem(tiny_npz, tmp_path):
          "search.py: --ray_address: nothing answers at 127.0.0.1:9 (Connection refused); "
          "start the head with `ray start --head`"),
     ]
-    results = run_scripts(*(["search.py", f"--out_dir={tmp_path / 'o'}", *args]
-                            for args, _ in cases))
+    results = run_mains("search.py", *([f"--out_dir={tmp_path / 'o'}", *args]
+                                       for args, _ in cases))
     for result, (_, expected) in zip(results, cases):
         assert_one_line_error(result, expected)

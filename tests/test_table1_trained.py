@@ -8,7 +8,7 @@ import pytest
 
 import readers
 import train
-from conftest import assert_one_line_error, run_scripts, write_search
+from conftest import assert_one_line_error, run_mains, write_search
 from reproduce import baselines
 from reproduce import table1_cifar10
 
@@ -146,10 +146,11 @@ def test_bad_training_input_is_one_line(tmp_path):
     lam08 = write_search(tmp_path / "runs" / "lam08", 0.8, [(0.5, 1, 1)])
     set_train(lam08, cutout=0)
     script = "reproduce/table1_cifar10.py"
-    mismatch, recipe_with_runs = run_scripts(
-        [script, "--train_baselines", "--smoke", f"--runs={tmp_path / 'runs'}",
+    mismatch, recipe_with_runs = run_mains(
+        script,
+        ["--train_baselines", "--smoke", f"--runs={tmp_path / 'runs'}",
          f"--out_dir={tmp_path / 'out'}"],
-        [script, "--train_baselines", "--recipe=short", f"--runs={tmp_path / 'runs'}",
+        ["--train_baselines", "--recipe=short", f"--runs={tmp_path / 'runs'}",
          f"--out_dir={tmp_path / 'out'}"])
     assert_one_line_error(mismatch, f"table1_cifar10.py: --runs: {tmp_path / 'runs' / 'lam05'}"
                           f" and {lam08} trained their final networks with different cutout "

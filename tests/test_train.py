@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import run_script, run_scripts
+from conftest import run_mains, run_script
 import cells
 import grow_trim
 import inputs
@@ -419,7 +419,8 @@ def test_cli_errors_name_the_problem(tmp_path):
             arch_file.write_text(content)
         cases.append(([f"--arch={arch_file}", "--dataset=npz:missing.npz"],
                       f"{arch_file}: ", rule))
-    for result, (args, message, *rule) in zip(run_scripts(*(["train.py", *c[0]] for c in cases)), cases):
+    for result, (args, message, *rule) in zip(run_mains("train.py", *(c[0] for c in cases)),
+                                              cases):
         assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
         last_line = result.stderr.strip().splitlines()[-1]
         assert last_line.startswith("train.py: ") and message in last_line, result.stderr
