@@ -590,7 +590,7 @@ def makes_no_layer(op, stride, in_channels, filters):
 
 def output_marker(prefix, cell=None):
     """Name of the weightless Identity layer on the output of cell `cell` of block `prefix`
-    ("b1"), or of the block when `cell` is None. lifetime.model_graph finds them by OUTPUT_MARKER
+    ("b1"), or of the block when `cell` is None. keras_graph.model_graph finds them by OUTPUT_MARKER
     to keep cell outputs live until the block output (Figure 3, rule 3): Keras has no cells."""
     return f"{prefix}_output" if cell is None else f"{prefix}_c{cell}_output"
 

@@ -32,6 +32,7 @@ from_keras_model falls back to legacy Keras 2 code.
 """
 import contextlib
 import dataclasses
+import graph
 import json
 import multiprocessing
 import os
@@ -373,7 +374,7 @@ def optimal_plan(arch, filters, input_shape=(32, 32, 3), num_classes=10):
     TFLM should then allocate."""
     order = [name for part in lifetime.arch_order(arch, filters, input_shape, num_classes)
              for name in part]
-    nodes = lifetime.arch_graph(arch, filters, input_shape, num_classes, primitives=True)
+    nodes = graph.arch_graph(arch, filters, input_shape, num_classes, primitives=True)
     index = {node.name: k for k, node in enumerate(nodes)}
     return order, tflm.planned_arena(nodes, 1, [0] + [index[name] for name in order],
                                          best=True)
@@ -440,7 +441,7 @@ def export(arch, data, out_dir, filters, model=None, representative=200, seed=0,
     shape, classes = data.input_shape, data.num_classes
     prediction = predicted(
         lambda s: lifetime.arch_memory(arch, filters, 1, s, shape, classes),
-        lifetime.arch_graph(arch, filters, shape, classes, primitives=True))
+        graph.arch_graph(arch, filters, shape, classes, primitives=True))
     order = None
     if schedule == "optimal":
         order, prediction["planned_arena_bytes"] = optimal_plan(arch, filters, shape, classes)

@@ -27,9 +27,11 @@ Four schedules (``analyze``):
   them out (tflm.py): what a microcontroller allocates.
 
 Parameters are counted as deployed: BatchNorm folded into the convolution before it
-(``cells.op_params`` for the operation layers of an Arch, ``folded_params`` for Keras layers).
+(``cells.op_params`` for the operation layers of an Arch, ``keras_graph.folded_params`` for
+Keras layers).
 
-The same analysis runs on any Keras functional model (``model_graph``), which is how the
+The nodes are built by graph.py from an Arch (rule 1: ``graph.block_graph``) and by
+keras_graph.py from any Keras functional model (``keras_graph.model_graph``), which is how the
 baselines of Tables 1 and 2 are measured; for a model ``network.build_model`` made, it gives what
 ``arch_memory`` gives for the Arch under the paper schedule. The graph logic imports no Keras.
 """
@@ -38,13 +40,14 @@ import dataclasses
 import functools
 import json
 import math
-import typing
 
 from absl import app
 from absl import flags
 
 import cells
+import graph
 import guard
+import keras_graph
 import orders
 import tflm
 
@@ -66,22 +69,6 @@ SCHEDULES = ("paper", "strict", "optimal", "tflm")
 # Schedules of a deployed network: every tensor a runtime holds is a node, those inside an
 # operation layer too (a depthwise output before its pointwise conv: cells.op_tensors).
 DEPLOYED = ("strict", "optimal", "tflm")
-
-
-class Node(typing.NamedTuple):
-    """An intermediate representation: (H, W, C) without batch, the nodes it reads, and the
-    folded parameter count of the layer that computes it."""
-    name: str
-    shape: tuple
-    inputs: tuple = ()
-    params: int = 0
-    # Rule 3, second half (paper schedule): a cell's output stays live until this node, the
-    # block output, is computed.
-    hold: typing.Optional[int] = None
-
-    @property
-    def size(self):
-        return math.prod(self.shape)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -169,123 +156,6 @@ def _memory_row(born, dead, sizes):
     return memory
 
 
-# ---------------------------------------------------------------------------------------------
-# The graph of an Arch
-# ---------------------------------------------------------------------------------------------
-
-def block_graph(block, in_shape, filters, stride, prefix="b1", primitives=False):
-    """Nodes of one block, node 0 being its input; returns (nodes, index of the output node).
-
-    Figure 3, rule 1: the nodes are the block input, every operation layer's output, every
-    cell's combine output and the block's final concatenation; BatchNorm and activations are
-    fused into the layer before them, and an identity makes no node unless it has to project.
-    Names match the layers network.build_model creates, one node per operation layer; with
-    `primitives`, one per tensor the layer computes (cells.op_tensors): the last keeps the
-    layer's name, the ones before it are NAME/0, NAME/1, ...
-    """
-    nodes, loc = _cell_nodes(block, tuple(in_shape), filters, stride, prefix, primitives)
-    nodes = list(nodes)
-    outputs = [loc[j] for j, cell in enumerate(block, start=1) if cell.output]
-    if len(outputs) == 1:
-        out = outputs[0]
-    else:
-        channels = sum(nodes[k].shape[-1] for k in outputs)
-        nodes.append(Node(f"{prefix}_out", (*nodes[-1].shape[:2], channels), tuple(outputs)))
-        out = len(nodes) - 1
-    # Rule 3: cell outputs live until the block output. A cell that is a bare identity is its
-    # input's node, the block input included, and holds that.
-    for k in set(loc[1:]) - {out}:
-        name, shape, inputs, params, _ = nodes[k]  # not _replace: this runs for every block
-        nodes[k] = Node(name, shape, inputs, params, out)
-    return nodes, out
-
-
-@functools.lru_cache(maxsize=1 << 9)  # a round reuses its base's prefixes only
-def _cell_nodes(block, in_shape, filters, stride, prefix, primitives=False):
-    """(nodes, node index of each location) of a block's cells, output node not yet added.
-
-    Built as the nodes of all cells but the last, then the last cell's: a grown candidate's
-    blocks are its base's blocks plus one cell, so the cache serves all but that cell.
-    """
-    if not block:
-        return (Node("input", in_shape),), (0,)
-    nodes, loc = _cell_nodes(block[:-1], in_shape, filters, stride, prefix, primitives)
-    nodes, j = list(nodes), len(block)
-    h, w = -(-in_shape[0] // stride), -(-in_shape[1] // stride)  # 'same' padding rounds up
-    cell, outs = block[-1], []
-    for i, (src, op) in enumerate(cell.layers, start=1):
-        s, cin = stride if src == 0 else 1, nodes[loc[src]].shape[-1]  # outputs: downsampled
-        if cells.makes_no_layer(op, s, cin, filters):
-            outs.append(loc[src])
-            continue
-        name = cells.op_layer_name(prefix, j, i, op)
-        if primitives:
-            last = loc[src]
-            for k, (shape, params) in enumerate(cells.op_tensors(op, nodes[last].shape,
-                                                                 filters, s)):
-                if params is None:  # shared by every layer that reads this input
-                    found = [n for n, node in enumerate(nodes) if node.inputs == (last,)
-                             and node.shape == shape and node.name.endswith("/0")]
-                    if found:
-                        last = found[0]
-                        continue
-                nodes.append(Node(f"{name}/{k}", shape, (last,), params or 0))
-                last = len(nodes) - 1
-            nodes[-1] = nodes[-1]._replace(name=name)
-        else:
-            nodes.append(Node(name, (h, w, filters), (loc[src],),
-                              cells.op_params(op, cin, filters)))
-        outs.append(len(nodes) - 1)
-    if len(outs) > 1:
-        channels = filters if cell.combine == "sum" else sum(nodes[k].shape[-1] for k in outs)
-        nodes.append(Node(f"{prefix}_c{j}_{cell.combine}", (h, w, channels), tuple(outs)))
-        outs = [len(nodes) - 1]
-    return tuple(nodes), loc + (outs[0],)
-
-
-def _stem_graph(input_shape, filters):
-    image = Node("image", tuple(input_shape))
-    return [image, Node("stem", (*input_shape[:2], filters), (0,),
-                        cells.op_params("conv3x3", input_shape[-1], filters))], 1
-
-
-def _head_graph(in_shape, num_classes):
-    c = in_shape[-1]
-    return [Node("input", tuple(in_shape)), Node("gap", (c,), (0,)),
-            Node("logits", (num_classes,), (1,), c * num_classes + num_classes)], 2
-
-
-def _parts(arch, filters, input_shape, num_classes, strides, widths, primitives=False):
-    """The stem, each block and the head as separate graphs, each one's node 0 its input."""
-    nodes, out = _stem_graph(input_shape, filters)
-    parts = [(nodes, out)]
-    shape = nodes[out].shape
-    for b, (block, s, width) in enumerate(zip(arch.blocks, strides, widths), start=1):
-        nodes, out = block_graph(block, shape, filters * width, s, f"b{b}", primitives)
-        parts.append((nodes, out))
-        shape = nodes[out].shape
-    parts.append(_head_graph(shape, num_classes))
-    return parts
-
-
-def arch_graph(arch, filters=64, input_shape=(32, 32, 3), num_classes=10,
-               strides=cells.BLOCK_STRIDES, widths=cells.BLOCK_WIDTHS, primitives=False):
-    """The whole network as one node list: each part's input is the previous part's output.
-    `primitives` as in `block_graph`."""
-    arch = cells.prune(arch, len(strides))
-    parts = _parts(arch, filters, input_shape, num_classes, strides, widths, primitives)
-    nodes, out = list(parts[0][0]), parts[0][1]
-    for part, part_out in parts[1:]:
-        index = [out] + list(range(len(nodes), len(nodes) + len(part) - 1))
-        for node in part[1:]:
-            nodes.append(node._replace(inputs=tuple(index[i] for i in node.inputs),
-                                       hold=None if node.hold is None else index[node.hold]))
-        if part[0].hold is not None:  # the part's input is held, as the previous output node
-            nodes[out] = nodes[out]._replace(hold=index[part[0].hold])
-        out = index[part_out]
-    return nodes
-
-
 @dataclasses.dataclass(frozen=True)
 class Memory:
     """What Eq. 4 needs of a network: param_bytes (its p) and activation_bytes (its r)."""
@@ -325,17 +195,17 @@ def arch_memory(arch, filters=64, bytes_per_value=4, schedule="paper", input_sha
         raise ValueError(f"schedule: {schedule!r} is not one of {', '.join(SCHEDULES)}")
     arch = cells.prune(arch, len(strides))
     primitives = schedule in DEPLOYED
-    params, peak, shape = _part_profile(_stem_graph, (tuple(input_shape), filters), schedule)
+    params, peak, shape = _part_profile(graph.stem_graph, (tuple(input_shape), filters), schedule)
     block_peaks = []
     for block, s, width in zip(arch.blocks, strides, widths):
         block_params, block_peak, shape = _part_profile(
-            block_graph, (block, shape, filters * width, s, "b1", primitives), schedule)
+            graph.block_graph, (block, shape, filters * width, s, "b1", primitives), schedule)
         params += block_params
         block_peaks.append(block_peak)
-    head_params, head_peak, _ = _part_profile(_head_graph, (shape, num_classes), schedule)
+    head_params, head_peak, _ = _part_profile(graph.head_graph, (shape, num_classes), schedule)
     params += head_params
     if schedule == "tflm":  # one plan for the whole network, in bytes: no per-block peaks
-        return _memory(params, tflm.planned_arena(arch_graph(
+        return _memory(params, tflm.planned_arena(graph.arch_graph(
             arch, filters, input_shape, num_classes, strides, widths, True), bytes_per_value),
             bytes_per_value, (), schedule)
     peak = max(peak, head_peak, *block_peaks)
@@ -355,7 +225,8 @@ def arch_order(arch, filters=64, input_shape=(32, 32, 3), num_classes=10,
     the order `optimal_order` finds for that part and without the part's input (the image, or
     the previous part's output). Joined, they order the whole network.
 
-    The nodes are the tensors a deployed network computes (`block_graph` with `primitives`),
+    The nodes are the tensors a deployed network computes (`graph.block_graph` with
+    `primitives`),
     named after the layers network.build_model(arch, filters, ...) creates: an op layer
     (`b1_c2_l1_dwconv3x3`, one keras.Sequential) is its output tensor, and the tensors inside it
     are `b1_c2_l1_dwconv3x3/0`, ... (the depthwise conv's output); then combines (`b1_c2_sum`),
@@ -363,129 +234,13 @@ def arch_order(arch, filters=64, input_shape=(32, 32, 3), num_classes=10,
     markers build_model puts on cell and block outputs are no nodes. The order depends on the
     sizes: give the filters and input shape of the model being exported. For any Keras model:
     `[nodes[k].name for k in orders.optimal_order(nodes)[0]]` with
-    `nodes = model_graph(model, primitives=True)`.
+    `nodes = keras_graph.model_graph(model, primitives=True)`.
     Raises ValueError as `optimal_order` does, past its budget.
     """
     arch = cells.prune(arch, len(strides))
     return [tuple(nodes[k].name for k in orders.optimal_order(nodes)[0][1:])
-            for nodes, _ in _parts(arch, filters, input_shape, num_classes, strides, widths,
-                                   primitives=True)]
-
-
-# ---------------------------------------------------------------------------------------------
-# Any Keras functional model
-# ---------------------------------------------------------------------------------------------
-
-# Layers a deployed network fuses into the layer before them: they make no node of their own.
-FUSED_LAYERS = ("BatchNormalization", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU",
-                "Softmax", "Dropout", "ZeroPadding2D", "Flatten", "Reshape", "Identity",
-                "Rescaling", "Normalization")
-_CONV_LAYERS = ("Conv1D", "Conv2D", "Conv3D", "DepthwiseConv2D", "SeparableConv2D", "Dense")
-
-
-def _call_node(model, op):
-    """The node where `op` is called inside the functional `model` (a layer may be shared)."""
-    from keras.src.ops.function import make_node_key
-    return next(node for i, node in enumerate(op._inbound_nodes)
-                if make_node_key(op, i) in model._nodes)
-
-
-def _producers(model):
-    """(layer, the layer whose output it reads or None) for the direct sub-layers of `model`."""
-    if hasattr(model, "operations") and hasattr(model, "_nodes"):  # functional
-        pairs = []
-        for op in model.operations:
-            tensors = _call_node(model, op).input_tensors
-            pairs.append((op, tensors[0]._keras_history.operation if tensors else None))
-        return pairs
-    layers = list(getattr(model, "layers", []))  # Sequential
-    return list(zip(layers, [None] + layers[:-1]))
-
-
-def folded_params(layer, producer=None):
-    """Parameters at inference: BatchNorm folded into the conv before it.
-
-    BN after a conv without bias adds one bias per channel (C); after a conv with bias, nothing;
-    BN anywhere else stays a per-channel scale and shift (2C).
-    """
-    if getattr(layer, "layers", None):  # a nested model: count its own layers
-        layer = getattr(layer, "_functional", None) or layer  # a Sequential's inner graph
-        return sum(folded_params(sub, prev) for sub, prev in _producers(layer))
-    if type(layer).__name__ == "BatchNormalization":
-        channels = int(layer.moving_mean.shape[0])
-        if type(producer).__name__ in _CONV_LAYERS:
-            return 0 if producer.use_bias else channels
-        return 2 * channels
-    return _own_params(layer)
-
-
-def _own_params(op):
-    """A raw `keras.ops` call in a functional model is an Operation, not a Layer: no weights."""
-    return op.count_params() if hasattr(op, "count_params") else 0
-
-
-def model_graph(model, primitives=False):
-    """Nodes of a Keras functional model: one per layer, fused layers aliasing their input.
-    With `primitives`, a nested model (an operation layer of network.build_model, a
-    keras.Sequential) is its own layers' nodes, named as `block_graph` names them, not one node.
-
-    A model network.build_model made marks each cell's and each block's output with an Identity
-    layer (cells.output_marker): those cell outputs hold until their block's output (rule 3),
-    so the paper schedule gives what it gives for the Arch. Any other model has no cells.
-    """
-    nodes, where = [], {}  # where: (id(op), tensor index) -> node index
-    cell_outputs = {}  # block prefix -> node indices of its marked cell outputs
-    for op, producer in _producers(model):
-        node = _call_node(model, op)
-        ins = []
-        for t in node.input_tensors:
-            history = t._keras_history
-            k = where[(id(history.operation), history.tensor_index)]
-            if k not in ins:
-                ins.append(k)
-        kind = type(op).__name__
-        inner = getattr(op, "_functional", None) or op
-        if primitives and getattr(op, "layers", None) and len(ins) == 1:
-            tensors = model_graph(inner, primitives)[1:]  # its node 0 is its input
-            for j, sub in enumerate(tensors):
-                nodes.append(sub._replace(
-                    name=op.name if j == len(tensors) - 1 else f"{op.name}/{j}",
-                    inputs=tuple(ins[0] if i == 0 else len(nodes) - j + i - 1
-                                 for i in sub.inputs)))
-            k = len(nodes) - 1
-        elif primitives and kind == "Conv2D" and max(op.dilation_rate) > 1:
-            # As the converter lowers it (cells.dilated_tensors); the space-to-batch tensor is
-            # not shared here, where a Keras model has no cells to find its readers in.
-            shape = tuple(node.input_tensors[0].shape[1:])
-            tensors = cells.dilated_tensors(tuple(op.kernel_size), max(op.dilation_rate),
-                                            shape, op.filters)
-            for j, (sub_shape, params) in enumerate(tensors):
-                last = j == len(tensors) - 1
-                nodes.append(Node(op.name if last else f"{op.name}/{j}", sub_shape,
-                                  (ins[0] if j == 0 else len(nodes) - 1,),
-                                  folded_params(op, producer) if j == 1 else 0))
-            k = len(nodes) - 1
-        elif kind in FUSED_LAYERS and len(ins) == 1:
-            k = ins[0]
-            if _own_params(op):  # folded into the node it follows
-                nodes[k] = nodes[k]._replace(params=nodes[k].params + folded_params(op, producer))
-        else:
-            shapes = [tuple(t.shape[1:]) for t in node.output_tensors]
-            if any(d is None for s in shapes for d in s):
-                raise ValueError(f"layer {op.name}: output shape {shapes} is not fixed; build "
-                                 "the model with a fixed input_shape")
-            size_shape = shapes[0] if len(shapes) == 1 else (sum(math.prod(s) for s in shapes),)
-            nodes.append(Node(op.name, size_shape, tuple(ins), folded_params(op, producer)))
-            k = len(nodes) - 1
-        for i in range(len(node.output_tensors)):
-            where[(id(op), i)] = k
-        marker = cells.OUTPUT_MARKER.fullmatch(op.name) if kind == "Identity" else None
-        if marker and marker[2]:
-            cell_outputs.setdefault(marker[1], []).append(k)
-        elif marker:  # a block output: every cell output of its block is computed by now
-            for cell_output in set(cell_outputs.pop(marker[1], ())) - {k}:
-                nodes[cell_output] = nodes[cell_output]._replace(hold=k)
-    return nodes
+            for nodes, _ in graph.network_parts(arch, filters, input_shape, num_classes, strides,
+                                                widths, primitives=True)]
 
 
 def model_memory(model, bytes_per_value=4, schedule="paper"):
@@ -497,7 +252,7 @@ def model_memory(model, bytes_per_value=4, schedule="paper"):
     called in; it lists (and runs) them by depth from the output, so e.g. both cells' op layers
     before the first cell's sum, where arch_graph follows build_model's calls cell by cell.
     """
-    nodes = model_graph(model, primitives=schedule in DEPLOYED)
+    nodes = keras_graph.model_graph(model, primitives=schedule in DEPLOYED)
     params, peak = _profile(nodes, schedule)
     if schedule == "tflm":
         peak = tflm.planned_arena(nodes, bytes_per_value)
@@ -576,12 +331,12 @@ def main(argv):
             arch = cells.load(FLAGS.arch)
             memory = arch_memory(arch, FLAGS.filters, FLAGS.bytes, FLAGS.schedule, input_shape,
                                  FLAGS.num_classes)
-            nodes = arch_graph(arch, FLAGS.filters, input_shape, FLAGS.num_classes)
+            nodes = graph.arch_graph(arch, FLAGS.filters, input_shape, FLAGS.num_classes)
             source = FLAGS.arch
         else:
             model = _keras_app(FLAGS.keras_app, FLAGS.input_size, FLAGS.num_classes)
             memory = model_memory(model, FLAGS.bytes, FLAGS.schedule)
-            nodes = model_graph(model)
+            nodes = keras_graph.model_graph(model)
             source = FLAGS.keras_app
         if FLAGS.plot:  # the optimal order of the whole network can exceed the search budget
             plot(analyze(nodes, FLAGS.schedule), FLAGS.plot, f"{source}: lifetime "

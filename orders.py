@@ -1,4 +1,4 @@
-"""Execution orders of a node graph (lifetime.Node: a name, a size and the nodes it reads), and
+"""Execution orders of a node graph (graph.Node: a name, a size and the nodes it reads), and
 the order with the lowest peak of live memory (lifetime.py's ``optimal`` schedule), found by an
 exact search. Plain Python: no Keras, no NumPy.
 """

@@ -8,6 +8,7 @@ to get p, building the Keras model and counting its folded parameters, on a few 
 
     python bench/candidates.py
 """
+import keras_graph
 import random
 import time
 
@@ -61,7 +62,7 @@ def main(argv):
         sample = candidates[:FLAGS.keras_sample]
         start = time.perf_counter()
         for arch in sample:
-            lifetime.folded_params(network.build_model(arch, FLAGS.filters))
+            keras_graph.folded_params(network.build_model(arch, FLAGS.filters))
             keras.backend.clear_session()
         keras_each = (time.perf_counter() - start) / len(sample)
         print(f"p through Keras (build + count): {keras_each * 1e3:.0f} ms per candidate; "

@@ -11,7 +11,9 @@ are kept in --out_dir/measured.jsonl, so a rerun (or a killed run) converts noth
 
     python bench/tflite_memory.py --candidates=20
 """
+import graph
 import json
+import keras_graph
 import os
 import random
 
@@ -110,12 +112,12 @@ def main(argv):
         jobs.append((f"{name} (w={FLAGS.filters})", lambda arch=arch: network.build_model(
             arch, FLAGS.filters, 10, INPUT_SHAPE), lambda arch=arch: export.predicted(
                 lambda s: lifetime.arch_memory(arch, FLAGS.filters, 1, s),
-                lifetime.arch_graph(arch, FLAGS.filters, primitives=True))))
+                graph.arch_graph(arch, FLAGS.filters, primitives=True))))
     if FLAGS.baselines:
         for name, build in baseline_models():
             jobs.append((name, build, lambda build=build: (lambda model: export.predicted(
                 lambda s: lifetime.model_memory(model, 1, s),
-                lifetime.model_graph(model, primitives=True)))(build())))
+                keras_graph.model_graph(model, primitives=True)))(build())))
     rows = []
     for name, build, predict in jobs:
         row = measure_network(name, build, representative, FLAGS.out_dir, done, print)

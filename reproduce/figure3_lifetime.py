@@ -3,7 +3,7 @@
 Every intermediate representation r1..r11 of the block is a row, generated at a filled circle and
 deleted at a hollow one; the memory row beneath sums the live sizes at each time. With every
 node of size 1 the paper's figure reads ``1, 3, 2, 4, 3, 4, 3, 1``, peak 4, and so must ours
-(``lifetime.analyze``, paper schedule, on ``lifetime.block_graph`` of ``cells.FIGURE_1B``'s first
+(``lifetime.analyze``, paper schedule, on ``graph.block_graph`` of ``cells.FIGURE_1B``'s first
 block). Nothing here is scaled down: the figure is exact.
 
 With ``--filters`` the script also shows the real sizes of that block as the first block of a
@@ -16,6 +16,7 @@ network of width w on 32x32 CIFAR-10 images (input: the stem's w channels), in b
 """
 
 import dataclasses
+import graph
 import os
 
 from absl import app
@@ -45,7 +46,7 @@ def define_flags():
 
 def figure_block(filters=1):
     """Figure 1b's block as the first block (stride 1) of a network of width `filters`."""
-    nodes, _ = lifetime.block_graph(cells.FIGURE_1B.blocks[0], (INPUT_SIZE, INPUT_SIZE, filters),
+    nodes, _ = graph.block_graph(cells.FIGURE_1B.blocks[0], (INPUT_SIZE, INPUT_SIZE, filters),
                                     filters, 1)
     return nodes
 

@@ -1,5 +1,6 @@
 """cells.py: the two encodings, validation, prune, canonical form, keys, OPS and the builder."""
 import json
+import keras_graph
 import os
 import subprocess
 import sys
@@ -8,7 +9,6 @@ import numpy as np
 import pytest
 
 import cells
-import lifetime
 import network
 from cells import Arch, Cell
 
@@ -297,7 +297,7 @@ def test_op_params_count_what_build_op_builds(op, cin, filters, stride):
     out = layer(keras.Input((8, 8, cin)))
     assert tuple(out.shape) == (None, 8 // stride, 8 // stride, filters)
     # folded_params counts the Keras layer's own weights: an independent count.
-    assert cells.op_params(op, cin, filters) == lifetime.folded_params(layer)
+    assert cells.op_params(op, cin, filters) == keras_graph.folded_params(layer)
 
 
 # One network per op, each op once as the first layer and once as the second.

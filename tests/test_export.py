@@ -1,6 +1,7 @@
 """export.py: a network as float32 and int8 TFLite files, what TFLite-Micro allocates for it, and
 lifetime.py's prediction of both. Tiny networks (width 4, 16x16 images): a conversion still
 costs seconds, so each file here is converted once."""
+import graph
 import json
 import os
 
@@ -86,7 +87,7 @@ def test_the_optimal_order_and_its_offline_plan_are_what_tflm_allocates(exported
     from tflite_micro.python.tflite_micro import runtime
     with open(folder / "model_int8.tflite", "rb") as f:
         optimal = f.read()
-    nodes = lifetime.arch_graph(arch, WIDTH, SHAPE, CLASSES, primitives=True)
+    nodes = graph.arch_graph(arch, WIDTH, SHAPE, CLASSES, primitives=True)
     program = export.reorder(optimal, [n.name for n in nodes[1:]])
     image = np.random.default_rng(0).integers(-128, 128, (1, *SHAPE), dtype=np.int8)
     outputs = []
@@ -112,7 +113,7 @@ def test_strict_is_the_tflm_head_unless_its_planner_leaves_a_gap(ops, gap, tmp_p
     model = network.build_model(arch, WIDTH, CLASSES, SHAPE)
     prediction = export.predicted(
         lambda s: lifetime.arch_memory(arch, WIDTH, 1, s, SHAPE, CLASSES),
-        lifetime.arch_graph(arch, WIDTH, SHAPE, CLASSES, primitives=True))
+        graph.arch_graph(arch, WIDTH, SHAPE, CLASSES, primitives=True))
     images = np.random.default_rng(0).normal(size=(8, *SHAPE)).astype(np.float32)
     measured = export.measure(model, prediction, images, str(tmp_path))
     head = measured["tflm_arena_head_bytes"]

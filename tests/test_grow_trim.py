@@ -1,6 +1,8 @@
 """grow_trim.py: Eq. 1 and Eq. 2 counts, trim semantics, and candidates that always build."""
+import graph
 import itertools
 import json
+import keras_graph
 import os
 import random
 import subprocess
@@ -170,7 +172,7 @@ def test_every_sampled_candidate_is_canonical_round_trips_and_measures(seed):
             # Parts scheduled on their own give the whole network's peak and parameters.
             for schedule in ("paper", "strict", "optimal"):
                 memory = lifetime.arch_memory(arch, filters=8, schedule=schedule)
-                nodes = lifetime.arch_graph(arch, filters=8,
+                nodes = graph.arch_graph(arch, filters=8,
                                             primitives=schedule in lifetime.DEPLOYED)
                 assert memory.activation_bytes == 4 * lifetime.analyze(nodes, schedule).peak
                 assert memory.params == sum(n.params for n in nodes)
@@ -194,9 +196,9 @@ def test_sampled_candidates_build_and_match_their_graph_and_memory():
         model = network.build_model(arch, filters=4, num_classes=10)
         # One Keras node per graph node, same names, shapes, edges and folded parameters (Keras
         # lists independent branches in its own order, so compare by name).
-        assert by_name(lifetime.model_graph(model)) == by_name(lifetime.arch_graph(arch, 4))
+        assert by_name(keras_graph.model_graph(model)) == by_name(graph.arch_graph(arch, 4))
         memory = lifetime.arch_memory(arch, filters=4, bytes_per_value=2)
-        assert memory.param_bytes == 2 * lifetime.folded_params(model)
+        assert memory.param_bytes == 2 * keras_graph.folded_params(model)
         # The paper schedule of the Keras graph, cell outputs held by build_model's markers.
         built = lifetime.model_memory(model, bytes_per_value=2)
         assert (built.param_bytes, built.activation_bytes) == (

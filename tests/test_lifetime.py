@@ -1,5 +1,7 @@
 """lifetime.py: Figure 3, the three schedules, folded parameters, Keras models, plot and CLI."""
+import graph
 import json
+import keras_graph
 import os
 import random
 import subprocess
@@ -23,7 +25,7 @@ FIGURE_NAMES = ["r1", "r2", "r3", "r4", "r6", "r5", "r7", "r8", "r9", "r10", "r1
 
 
 def figure_1b_block(filters=64, in_channels=64):
-    return lifetime.block_graph(cells.FIGURE_1B.blocks[0], (32, 32, in_channels), filters, 1)
+    return graph.block_graph(cells.FIGURE_1B.blocks[0], (32, 32, in_channels), filters, 1)
 
 
 def test_figure_3_memory_row_with_unit_sizes():
@@ -141,7 +143,7 @@ def test_batchnorm_folding_rules():
     c = keras.layers.MaxPooling2D()(b)
     c = keras.layers.BatchNormalization()(c)          # nothing to fold into: scale and shift
     model = keras.Model(x, c)
-    assert lifetime.folded_params(model) == (27 * 4 + 4) + (4 * 4 + 4) + 0 + 2 * 4
+    assert keras_graph.folded_params(model) == (27 * 4 + 4) + (4 * 4 + 4) + 0 + 2 * 4
     assert model.count_params() == (27 * 4) + (4 * 4 + 4) + 3 * (4 * 4)
 
 
@@ -155,7 +157,7 @@ def test_keras_model_lifetime_by_hand():
     g = keras.layers.GlobalAveragePooling2D(name="g")(c)                  # 4
     y = keras.layers.Dense(2, name="y")(g)                                # 2
     model = keras.Model(x, y)
-    nodes = lifetime.model_graph(model)
+    nodes = keras_graph.model_graph(model)
     assert [n.name for n in nodes] == ["x", "a", "b", "c", "g", "y"]
     assert [n.inputs for n in nodes] == [(), (0,), (1,), (1, 2), (3,), (4,)]
     # Paper: x; a (x deleted); a, b; c (a, b deleted); g; y.
@@ -177,7 +179,7 @@ def test_raw_keras_ops_in_a_functional_model_are_weightless_nodes():
     s = ops.transpose(s, (0, 1, 2, 4, 3))                                 # a copy: a node
     s = ops.reshape(s, (-1, 4, 4, 6))                                     # fused
     y = keras.layers.Dense(2, name="y")(keras.layers.GlobalAveragePooling2D(name="g")(s))
-    nodes = lifetime.model_graph(keras.Model(x, y))
+    nodes = keras_graph.model_graph(keras.Model(x, y))
     assert [n.name for n in nodes] == ["x", "a", "transpose", "g", "y"]
     assert [n.params for n in nodes] == [0, 42, 0, 0, 14]
 
@@ -196,7 +198,7 @@ def test_keras_application_parameters_fold_every_batchnorm():
     strict, optimal = (lifetime.model_memory(model, schedule=s).activation_bytes
                        for s in ("strict", "optimal"))
     assert optimal <= strict
-    nodes = lifetime.model_graph(model)
+    nodes = keras_graph.model_graph(model)
     assert not any(isinstance(model.get_layer(n.name), keras.layers.BatchNormalization)
                    for n in nodes)
 
@@ -269,13 +271,13 @@ def test_rule_3_holds_a_block_input_that_a_bare_identity_cell_passes_on():
     # sum (a cell output, held) + C3's 2 convs = 4; t5 C3's sum, the block output, which frees
     # the held nodes. Cell 1 is the block input itself, so the input is held until t5: without
     # that t4 would count 3.
-    nodes, _ = lifetime.block_graph(arch.blocks[0], (32, 32, 4), 4, 1)
+    nodes, _ = graph.block_graph(arch.blocks[0], (32, 32, 4), 4, 1)
     assert lifetime.analyze(nodes, "paper", [1] * len(nodes)).memory == (1, 3, 2, 4, 1)
     expected = 4 * 32 * 32 * 4 * 4  # 4 units, 4 bytes each: 65,536
     assert lifetime.arch_memory(arch, filters=4).activation_bytes == expected
     model = network.build_model(arch, filters=4)
     assert lifetime.model_memory(model).activation_bytes == expected
-    assert lifetime.analyze(lifetime.arch_graph(arch, 4), "paper").peak * 4 == expected
+    assert lifetime.analyze(graph.arch_graph(arch, 4), "paper").peak * 4 == expected
 
 
 def test_strict_order_of_a_keras_model_is_its_own():
@@ -296,7 +298,7 @@ def test_strict_order_of_a_keras_model_is_its_own():
         assert lifetime.arch_memory(arch, 4, schedule=schedule).activation_bytes == 4 * unit_bytes
     # arch_order names layers of the built model, each once, all but the image.
     names = [name for part in lifetime.arch_order(arch, 4) for name in part]
-    assert sorted(names) == sorted(n.name for n in lifetime.model_graph(model, True)[1:])
+    assert sorted(names) == sorted(n.name for n in keras_graph.model_graph(model, True)[1:])
 
 
 # ---------------------------------------------------------------------------------------------
@@ -305,7 +307,7 @@ def test_strict_order_of_a_keras_model_is_its_own():
 
 def _literal(*specs):
     """Nodes from (name, size, inputs): sizes as one-dimensional shapes."""
-    return [lifetime.Node(name, (size,), inputs) for name, size, inputs in specs]
+    return [graph.Node(name, (size,), inputs) for name, size, inputs in specs]
 
 
 def test_optimal_beats_strict_on_a_hand_worked_block():
@@ -338,7 +340,7 @@ THREE_CELLS = Arch(((Cell((0, 0), ("dwconv5x5", "conv1x7_7x1"), "sum", True),
 
 
 def test_optimal_beats_strict_on_a_real_block_by_hand():
-    nodes, _ = lifetime.block_graph(THREE_CELLS.blocks[0], (32, 32, 64), 64, 1)
+    nodes, _ = graph.block_graph(THREE_CELLS.blocks[0], (32, 32, 64), 64, 1)
     unit = 32 * 32 * 64  # every node is one unit, but b1_out (C1 and C3 concatenated) is 2
     strict = lifetime.analyze(nodes, "strict")
     # Program order C1, C2, C3: at C2's sum the input (C3's pool still reads it), C1's sum and
@@ -386,7 +388,7 @@ def _topological_orders(nodes):
 def _peak_in_order(nodes, sizes, order):
     """Strict's peak with the nodes relabeled into `order`: independent of optimal_order."""
     position = {k: t for t, k in enumerate(order)}
-    relabeled = [lifetime.Node(str(k), (1,), tuple(position[i] for i in nodes[k].inputs))
+    relabeled = [graph.Node(str(k), (1,), tuple(position[i] for i in nodes[k].inputs))
                  for k in order]
     return lifetime.analyze(relabeled, "strict", [sizes[k] for k in order]).peak
 
@@ -429,10 +431,10 @@ def test_optimal_on_round_0_and_sampled_candidates():
                                                                                 "optimal"))
         assert all(o <= s for o, s in zip(optimal.block_peaks, strict.block_peaks))
         # Parts searched on their own give the whole network's optimal peak.
-        whole = lifetime.analyze(lifetime.arch_graph(arch, 8, primitives=True), "optimal")
+        whole = lifetime.analyze(graph.arch_graph(arch, 8, primitives=True), "optimal")
         assert optimal.activation_bytes == 4 * whole.peak
         for block in arch.blocks:
-            nodes, _ = lifetime.block_graph(block, (32, 32, 8), 8, 1, primitives=True)
+            nodes, _ = graph.block_graph(block, (32, 32, 8), 8, 1, primitives=True)
             _check_optimal(nodes, [n.size for n in nodes], brute_force=len(nodes) <= 8)
     # Figure 1b: the network's peak is block 1's output concatenation beside its inputs, which
     # no order avoids, so optimal is strict there; inside block 2 another order of the tensors
@@ -486,7 +488,7 @@ def test_deployed_schedules_count_the_tensors_inside_an_operation_layer():
     # then the pool, so the pointwise runs with the input, the depthwise output and its own
     # output live: 3 tensors, 49,152 B.
     arch = cells.one_cell("dwconv3x3", "maxpool3x3")
-    nodes, _ = lifetime.block_graph(arch.blocks[0], (32, 32, 16), 16, 1, primitives=True)
+    nodes, _ = graph.block_graph(arch.blocks[0], (32, 32, 16), 16, 1, primitives=True)
     assert [n.name for n in nodes] == [
         "input", "b1_c1_l1_dwconv3x3/0", "b1_c1_l1_dwconv3x3", "b1_c1_l2_maxpool3x3/0",
         "b1_c1_l2_maxpool3x3", "b1_c1_sum"]
@@ -518,7 +520,7 @@ def test_tflm_planner_leaves_a_gap_worked_by_hand():
 def test_int8_parameters_store_one_int32_bias_per_output_channel():
     # conv3x3 from 3 to 4 channels + BN: 108 int8 weights and 4 int32 biases = 124 B.
     nodes = _literal(("image", 1, ()))
-    nodes = [nodes[0], lifetime.Node("conv", (8, 8, 4), (0,), 3 * 3 * 3 * 4 + 4)]
+    nodes = [nodes[0], graph.Node("conv", (8, 8, 4), (0,), 3 * 3 * 3 * 4 + 4)]
     assert tflm.int8_param_bytes(nodes) == 108 + 4 * 4
 
 
@@ -530,6 +532,6 @@ def test_a_dilated_conv_is_the_four_tensors_the_converter_lowers_it_to():
         (18, 18, 16), (16, 16, 16), (32, 32, 16), (32, 32, 16)]
     # Two dilated convs reading one input share its space-to-batch tensor.
     arch = cells.one_cell("dilconv3x3", "dilconv3x3")
-    nodes, _ = lifetime.block_graph(arch.blocks[0], (32, 32, 16), 16, 1, primitives=True)
+    nodes, _ = graph.block_graph(arch.blocks[0], (32, 32, 16), 16, 1, primitives=True)
     assert [n.name for n in nodes if n.shape == (18, 18, 16)] == ["b1_c1_l1_dilconv3x3/0"]
     assert len(nodes) == 1 + 4 + 3 + 1
