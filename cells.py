@@ -14,9 +14,9 @@ writes it as a tuple of five binary vectors ``(I1, I2, L1, L2, O)``:
   sum and in the block output, ``011`` concat and not in the block output. The block output is
   the concatenation of the cells whose ``output`` bit is set.
 
-This module keeps two encodings of the same ``Arch`` value, converting both ways without loss:
-the paper's vectors (``to_vectors`` / ``from_vectors``, and the fixed-width ``cell_token`` the
-controller reads) and a readable JSON file (``save`` / ``load``). ``OPS`` is the one table of
+An ``Arch`` has two encodings, each converting both ways without loss: the paper's vectors
+(vectors.py, with the fixed-width tokens the controller reads) and a readable JSON file
+(``save`` / ``load``, here). ``OPS`` is the one table of
 operation layers, as data, read by both the Keras builder (network.py, which imports Keras
 when called) and ``op_params``: this module is plain Python and never loads TensorFlow.
 """
@@ -28,8 +28,6 @@ import json
 import math
 import re
 import typing
-
-import numpy as np
 
 import guard
 
@@ -138,10 +136,8 @@ BLOCK_STRIDES = (1, 2, 1, 2, 1)
 BLOCK_WIDTHS = (1, 1, 2, 2, 4)
 NUM_BLOCKS = len(BLOCK_STRIDES)
 
-# Fixed width of the vector encoding, so every cell flattens to one token of the same length.
+# The most cells a block may have: fixes the width of the paper's vectors (vectors.py).
 MAX_CELLS = 15
-MAX_LOCATIONS = MAX_CELLS + 1
-TOKEN_WIDTH = 2 * MAX_LOCATIONS + 2 * len(OP_NAMES) + 3
 
 _CELL_KEYS = ("inputs", "ops", "combine", "output")
 
@@ -169,7 +165,7 @@ class Arch:
     blocks: tuple
 
 
-def _where(b, j=None):
+def place(b, j=None):
     """'block 2, cell 3' in the 1-based numbering of the messages (cell j is location j)."""
     return f"block {b + 1}" + ("" if j is None else f", cell {j}")
 
@@ -194,7 +190,7 @@ def validate(arch, num_blocks=NUM_BLOCKS):
         try:
             _validate_block(block)
         except _BlockError as e:
-            raise ValueError(f"{_where(b, e.cell)}: {e.rule}") from None
+            raise ValueError(f"{place(b, e.cell)}: {e.rule}") from None
         if len(_VALID_BLOCKS) >= 1 << 16:
             _VALID_BLOCKS.clear()
         _VALID_BLOCKS[id(block)] = block
@@ -266,7 +262,7 @@ def prune(arch, num_blocks=None):
     for b, block in enumerate(arch.blocks):
         pruned = _prune_block(block)
         if not pruned:
-            raise ValueError(f"{_where(b)}: no output: every output cell is dead after pruning")
+            raise ValueError(f"{place(b)}: no output: every output cell is dead after pruning")
         blocks.append(pruned)
     return Arch(tuple(blocks))
 
@@ -355,106 +351,6 @@ def _canonical_block(block):
 
 
 # ---------------------------------------------------------------------------------------------
-# The paper's vectors
-# ---------------------------------------------------------------------------------------------
-
-def _bits(value, width):
-    """One-hot string with bit `value` counted from the right; all zeros for None."""
-    return "0" * width if value is None else "0" * (width - 1 - value) + "1" + "0" * value
-
-
-def _one_hot(bits, width, what, where, max_width=None):
-    """Index of the set bit counted from the right, None for all zeros."""
-    if isinstance(bits, str):
-        bits = bits.strip()
-        if set(bits) - {"0", "1"}:
-            raise ValueError(f"{where}: one-hot: {what} {bits!r} has characters other than 0/1")
-        bits = [int(c) for c in bits]
-    bits = list(bits)
-    if max_width is None and len(bits) != width:
-        raise ValueError(f"{where}: one-hot: {what} has {len(bits)} bits, expected {width}")
-    if max_width is not None and not 1 <= len(bits) <= max_width:
-        raise ValueError(f"{where}: one-hot: {what} has {len(bits)} bits, "
-                         f"at most {max_width} (MAX_LOCATIONS)")
-    if any(v not in (0, 1) for v in bits):
-        raise ValueError(f"{where}: one-hot: {what} {bits} has values other than 0/1")
-    ones = [len(bits) - 1 - k for k, v in enumerate(bits) if v]
-    if len(ones) > 1:
-        raise ValueError(f"{where}: one-hot: {what} {''.join(map(str, bits))} "
-                         "has more than one bit set")
-    return ones[0] if ones else None
-
-
-_O_BITS = {"001": ("sum", False), "110": ("concat", True),
-           "100": ("sum", True), "011": ("concat", False)}
-
-
-def to_vectors(arch, input_bits=MAX_LOCATIONS):
-    """The paper's tuples: per block, per cell, five bit strings (I1, I2, L1, L2, O)."""
-    def op_bits(i, op):
-        return _bits(None if i is None or op == IDENTITY else OP_NAMES.index(op), len(OP_NAMES))
-
-    def o_bits(cell):
-        concat = cell.combine == "concat"
-        return f"{int(cell.output)}{int(concat)}{int(not cell.output)}"
-
-    return [[(_bits(c.inputs[0], input_bits), _bits(c.inputs[1], input_bits),
-              op_bits(c.inputs[0], c.ops[0]), op_bits(c.inputs[1], c.ops[1]), o_bits(c))
-             for c in block] for block in arch.blocks]
-
-
-def from_vectors(blocks, num_blocks=NUM_BLOCKS):
-    """Arch from the paper's tuples; bit strings ('0001') or 0/1 sequences, I up to 16 bits."""
-    out = []
-    for b, block in enumerate(blocks):
-        cells = []
-        for j, vectors in enumerate(block, start=1):
-            where = _where(b, j)
-            if len(vectors) != 5:
-                raise ValueError(f"{where}: one-hot: a cell is 5 vectors (I1, I2, L1, L2, O), "
-                                 f"got {len(vectors)}")
-            i1, i2, l1, l2, o = vectors
-            inputs = tuple(_one_hot(v, None, name, where, MAX_LOCATIONS)
-                           for v, name in ((i1, "I1"), (i2, "I2")))
-            ops = tuple(IDENTITY if k is None else OP_NAMES[k] for k in (
-                _one_hot(v, len(OP_NAMES), name, where) for v, name in ((l1, "L1"), (l2, "L2"))))
-            o = "".join(map(str, o)) if not isinstance(o, str) else o.strip()
-            if o not in _O_BITS:
-                raise ValueError(f"{where}: one-hot: O {o!r} is not one of "
-                                 f"{', '.join(_O_BITS)} (output, concat, not-output)")
-            combine, output = _O_BITS[o]
-            ops = tuple(IDENTITY if i is None else op for i, op in zip(inputs, ops))
-            cells.append(Cell(inputs, ops, combine, output))
-        out.append(tuple(cells))
-    return validate(Arch(tuple(out)), num_blocks)
-
-
-def cell_token(cell):
-    """One fixed-length 0/1 vector per cell (TOKEN_WIDTH): I1, I2, L1, L2, O, index = bit."""
-    token = np.zeros(TOKEN_WIDTH, np.float32)
-    offset = 0
-    for i in cell.inputs:
-        if i is not None:
-            token[offset + i] = 1
-        offset += MAX_LOCATIONS
-    for i, op in zip(cell.inputs, cell.ops):
-        if i is not None and op != IDENTITY:
-            token[offset + OP_NAMES.index(op)] = 1
-        offset += len(OP_NAMES)
-    token[offset:] = (cell.output, cell.combine == "concat", not cell.output)
-    return token
-
-
-def arch_tokens(arch):
-    """(blocks, MAX_CELLS, TOKEN_WIDTH) tokens; an all-zero token pads (a cell's O is never 0)."""
-    tokens = np.zeros((len(arch.blocks), MAX_CELLS, TOKEN_WIDTH), np.float32)
-    for b, block in enumerate(arch.blocks):
-        for j, cell in enumerate(block):
-            tokens[b, j] = cell_token(cell)
-    return tokens
-
-
-# ---------------------------------------------------------------------------------------------
 # The JSON file
 # ---------------------------------------------------------------------------------------------
 
@@ -472,10 +368,10 @@ def from_json(data, num_blocks=NUM_BLOCKS):
     blocks = []
     for b, block in enumerate(data["blocks"]):
         if not isinstance(block, dict) or not isinstance(block.get("cells"), list):
-            raise ValueError(f'{_where(b)}: format: expected an object with a "cells" list')
+            raise ValueError(f'{place(b)}: format: expected an object with a "cells" list')
         cells = []
         for j, cell in enumerate(block["cells"], start=1):
-            where = _where(b, j)
+            where = place(b, j)
             if not isinstance(cell, dict):
                 raise ValueError(f"{where}: format: a cell is an object with keys "
                                  f"{', '.join(_CELL_KEYS)}")
@@ -546,13 +442,14 @@ def key(arch):
 # Named architectures
 # ---------------------------------------------------------------------------------------------
 
-# Figure 1b, exactly as the figure prints the three cells' tuples; the same block in all five.
-FIGURE_1B_VECTORS = (
-    ("0001", "0001", "0000010", "0001000", "001"),  # C1: dwconv3x3(r1) + conv1x7_7x1(r1), sum
-    ("0010", "0001", "0010000", "0000100", "110"),  # C2: avgpool(r4) ++ dwconv5x5(r1), output
-    ("0010", "0100", "0100000", "0100000", "100"),  # C3: maxpool(r4) + maxpool(r7), output
+# Figure 1b: the same block of three cells in all five (vectors.FIGURE_1B_VECTORS is the figure's
+# printing of it, r1 the block input, r4 and r7 the outputs of C1 and C2).
+_FIGURE_1B_BLOCK = (
+    Cell((0, 0), ("dwconv3x3", "conv1x7_7x1"), "sum", False),     # C1: r1, r1
+    Cell((1, 0), ("avgpool3x3", "dwconv5x5"), "concat", True),     # C2: r4, r1; an output
+    Cell((1, 2), ("maxpool3x3", "maxpool3x3"), "sum", True),       # C3: r4, r7; an output
 )
-FIGURE_1B = from_vectors([FIGURE_1B_VECTORS] * NUM_BLOCKS)
+FIGURE_1B = validate(Arch((_FIGURE_1B_BLOCK,) * NUM_BLOCKS))
 
 
 def one_cell(op1, op2):

@@ -5,7 +5,7 @@ controller must rank the candidates before any of them is trained. The SCC reads
 the sequence of its cells' tuples ``(I1, I2, L1, L2, O)``, block after block, and scores it
 *relative to the candidates scored with it*:
 
-* **input**: every cell is one token, ``cells.cell_token(cell)`` plus one column that is 0;
+* **input**: every cell is one token, ``vectors.cell_token(cell)`` plus one column that is 0;
   every block is followed by a separator token (all zeros but that last column). A token that is
   all zero is padding; a real cell token never is, since its ``O`` bits are never ``000``.
 * **embedding layer**: ``Dense(100)`` on every token;
@@ -51,9 +51,10 @@ from keras import ops
 import cells
 import guard
 import nb201
+import vectors
 
 # A token is a cell token plus one column that only the block separator sets.
-TOKEN_DEPTH = cells.TOKEN_WIDTH + 1
+TOKEN_DEPTH = vectors.TOKEN_WIDTH + 1
 KINDS = ("scc", "single", "double")
 # The search spaces the controllers read: the type of a candidate, and the width of its tokens.
 SPACES = {"memnas": cells.Arch, "nb201": nb201.Cell}
@@ -115,7 +116,7 @@ def encode(archs, length=None, space=None):
     table = np.zeros((len(rows) + 2, TOKEN_DEPTH), np.float32)
     table[_SEPARATOR_ROW, -1] = 1
     for cell, row in rows.items():
-        table[row, :-1] = cells.cell_token(cell)
+        table[row, :-1] = vectors.cell_token(cell)
     return table[index]  # (n, T, D)
 
 

@@ -10,6 +10,7 @@ import pytest
 
 import cells
 import network
+import vectors
 from cells import Arch, Cell
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -21,7 +22,9 @@ def five(*block):
 
 
 def test_figure_1b_is_the_figure_s_vectors():
-    assert cells.to_vectors(cells.FIGURE_1B, input_bits=4) == [list(cells.FIGURE_1B_VECTORS)] * 5
+    figure = [list(vectors.FIGURE_1B_VECTORS)] * 5
+    assert vectors.to_vectors(cells.FIGURE_1B, input_bits=4) == figure
+    assert vectors.from_vectors(figure) == cells.FIGURE_1B
     c1, c2, c3 = cells.FIGURE_1B.blocks[0]
     assert c1 == Cell((0, 0), ("dwconv3x3", "conv1x7_7x1"), "sum", False)
     assert c2 == Cell((1, 0), ("avgpool3x3", "dwconv5x5"), "concat", True)
@@ -32,9 +35,9 @@ def test_figure_1b_is_the_figure_s_vectors():
                                                 ("100", "sum", True), ("011", "concat", False)])
 def test_o_bits_read_output_concat_not_output(o, combine, output):
     block = [("01", "01", "0000001", "0000001", o), ("10", "10", "0000001", "0000001", "100")]
-    arch = cells.from_vectors([block] * 5)
+    arch = vectors.from_vectors([block] * 5)
     assert (arch.blocks[0][0].combine, arch.blocks[0][0].output) == (combine, output)
-    assert cells.to_vectors(arch, input_bits=2)[0][0][4] == o
+    assert vectors.to_vectors(arch, input_bits=2)[0][0][4] == o
 
 
 def test_round0_is_49_encodings_of_28_networks():
@@ -44,25 +47,25 @@ def test_round0_is_49_encodings_of_28_networks():
     for arch in cells.ROUND0:
         (cell,) = arch.blocks[0]
         assert cell.inputs == (0, 0) and cell.combine == "sum" and cell.output
-        assert cells.to_vectors(arch, 1)[0][0][4] == "100"
+        assert vectors.to_vectors(arch, 1)[0][0][4] == "100"
 
 
 @pytest.mark.parametrize("arch", [cells.FIGURE_1B, cells.ROUND0[10],
                                   five(Cell((0, None), ("conv3x3", "identity"), "concat", True),
                                        Cell((1, 1), ("identity", "maxpool3x3"), "concat", True))])
 def test_vectors_and_json_round_trip(arch, tmp_path):
-    assert cells.from_vectors(cells.to_vectors(arch)) == arch
+    assert vectors.from_vectors(vectors.to_vectors(arch)) == arch
     assert cells.from_json(json.loads(cells.dumps(arch))) == arch
     assert cells.from_json(cells.to_json(arch)) == arch
     path = tmp_path / "arch.json"
     cells.save(arch, path)
     assert cells.load(path) == arch
-    narrow = cells.to_vectors(arch, input_bits=3)
-    assert cells.from_vectors(narrow) == arch
+    narrow = vectors.to_vectors(arch, input_bits=3)
+    assert vectors.from_vectors(narrow) == arch
 
 
 def test_tokens_have_a_fixed_width_and_pad_with_zeros():
-    tokens = cells.arch_tokens(cells.FIGURE_1B)
+    tokens = vectors.arch_tokens(cells.FIGURE_1B)
     # 15 cells a block; a token is 16 + 16 I bits, 7 + 7 L bits and 3 O bits: 49.
     assert tokens.shape == (5, 15, 49)
     assert tokens[:, 3:].sum() == 0
@@ -157,7 +160,7 @@ def test_too_many_cells_names_the_limit():
 
 
 def _vectors_with(cell_vectors):
-    return [[cell_vectors]] + [[cells.FIGURE_1B_VECTORS[0][:4] + ("100",)]] * 4
+    return [[cell_vectors]] + [[vectors.FIGURE_1B_VECTORS[0][:4] + ("100",)]] * 4
 
 
 MALFORMED_VECTORS = [
@@ -173,10 +176,10 @@ MALFORMED_VECTORS = [
 ]
 
 
-@pytest.mark.parametrize("vectors, rule", MALFORMED_VECTORS)
-def test_malformed_vectors_name_block_cell_and_rule(vectors, rule):
+@pytest.mark.parametrize("cell_vectors, rule", MALFORMED_VECTORS)
+def test_malformed_vectors_name_block_cell_and_rule(cell_vectors, rule):
     with pytest.raises(ValueError, match=rule):
-        cells.from_vectors(_vectors_with(vectors))
+        vectors.from_vectors(_vectors_with(cell_vectors))
 
 
 def test_load_names_the_file(tmp_path):

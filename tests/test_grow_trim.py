@@ -14,6 +14,7 @@ import cells
 import grow_trim
 import lifetime
 import network
+import vectors
 from cells import Arch, Cell
 
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
@@ -167,7 +168,7 @@ def test_every_sampled_candidate_is_canonical_round_trips_and_measures(seed):
             assert cells.validate(arch) is arch
             assert cells.prune(arch) == arch
             assert cells.canonical(arch) == arch
-            assert cells.from_vectors(cells.to_vectors(arch)) == arch
+            assert vectors.from_vectors(vectors.to_vectors(arch)) == arch
             assert cells.from_json(json.loads(cells.dumps(arch))) == arch
             # Parts scheduled on their own give the whole network's peak and parameters.
             for schedule in ("paper", "strict", "optimal"):
@@ -236,8 +237,9 @@ def test_cli_names_a_bad_architecture_file(tmp_path):
 
 
 def test_graph_modules_do_not_load_tensorflow():
-    result = _run("-c", "import sys, cells, grow_trim, lifetime; grow_trim.generate("
+    result = _run("-c", "import sys, cells, grow_trim, lifetime, vectors; grow_trim.generate("
                         "cells.FIGURE_1B); lifetime.arch_memory(cells.FIGURE_1B); "
+                        "vectors.arch_tokens(cells.FIGURE_1B); "
                         "print(sorted(m for m in ('tensorflow', 'keras') if m in sys.modules))")
     assert result.returncode == 0, result.stderr
     assert result.stdout.strip() == "[]"

@@ -149,11 +149,12 @@ def test_an_out_dir_from_before_memory_budgets_resumes_without_one(tmp_path):
 
 def test_a_budget_fits_a_network_within_every_budget_set():
     stats = Stats(None, 1000, 2000)
-    assert search_config.SearchConfig().fits(stats)
-    assert search_config.SearchConfig(max_param_bytes=1000, max_activation_bytes=2000).fits(stats)
-    assert not search_config.SearchConfig(max_param_bytes=999).fits(stats)
-    assert not search_config.SearchConfig(max_param_bytes=10**6, max_activation_bytes=1999).fits(stats)
-    assert search_config.SearchConfig(max_activation_bytes=2000).budgets() == {"activation_bytes": 2000}
+    config = search_config.SearchConfig
+    assert config().fits(stats)
+    assert config(max_param_bytes=1000, max_activation_bytes=2000).fits(stats)
+    assert not config(max_param_bytes=999).fits(stats)
+    assert not config(max_param_bytes=10**6, max_activation_bytes=1999).fits(stats)
+    assert config(max_activation_bytes=2000).budgets() == {"activation_bytes": 2000}
 
 
 def test_an_out_dir_of_an_earlier_format_is_refused_by_name(tmp_path):
@@ -204,7 +205,7 @@ def test_find_runs_reads_a_folder_of_searches_and_refuses_two_of_one_lambda(tmp_
 
 
 def test_reading_searches_and_eq4_never_load_tensorflow():
-    result = run_script("-c", "import sys, records, readers, efficiency; "
+    result = run_script("-c", "import sys, records, readers, efficiency, search_config; "
                               "sys.exit('tensorflow' in sys.modules or 'keras' in sys.modules)")
     assert result.returncode == 0, result.stderr
 

@@ -11,6 +11,7 @@ import cells
 import grow_trim
 import ranking
 import scc
+import vectors
 
 # y_true of five candidates a..e: the true order is a, b, c, d, e.
 Y_TRUE = [5.0, 4.0, 3.0, 2.0, 1.0]
@@ -88,15 +89,15 @@ def test_encode_layout_figure_1b_and_round_0():
     round0 = cells.one_cell("conv3x3", "conv3x3")
     x = scc.encode([cells.FIGURE_1B, round0])
     # Figure 1b: 5 blocks of 3 cells + 1 separator = 20 tokens; round 0: 5 x (1 + 1) = 10.
-    assert x.shape == (2, 20, cells.TOKEN_WIDTH + 1) and x.dtype == np.float32
-    separator = np.zeros(cells.TOKEN_WIDTH + 1)
+    assert x.shape == (2, 20, vectors.TOKEN_WIDTH + 1) and x.dtype == np.float32
+    separator = np.zeros(vectors.TOKEN_WIDTH + 1)
     separator[-1] = 1
     for t in range(20):
         if t % 4 == 3:
             np.testing.assert_array_equal(x[0, t], separator)
         else:
             np.testing.assert_array_equal(x[0, t, :-1],
-                                          cells.cell_token(cells.FIGURE_1B.blocks[0][t % 4]))
+                                          vectors.cell_token(cells.FIGURE_1B.blocks[0][t % 4]))
             assert x[0, t, -1] == 0
     # C1 = (0001, 0001, 0000010, 0001000, 001): I1 bit 0, I2 bit 0 (offset 16), L1 dwconv3x3
     # (offset 32 + 1), L2 conv1x7_7x1 (offset 39 + 3), O "not output" (offset 46 + 2).
@@ -110,7 +111,7 @@ def test_encode_layout_figure_1b_and_round_0():
 
 
 def test_encode_length_and_errors():
-    assert scc.encode(cells.ROUND0[:3], length=16).shape == (3, 16, cells.TOKEN_WIDTH + 1)
+    assert scc.encode(cells.ROUND0[:3], length=16).shape == (3, 16, vectors.TOKEN_WIDTH + 1)
     with pytest.raises(ValueError, match="shorter than the longest"):
         scc.encode([cells.FIGURE_1B], length=19)
     with pytest.raises(ValueError, match="no candidates"):
