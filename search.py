@@ -49,9 +49,7 @@ an uninterrupted one would.
 """
 
 import dataclasses
-import decimal
 import functools
-import re
 import search_config
 import time
 import typing
@@ -111,10 +109,10 @@ def define_flags():
                       "for r.")
     flags.DEFINE_string("max_param_bytes", None, "Hard budget on the parameter memory p, as "
                         "the search measures it (--bytes per value): candidates over it are "
-                        f"never ranked nor trained. Bytes: {BYTES_HELP}.")
+                        f"never ranked nor trained. Bytes: {search_config.BYTES_HELP}.")
     flags.DEFINE_string("max_activation_bytes", None, "Hard budget on the intermediate memory "
                         "r, as the search measures it (--bytes per value, --schedule): "
-                        f"candidates over it are never ranked nor trained. Bytes: {BYTES_HELP}.")
+                        f"candidates over it are never ranked nor trained. Bytes: {search_config.BYTES_HELP}.")
     flags.DEFINE_integer("controller_epochs", defaults.controller_epochs,
                          "SCC training epochs per round.")
     flags.DEFINE_integer("list_size", defaults.list_size, "Candidates the SCC ranks together.")
@@ -139,24 +137,6 @@ def define_flags():
                        "GPU (default: the GPUs divided among --workers, at most 1).")
     flags.DEFINE_bool("run_eagerly", False, "Train candidates eagerly: faster when each trains "
                       "for only a few batches (scaled-down searches), slower otherwise.")
-
-
-BYTES_HELP = ("an integer, or with a suffix k (10^3), M (10^6), Ki (2^10) or Mi (2^20): "
-              "500k, 2Mi")
-_UNITS = {"": 1, "k": 10 ** 3, "M": 10 ** 6, "Ki": 2 ** 10, "Mi": 2 ** 20}
-
-
-def parse_bytes(text):
-    """A number of bytes from the command line: "250000", "250k", "1.5M", "64Ki", "2Mi" (k and
-    M are powers of 10, Ki and Mi of 2); None stays None. ValueError unless a whole number of
-    bytes."""
-    if text is None:
-        return None
-    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*(k|M|Ki|Mi)?\s*", text)
-    value = None if match is None else decimal.Decimal(match[1]) * _UNITS[match[2] or ""]
-    if value is None or value != value.to_integral_value():
-        raise ValueError(f"{text!r} is not a whole number of bytes: {BYTES_HELP}")
-    return int(value)
 
 
 # Settings a resumed search may change: how long and how it runs, not what it computes (the
@@ -521,7 +501,7 @@ def main(argv):
         budgets = {}
         for name in ("max_param_bytes", "max_activation_bytes"):
             try:
-                budgets[name] = parse_bytes(FLAGS[name].value)
+                budgets[name] = search_config.parse_bytes(FLAGS[name].value)
             except ValueError as e:
                 raise ValueError(f"--{name}: {e}") from None
         config = search_config.SearchConfig(
@@ -564,13 +544,14 @@ def main(argv):
           f"round-0 best: val acc {ref.accuracy:.4f}, p {ref.param_bytes / 2**20:.3f} MiB, "
           f"r {ref.activation_bytes / 2**20:.3f} MiB; y against the round-0 best "
           f"{summary.y_vs_round0:+.4f}")
-    final = summary.final
-    if final is not None:
+    finished = summary.final
+    if finished is not None:
         print(f"final network trained from scratch ({FLAGS.out_dir}/final/): "
-              + (f"test acc {final.test_accuracy:.4f} after {final.epochs} epochs on training + "
-                 f"validation data ({final.seconds:.0f} s)" if final.ok else final.status))
-    if final is not None and final.deployed is not None:
-        d = final.deployed
+              + (f"test acc {finished.test_accuracy:.4f} after {finished.epochs} epochs on "
+                 f"training + validation data ({finished.seconds:.0f} s)" if finished.ok
+                 else finished.status))
+    if finished is not None and finished.deployed is not None:
+        d = finished.deployed
         print(f"deployed ({FLAGS.out_dir}/final/model_int8.tflite, {d['tflite_int8_bytes']:,} B):"
               f" int8 test acc {d['int8_test_accuracy']:.4f}, TFLite-Micro arena head "
               f"{d['tflm_arena_head_bytes']:,} B (predicted {d['planned_arena_bytes']:,} B), "

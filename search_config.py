@@ -1,9 +1,12 @@
 """What a search depends on besides the data and the training recipe: its settings and hard
-memory budgets, one ValueError per bad setting, naming its flag. Plain Python (no TensorFlow):
-records.py stores it in config.json, readers.py reads it back.
+memory budgets (and the byte counts the command line gives them), one ValueError per bad
+setting, naming its flag. Plain Python (no TensorFlow): records.py stores it in config.json,
+readers.py reads it back.
 """
 
 import dataclasses
+import decimal
+import re
 
 STRATEGIES = ("memnas", "memory", "random")
 CONTROLLER_TARGETS = ("accuracy", "y")
@@ -80,3 +83,21 @@ class SearchConfig:
             if getattr(self, name) not in choices:
                 raise ValueError(f"--{name} must be one of {', '.join(choices)}, "
                                  f"got {getattr(self, name)!r}")
+
+
+BYTES_HELP = ("an integer, or with a suffix k (10^3), M (10^6), Ki (2^10) or Mi (2^20): "
+              "500k, 2Mi")
+_UNITS = {"": 1, "k": 10 ** 3, "M": 10 ** 6, "Ki": 2 ** 10, "Mi": 2 ** 20}
+
+
+def parse_bytes(text):
+    """A number of bytes from the command line: "250000", "250k", "1.5M", "64Ki", "2Mi" (k and
+    M are powers of 10, Ki and Mi of 2); None stays None. ValueError unless a whole number of
+    bytes."""
+    if text is None:
+        return None
+    match = re.fullmatch(r"\s*(\d+(?:\.\d*)?)\s*(k|M|Ki|Mi)?\s*", text)
+    value = None if match is None else decimal.Decimal(match[1]) * _UNITS[match[2] or ""]
+    if value is None or value != value.to_integral_value():
+        raise ValueError(f"{text!r} is not a whole number of bytes: {BYTES_HELP}")
+    return int(value)

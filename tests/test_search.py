@@ -74,13 +74,13 @@ def test_search_config_names_the_bad_flag():
 
 
 def test_byte_counts_take_decimal_and_binary_suffixes():
-    assert [search.parse_bytes(text) for text in
+    assert [search_config.parse_bytes(text) for text in
             ("12345", "10k", "1.5M", "64Ki", "2Mi", " 3 k ", "0.5Ki", None)] == \
         [12345, 10_000, 1_500_000, 65_536, 2_097_152, 3000, 512, None]
     for bad in ("", "10x", "1.5", "0.0001k", "-5", "10K", "10m", "1e3", "k"):
         with pytest.raises(ValueError, match=f"{bad!r} is not a whole number of bytes: an "
                                              f"integer, or with a suffix k"):
-            search.parse_bytes(bad)
+            search_config.parse_bytes(bad)
 
 
 def measured(round_index, base, config):
