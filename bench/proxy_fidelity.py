@@ -89,20 +89,23 @@ def _proxies(epochs=(1, 2, 4), reference_epochs=20, subset=2000, recalibration=1
     """The reference, then the proxies from the likeliest useful to the least: the ones within
     the target's 1/8 of the reference's cost first, so that a partial run answers for them."""
     cheap = [e for e in epochs if e <= reference_epochs / 8]
+
+    def scratch_and_inherited(e):
+        return [Proxy(f"short e{e}", e),
+                Proxy(f"inherit short e{e}", e, inherit=True, parent=f"short e{e}"),
+                Proxy(f"inherit short e{e} +recal", e, inherit=True, parent=f"short e{e}",
+                      bn_recalibration=recalibration)]
+
     found = [Proxy(REFERENCE, reference_epochs)]
     for e in cheap:
-        found += [Proxy(f"short e{e}", e),
-                  Proxy(f"inherit short e{e}", e, inherit=True, parent=f"short e{e}")]
+        found += scratch_and_inherited(e)
     found += [Proxy(f"short e{e} n{subset}", e, train_examples=subset) for e in epochs]
     for e in epochs:
         if e not in cheap:
-            found += [Proxy(f"short e{e}", e),
-                      Proxy(f"inherit short e{e}", e, inherit=True, parent=f"short e{e}")]
+            found += scratch_and_inherited(e)
         found += [Proxy(f"paper e{e}", e, recipe="paper"),
                   Proxy(f"short e{e} bn0.99", e, bn_momentum=0.99),
-                  Proxy(f"paper e{e} bn0.99", e, recipe="paper", bn_momentum=0.99),
-                  Proxy(f"inherit short e{e} +recal", e, inherit=True, parent=f"short e{e}",
-                        bn_recalibration=recalibration)]
+                  Proxy(f"paper e{e} bn0.99", e, recipe="paper", bn_momentum=0.99)]
     return tuple(found)
 
 
