@@ -127,7 +127,13 @@ def arch_graph(arch, filters=64, input_shape=(32, 32, 3), num_classes=10,
     """The whole network as one node list: each part's input is the previous part's output.
     `primitives` as in `block_graph`."""
     arch = cells.prune(arch, len(strides))
-    parts = network_parts(arch, filters, input_shape, num_classes, strides, widths, primitives)
+    return join(network_parts(arch, filters, input_shape, num_classes, strides, widths,
+                              primitives))
+
+
+def join(parts):
+    """One node list of `parts` [(nodes, output index), ...] run one after the other: each
+    part's node 0 stands for the previous part's output node."""
     nodes, out = list(parts[0][0]), parts[0][1]
     for part, part_out in parts[1:]:
         index = [out] + list(range(len(nodes), len(nodes) + len(part) - 1))

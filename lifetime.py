@@ -213,6 +213,21 @@ def arch_memory(arch, filters=64, bytes_per_value=4, schedule="paper", input_sha
                    tuple(b * bytes_per_value for b in block_peaks), schedule)
 
 
+def parts_memory(parts, bytes_per_value=4, schedule="paper"):
+    """param_bytes and activation_bytes of a network given as parts [(nodes, output index),
+    ...] run one after the other (graph.join), each part scheduled on its own as `arch_memory`
+    schedules a network's stem, blocks and head: for networks of other spaces (nb201.py)."""
+    if schedule not in SCHEDULES:
+        raise ValueError(f"schedule: {schedule!r} is not one of {', '.join(SCHEDULES)}")
+    profiles = [_profile(nodes, schedule) for nodes, _ in parts]
+    params = sum(p for p, _ in profiles)
+    if schedule == "tflm":
+        return _memory(params, tflm.planned_arena(graph.join(parts), bytes_per_value),
+                       bytes_per_value, (), schedule)
+    return _memory(params, max(peak for _, peak in profiles) * bytes_per_value,
+                   bytes_per_value, (), schedule)
+
+
 def _memory(params, activation_bytes, bytes_per_value, block_peaks, schedule):
     return Memory(params, params * bytes_per_value, activation_bytes,
                   params * bytes_per_value + activation_bytes, block_peaks, schedule)

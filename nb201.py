@@ -19,6 +19,8 @@ in the order of ``EDGES``. The network stacks the cell 3 x 5 times (``param_coun
 * ``read_csv``: the benchmark's accuracies (``reproduce/data/nb201_cifar10.csv``), one-line
   errors naming the file, line or column.
 * ``param_count``: the parameters of the benchmark's network, by formula.
+* ``network_parts`` / ``memory``: the benchmark's network as lifetime.py's nodes (Figure 3's
+  rule 1), and its intermediate memory under lifetime.py's schedules.
 
 Plain Python and NumPy: no TensorFlow.
 """
@@ -28,6 +30,8 @@ import os
 from typing import NamedTuple
 
 import numpy as np
+
+from graph import Node
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 # (node, input node) of the 6 edges, in the order the string lists them.
@@ -170,3 +174,110 @@ def read_csv(path, column=ACCURACY_COLUMN):
     if not found:
         raise ValueError(f"{path}: no rows")
     return found, np.array(values)
+
+
+# ---------------------------------------------------------------------------------------------
+# The network as lifetime.py's nodes
+# ---------------------------------------------------------------------------------------------
+
+KERNELS = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}  # ReLU-ConvKxK-BN
+INPUT_SHAPE = (32, 32, 3)
+
+
+def _op_node(op, name, source, shape):
+    """The node of an edge's operation reading node `source` (rule 1: the BatchNorm folded
+    into the conv before it, one bias per channel; the ReLU before the conv fused), or None for
+    skip_connect, which is its input (an identity makes no node)."""
+    if op == "skip_connect":
+        return None
+    channels = shape[-1]
+    params = KERNELS[op] ** 2 * channels * channels + channels if op in KERNELS else 0
+    return Node(name, shape, (source,), params)
+
+
+def cell_graph(cell, shape, prefix="s1_c1"):
+    """Nodes of one cell at `shape` (H, W, C), node 0 its input; (nodes, index of the output
+    node), or None when the output does not depend on the input (a constant: every path from
+    node 0 to node 3 has a ``none`` edge).
+
+    Node j of the cell sums its incoming edges: the nodes are the ops' outputs and, where a node
+    sums two or more, the sum; a ``none`` edge is no edge, ``skip_connect`` passes its input on.
+    Nodes that do not depend on the input are constants and make no node; nodes the output does
+    not read are dead and are dropped, as a converter drops them.
+    """
+    nodes, where = [Node("input", tuple(shape))], {0: 0}
+    for j in range(1, NODES + 1):
+        summed = []
+        for (node, source), op in zip(EDGES, cell):
+            if node != j or op == "none" or where.get(source) is None:
+                continue
+            made = _op_node(op, f"{prefix}_n{j}_e{source}_{op}", where[source], tuple(shape))
+            if made is not None:
+                nodes.append(made)
+            summed.append(where[source] if made is None else len(nodes) - 1)
+        if len(summed) > 1:
+            nodes.append(Node(f"{prefix}_n{j}_sum", tuple(shape), tuple(summed)))
+        where[j] = None if not summed else summed[0] if len(summed) == 1 else len(nodes) - 1
+    if where[NODES] is None:
+        return None
+    return _live(nodes, where[NODES])
+
+
+def _live(nodes, out):
+    """(nodes, out) without the nodes `out` does not read, directly or not; node 0 kept."""
+    needed = {0, out}
+    for k in range(out, 0, -1):
+        if k in needed:
+            needed.update(nodes[k].inputs)
+    keep = sorted(needed)
+    index = {old: new for new, old in enumerate(keep)}
+    return ([nodes[k]._replace(inputs=tuple(index[i] for i in nodes[k].inputs)) for k in keep],
+            index[out])
+
+
+def reduction_graph(shape, channels, prefix):
+    """The residual block between stages (ResNetBasicblock, stride 2), node 0 its input: conv_a
+    (ReLU-Conv3x3 stride 2-BN) and conv_b (ReLU-Conv3x3-BN), beside a shortcut of a 2x2 average
+    pool and a Conv1x1 without BatchNorm, then their sum."""
+    c_in = shape[-1]
+    half = (shape[0] // 2, shape[1] // 2)
+    return [Node("input", tuple(shape)),
+            Node(f"{prefix}_conv_a", (*half, channels), (0,), 9 * c_in * channels + channels),
+            Node(f"{prefix}_conv_b", (*half, channels), (1,), 9 * channels * channels + channels),
+            Node(f"{prefix}_pool", (*half, c_in), (0,)),
+            Node(f"{prefix}_shortcut", (*half, channels), (3,), c_in * channels),
+            Node(f"{prefix}_sum", (*half, channels), (2, 4))], 5
+
+
+def network_parts(cell, classes=10, input_shape=INPUT_SHAPE):
+    """The benchmark's network (see `param_count`) as parts run one after the other, each
+    [(nodes, output index)] with node 0 its input: the stem, 5 cells, a reduction block, 5
+    cells, a reduction block, 5 cells, the head. A cell whose output does not depend on its
+    input makes the whole network a constant: its only part is the image.
+
+    The stem's BatchNorm is folded into its conv; the last BatchNorm and ReLU, before the
+    global pooling, are fused into the last cell's output node (rule 1), their 2 C parameters
+    counted on the pooling node.
+    """
+    image = Node("image", tuple(input_shape))
+    shape = (*input_shape[:2], STAGE_CHANNELS[0])
+    parts = [([image, Node("stem", shape, (0,), 9 * input_shape[-1] * shape[-1] + shape[-1])],
+              1)]
+    for stage, channels in enumerate(STAGE_CHANNELS, start=1):
+        if stage > 1:
+            parts.append(reduction_graph(shape, channels, f"r{stage}"))
+            shape = (shape[0] // 2, shape[1] // 2, channels)
+        for c in range(1, CELLS_PER_STAGE + 1):
+            part = cell_graph(cell, shape, f"s{stage}_c{c}")
+            if part is None:
+                return [([image], 0)]
+            parts.append(part)
+    last = shape[-1]
+    parts.append(([Node("input", shape), Node("gap", (last,), (0,), 2 * last),
+                   Node("logits", (classes,), (1,), last * classes + classes)], 2))
+    return parts
+
+
+def connected(cell):
+    """Whether the network's output depends on its input (no cut of ``none`` edges)."""
+    return cell_graph(cell, (1, 1, 1)) is not None

@@ -6,6 +6,8 @@ import os
 import numpy as np
 import pytest
 
+import graph
+import lifetime
 import nb201
 import ranking
 import scc
@@ -23,6 +25,58 @@ ROWS = [
 NONE = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
 ALL_3X3 = ("|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|"
            "nor_conv_3x3~2|")
+
+
+ONE_CONV = "|none~0|+|none~0|none~1|+|nor_conv_3x3~0|none~1|none~2|"  # node 3 = conv(node 0)
+
+
+# ---------------------------------------------------------------------------------------------
+# The network's nodes and memory
+# ---------------------------------------------------------------------------------------------
+
+def test_a_cell_s_nodes_are_its_ops_and_sums_without_identities_or_dead_ones():
+    # node 1 = conv(node 0); node 3 = node 0 (skip) + conv(node 1): the skip makes no node.
+    cell = nb201.parse("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|nor_conv_3x3~1|"
+                       "none~2|")
+    nodes, out = nb201.cell_graph(cell, (8, 8, 4))
+    assert [(n.name, n.inputs, n.params) for n in nodes] == [
+        ("input", (), 0),
+        ("s1_c1_n1_e0_nor_conv_3x3", (0,), 9 * 4 * 4 + 4),  # BatchNorm folded: a bias each
+        ("s1_c1_n3_e1_nor_conv_3x3", (1,), 9 * 4 * 4 + 4),
+        ("s1_c1_n3_sum", (0, 2), 0)]
+    assert out == 3
+    # node 1's conv is dead (node 3 reads only node 0): the cell is the identity.
+    dead = nb201.parse("|nor_conv_1x1~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")
+    assert nb201.cell_graph(dead, (8, 8, 4)) == ([graph.Node("input", (8, 8, 4))], 0)
+
+
+def test_a_cell_cut_by_none_edges_makes_the_network_a_constant():
+    cut = nb201.parse("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|nor_conv_3x3~2|")
+    assert nb201.cell_graph(cut, (8, 8, 4)) is None and not nb201.connected(cut)
+    assert nb201.network_parts(cut) == [([graph.Node("image", (32, 32, 3))], 0)]
+    assert nb201.connected(nb201.parse(ONE_CONV)) and not nb201.connected(nb201.parse(NONE))
+
+
+def test_memory_of_a_one_conv_network_worked_by_hand():
+    # Each cell: input, then its conv, both (32, 32, 16) in stage 1 = 16,384 values.
+    # Strict counts a node's input while it is computed: 2 x 16,384 in a stage-1 cell; the
+    # first reduction block's peak is as large (input 16,384 + conv_a 8,192 + conv_b 8,192).
+    # Paper (ASAP): the input is not counted once its consumer is computed: 16,384, the stem's
+    # output and every stage-1 node alike; the reduction block's peak is conv_b + shortcut.
+    parts = nb201.network_parts(nb201.parse(ONE_CONV))
+    assert [len(nodes) for nodes, _ in parts] == [2] + [2] * 5 + [6] + [2] * 5 + [6] + [2] * 5 \
+        + [3]
+    assert lifetime.parts_memory(parts, 4, "strict").activation_bytes == 2 * 16_384 * 4
+    assert lifetime.parts_memory(parts, 4, "paper").activation_bytes == 16_384 * 4
+    assert lifetime.parts_memory(parts, 1, "optimal").activation_bytes == 2 * 16_384
+
+
+def test_folded_parameters_are_the_formula_less_one_batchnorm_channel_per_conv():
+    cell = nb201.parse(ALL_3X3)
+    params = lifetime.parts_memory(nb201.network_parts(cell)).params
+    # Six convs a cell, 15 cells; the stem's conv; conv_a and conv_b of both reduction blocks.
+    folded = 6 * 5 * sum(nb201.STAGE_CHANNELS) + 16 + 2 * 32 + 2 * 64
+    assert params == nb201.param_count(cell) - folded
 
 
 # ---------------------------------------------------------------------------------------------
