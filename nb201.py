@@ -19,8 +19,9 @@ in the order of ``EDGES``. The network stacks the cell 3 x 5 times (``param_coun
 * ``read_csv``: the benchmark's accuracies (``reproduce/data/nb201_cifar10.csv``), one-line
   errors naming the file, line or column.
 * ``param_count``: the parameters of the benchmark's network, by formula.
-* ``network_parts`` / ``memory``: the benchmark's network as lifetime.py's nodes (Figure 3's
-  rule 1), and its intermediate memory under lifetime.py's schedules.
+* ``network_parts``: the benchmark's network as lifetime.py's nodes (Figure 3's rule 1), for
+  ``lifetime.parts_memory``'s schedules; ``connected``: whether its output depends on its input.
+* ``generate``: a round's candidates, grow and trim as Eq. 1 and 2 make them in our space.
 
 Plain Python and NumPy: no TensorFlow.
 """
@@ -31,6 +32,7 @@ from typing import NamedTuple
 
 import numpy as np
 
+import grow_trim
 from graph import Node
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
@@ -281,3 +283,57 @@ def network_parts(cell, classes=10, input_shape=INPUT_SHAPE):
 def connected(cell):
     """Whether the network's output depends on its input (no cut of ``none`` edges)."""
     return cell_graph(cell, (1, 1, 1)) is not None
+
+
+# ---------------------------------------------------------------------------------------------
+# Grow and trim (Eq. 1 and 2)
+# ---------------------------------------------------------------------------------------------
+
+LAYER_OPS = ("nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")  # the ops that are a layer
+# Round 0: one path of edges from node 0 to node 3 (the nodes it passes through), each edge any
+# op but none; a path through no layer (all skip_connect) is the identity cell.
+PATHS = ((0, 3), (0, 1, 3), (0, 2, 3), (0, 1, 2, 3))
+
+
+def grow(cell):
+    """Eq. 1 on a cell: one ``none`` edge becomes a layer (one of LAYER_OPS), in edge then op
+    order. Adding an edge never cuts the network."""
+    return [cell._replace(**{field: op}) for field, now in zip(Cell._fields, cell)
+            if now == "none" for op in LAYER_OPS]
+
+
+def trim(cell):
+    """Eq. 2 on a cell: one layer becomes ``skip_connect`` (an identity: Eq. 2's l) or ``none``
+    (the edge removed: Eq. 2's e), in edge order; those that cut the network are left out (a
+    constant network, see `network_parts`)."""
+    found = []
+    for field, now in zip(Cell._fields, cell):
+        if now in LAYER_OPS:
+            found += [trimmed for trimmed in (cell._replace(**{field: op})
+                                              for op in ("skip_connect", "none"))
+                      if connected(trimmed)]
+    return found
+
+
+def round0():
+    """Round 0, which has no base: the smallest cells that connect input to output, those whose
+    edges are one path from node 0 to node 3 (PATHS), every op but none on each edge: 4 + 16 +
+    16 + 64 = 100 cells, as our round 0 is every op pair on the smallest cell."""
+    found = []
+    for path in PATHS:
+        fields = [f"edge_{j}_{i}" for i, j in zip(path, path[1:])]
+        for ops in np.ndindex(*(len(OPS) - 1,) * len(fields)):
+            found.append(Cell(*(["none"] * len(EDGES)))._replace(
+                **{field: OPS[1 + k] for field, k in zip(fields, ops)}))
+    return found
+
+
+def generate(base=None):
+    """A round's candidates (grow_trim.Generation): grow + trim of `base`, each distinct, the
+    base left out; if None, round 0."""
+    if base is None:
+        first = tuple(round0())
+        return grow_trim.Generation(first, (), len(first), 0)
+    layers = sum(op in LAYER_OPS for op in base)
+    return grow_trim.Generation(tuple(grow(base)), tuple(trim(base)),
+                                len(LAYER_OPS) * sum(op == "none" for op in base), 2 * layers)

@@ -58,6 +58,25 @@ def front(points):
     return ~np.any(no_worse & better, axis=0)
 
 
+def hypervolume(points, reference):
+    """The area the (accuracy, memory) `points` dominate up to `reference` (accuracy, memory):
+
+        HV = area of { (m, a) : some point i has m_i <= m <= m_ref and a_ref <= a <= a_i }
+
+    (accuracy maximized, memory minimized; points no better than the reference in either add
+    nothing). Sorted by memory, it is the sum over each memory step of its width times the best
+    accuracy so far above a_ref: O(n log n), for all 15,625 NAS-Bench-201 cells at once."""
+    values = np.asarray(points, dtype=float).reshape(-1, 2)
+    accuracy_ref, memory_ref = reference
+    values = values[(values[:, 0] > accuracy_ref) & (values[:, 1] < memory_ref)]
+    if not len(values):
+        return 0.0
+    values = values[np.argsort(values[:, 1], kind="stable")]
+    best = np.maximum.accumulate(values[:, 0])  # the best accuracy within each memory
+    widths = np.diff(np.append(values[:, 1], memory_ref))
+    return float(np.sum(widths * (best - accuracy_ref)))
+
+
 def points(candidates, final=None):
     """The points of a search, front marked: each trained candidate (records.Candidate with
     status "ok", not reused) in (round, key) order, then the final network (a records.Final;

@@ -79,6 +79,29 @@ def test_folded_parameters_are_the_formula_less_one_batchnorm_channel_per_conv()
     assert params == nb201.param_count(cell) - folded
 
 
+def test_grow_and_trim_counts_worked_by_hand():
+    # 5 none edges: 3 layers each (Eq. 1); 1 layer: to skip_connect or none (Eq. 2), but none
+    # cuts the only path, so 1 trim.
+    generation = nb201.generate(nb201.parse(ONE_CONV))
+    assert generation.counts() == {"grow_raw": 15, "trim_raw": 2, "grow": 15, "trim": 1}
+    assert [nb201.to_string(c) for c in generation.trim] == [
+        "|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|"]
+    # node 1 = conv(node 0), node 3 = node 0 + conv(node 1): 3 none edges, 2 layers, no cut.
+    two = nb201.parse("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|nor_conv_3x3~1|none~2|")
+    assert nb201.generate(two).counts() == {"grow_raw": 9, "trim_raw": 4, "grow": 9, "trim": 4}
+    assert nb201.grow(two)[0] == nb201.parse("|nor_conv_3x3~0|+|nor_conv_1x1~0|none~1|+|"
+                                             "skip_connect~0|nor_conv_3x3~1|none~2|")
+
+
+def test_round0_is_every_op_on_each_path_from_input_to_output():
+    first = nb201.generate().candidates
+    assert len(first) == len(set(first)) == 4 + 16 + 16 + 64
+    assert all(nb201.connected(cell) for cell in first)
+    assert nb201.parse("|none~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|") in first
+    assert nb201.parse("|avg_pool_3x3~0|+|none~0|skip_connect~1|+|none~0|none~1|"
+                       "nor_conv_1x1~2|") in first
+
+
 # ---------------------------------------------------------------------------------------------
 # Strings
 # ---------------------------------------------------------------------------------------------

@@ -1,8 +1,9 @@
-"""pareto.py: the front of literal point sets worked by hand (ties and duplicates included), the
-points of a search's records, pareto.json and pareto.png."""
+"""pareto.py: the front and its hypervolume for literal point sets worked by hand (ties and
+duplicates included), the points of a search's records, pareto.json and pareto.png."""
 import json
 
 import numpy as np
+import pytest
 
 import cells
 import pareto
@@ -100,3 +101,14 @@ def test_importing_pareto_loads_neither_matplotlib_nor_tensorflow():
     result = run_script("-c", "import sys, pareto; sys.exit('matplotlib' in sys.modules or "
                               "'tensorflow' in sys.modules)")
     assert result.returncode == 0, result.stderr
+
+
+def test_hypervolume_of_two_points_worked_by_hand():
+    # (0.8, 1) dominates [1, 4] x [0.5, 0.8] = 0.9; (0.9, 2) dominates [2, 4] x [0.5, 0.9] = 0.8;
+    # they share [2, 4] x [0.5, 0.8] = 0.6: 0.9 + 0.8 - 0.6 = 1.1.
+    assert pareto.hypervolume([(0.9, 2), (0.8, 1)], (0.5, 4)) == pytest.approx(1.1)
+    # A dominated point, one at the reference's accuracy and one at its memory add nothing.
+    assert pareto.hypervolume([(0.9, 2), (0.8, 1), (0.7, 3), (0.5, 0), (1.0, 4)],
+                              (0.5, 4)) == pytest.approx(1.1)
+    assert pareto.hypervolume([], (0.5, 4)) == 0.0
+
