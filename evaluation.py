@@ -3,8 +3,9 @@
 search.py hands an evaluator one ``Job`` per round (the candidates to train, ``Measured``, with
 the round's base and seed) and records one ``Outcome`` per candidate, in whatever order they
 come back. ``TrainEvaluator`` trains them one after the other in this process; parallel.py's
-``RayEvaluator`` trains several at once in Ray tasks; reproduce/ and bench/ stand in evaluators
-that train nothing or share work between searches. Every evaluator seeds a candidate with
+``RayEvaluator`` trains several at once in Ray tasks; ``TableEvaluator`` trains nothing and looks
+each candidate up in a benchmark's table (NAS-Bench-201); reproduce/ and bench/ stand in
+evaluators that train nothing or share work between searches. Every evaluator seeds a candidate with
 ``candidate_seed``, so that where it trains does not change what it measures.
 """
 
@@ -12,6 +13,7 @@ import dataclasses
 import hashlib
 
 import cells
+import nb201
 import records
 import train
 from efficiency import Stats
@@ -19,9 +21,9 @@ from efficiency import Stats
 
 @dataclasses.dataclass(frozen=True)
 class Measured:
-    """A candidate of the round: its key (cells.key), architecture and exact memory."""
+    """A candidate of the round: its key (its space's), architecture and exact memory."""
     key: str
-    arch: cells.Arch
+    arch: cells.Arch | nb201.Cell
     memory: Stats  # accuracy None: not trained
 
 
@@ -32,7 +34,7 @@ class Job:
     (a .keras path; None in round 0), the out_dir and the search's seed."""
     round: int
     candidates: tuple
-    base: cells.Arch | None
+    base: cells.Arch | nb201.Cell | None
     out_dir: str
     seed: int
     base_model: str | None = None
@@ -84,3 +86,27 @@ class TrainEvaluator:
                                  model_path=out.model_path(job.round, candidate.key)
                                  if self.inherit else None)
             yield Outcome(candidate.key, result.val_accuracy, result.status, result.seconds)
+
+
+class TableEvaluator:
+    """Each candidate's accuracy looked up in a NAS-Bench-201 table (a CSV with an ``arch``
+    column of the benchmark's strings and the `column` asked for), nothing trained: the
+    search's cost is its number of queries, one per candidate. A percentage column (values
+    above 1) is divided by 100, so that accuracies are in [0, 1] as a trained candidate's."""
+
+    def __init__(self, path, column=nb201.ACCURACY_COLUMN):
+        found, values = nb201.read_csv(path, column)
+        percent = float(values.max()) > 1
+        self.accuracy = {cell: float(v) / 100 if percent else float(v)
+                         for cell, v in zip(found, values)}
+        self.description = (f"looked up in {path}, column {column}"
+                             + (" (percent, / 100)" if percent else "") + "; nothing trained")
+
+    def __call__(self, job):
+        for candidate in job.candidates:
+            accuracy = self.accuracy.get(candidate.arch)
+            if accuracy is None:
+                yield Outcome(candidate.key, None, "error: KeyError: not in the table", 0.0)
+            else:
+                yield Outcome(candidate.key, accuracy, "ok", 0.0)
+

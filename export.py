@@ -10,7 +10,7 @@ what lifetime.py predicts (with --json, as one JSON line; DIR/export.json either
 * `tflm_arena_head_bytes`: the arena's head, TFLM's plan of the feature maps (its greedy memory
   planner, tensorflow/lite/micro/memory_planner/greedy_memory_planner.cc); the number r models.
   `tflm_arena_tail_bytes` is the interpreter's own state (tensor structs, op data), not feature
-  maps (SPEC §10).
+  maps.
 * `strict_activation_bytes`, `paper_activation_bytes`, `optimal_activation_bytes`: lifetime.py
   at 1 byte per value, the int8 size; `planned_arena_bytes`: its prediction of the head
   (lifetime.py --schedule=tflm, TFLM's planner replayed).
@@ -26,7 +26,7 @@ what lifetime.py predicts (with --json, as one JSON line; DIR/export.json either
 The model takes normalized images, as in training (inputs.normalize with the training split's
 mean and std); the int8 input is that, quantized with the input tensor's scale and zero point.
 Conversion runs in a child process: TFLiteConverter.convert() leaks memory on every call in
-TF 2.21 (SPEC §9), which a search exporting many networks would otherwise accumulate. The
+TF 2.21, which a search exporting many networks would otherwise accumulate. The
 Keras 3 path is model.export(format="tf_saved_model") + TFLiteConverter.from_saved_model;
 from_keras_model falls back to legacy Keras 2 code.
 """

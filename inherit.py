@@ -1,5 +1,5 @@
 """Weight inheritance: a grown or trimmed candidate starts from its base's trained weights
-(network morphism, as in Net2Net; SPEC.md section 10, issue 11).
+(network morphism, as in Net2Net).
 
 A candidate differs from its base by one new output cell in every block (grown) or by one layer,
 cell or output role in one block (trimmed), and both come back in canonical form, which may

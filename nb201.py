@@ -41,10 +41,15 @@ EDGES = ((1, 0), (2, 0), (2, 1), (3, 0), (3, 1), (3, 2))
 NODES = 3  # nodes computed by a cell (node 0 is its input)
 TOKEN_WIDTH = len(EDGES) + len(OPS)  # one-hot edge position, then one-hot op
 ACCURACY_COLUMN = "cifar10_test_accuracy_200ep"
+BENCHMARK = "nb201"  # --benchmark=nb201 or nb201:PATH
+# The benchmark's CIFAR-10 test accuracies after 200 epochs, shipped with the project.
+DEFAULT_CSV = os.path.join(os.path.dirname(os.path.abspath(__file__)), "reproduce", "data",
+                           "nb201_cifar10.csv")
 # The benchmark's network (TinyNetwork of the NAS-Bench-201 code): channels per stage, cells
 # per stage, and the channels of the stem.
 STAGE_CHANNELS = (16, 32, 64)
 CELLS_PER_STAGE = 5
+INPUT_SHAPE = (32, 32, 3)  # CIFAR's
 
 
 class Cell(NamedTuple):
@@ -141,6 +146,37 @@ def param_count(cell, classes=10):
     return fixed + CELLS_PER_STAGE * per_cell
 
 
+def benchmark_path(spec):
+    """The CSV of ``--benchmark``: "nb201" is the copy in reproduce/data, "nb201:PATH" PATH."""
+    name, colon, path = spec.partition(":")
+    if name != BENCHMARK or (colon and not path):
+        raise ValueError(f"--benchmark: must be {BENCHMARK} or {BENCHMARK}:PATH, got {spec!r}")
+    return path or DEFAULT_CSV
+
+
+class Benchmark(NamedTuple):
+    """What a search over this space needs of its data: a table (a CSV of `read_csv`'s form)
+    and the column its accuracies are read from; the input and classes of that column's data
+    set, for the memory of the network (CIFAR-10 unless the column names cifar100 or
+    ImageNet16-120, the benchmark's other two)."""
+    path: str
+    column: str = ACCURACY_COLUMN
+
+    @property
+    def name(self):
+        return f"{BENCHMARK}:{self.path} ({self.column})"
+
+    @property
+    def input_shape(self):
+        return (16, 16, 3) if self.column.lower().startswith("imagenet16") else INPUT_SHAPE
+
+    @property
+    def num_classes(self):
+        column = self.column.lower()
+        return 120 if column.startswith("imagenet16") else 100 if \
+            column.startswith("cifar100") else 10
+
+
 def read_csv(path, column=ACCURACY_COLUMN):
     """(cells, accuracies) of a CSV with an ``arch`` column of benchmark strings and `column`,
     one row per cell: a list of Cell and a float64 array. ValueError, naming the file and the
@@ -183,7 +219,6 @@ def read_csv(path, column=ACCURACY_COLUMN):
 # ---------------------------------------------------------------------------------------------
 
 KERNELS = {"nor_conv_1x1": 1, "nor_conv_3x3": 3}  # ReLU-ConvKxK-BN
-INPUT_SHAPE = (32, 32, 3)
 
 
 def _op_node(op, name, source, shape):

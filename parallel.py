@@ -1,5 +1,5 @@
 """Candidates trained in parallel: Ray tasks on all cores and GPUs of one machine, or on a Ray
-cluster (issue 12).
+cluster.
 
 ``RayEvaluator`` stands behind search.py's evaluator seam (evaluation.py: a ``Job`` in, one
 ``Outcome`` per candidate out, in completion order), so the search itself does not know

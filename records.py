@@ -5,7 +5,8 @@ reads them.
     selected_roundNN.json  Selection: round NN's top-k, written before any of it is trained
     candidates.jsonl       one Candidate per trained candidate, appended as each finishes
     rounds.jsonl           one Round per finished round
-    base_roundNN.json      the network kept after round NN - 1 (a cells.py architecture file)
+    base_roundNN.json      the network kept after round NN - 1 (a cells.py architecture file;
+                           a NAS-Bench-201 string for --space=nb201)
     base_roundNN.keras     its trained model, with --inherit (round NN's candidates start from it)
     best_arch.json         the latest of them
     models/roundNN/        with --inherit, round NN's trained candidates until the round is done
@@ -31,7 +32,9 @@ import shutil
 
 import cells
 import guard
+import nb201
 import search_config
+import spaces
 from efficiency import Stats
 
 FORMAT = 2  # 2: Stats as param_bytes / activation_bytes (1 had p / r), config sections
@@ -80,7 +83,7 @@ class Candidate:
     """
     round: int
     key: str
-    arch: cells.Arch
+    arch: cells.Arch | nb201.Cell
     val_accuracy: float | None
     param_bytes: int
     activation_bytes: int
@@ -98,11 +101,11 @@ class Candidate:
         return Stats(self.val_accuracy, self.param_bytes, self.activation_bytes)
 
     def to_json(self):
-        return {**_fields(self), "arch": cells.to_json(self.arch)}
+        return {**_fields(self), "arch": spaces.to_json(self.arch)}
 
     @classmethod
     def from_json(cls, data):
-        return cls(**{**data, "arch": cells.from_json(data["arch"])})
+        return cls(**{**data, "arch": spaces.from_json(data["arch"])})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -115,10 +118,10 @@ class Round:
     budget (SearchConfig.max_param_bytes, max_activation_bytes), never ranked nor trained.
     """
     round: int
-    base_arch: cells.Arch | None
+    base_arch: cells.Arch | nb201.Cell | None
     base: Stats
     best_key: str
-    best_arch: cells.Arch
+    best_arch: cells.Arch | nb201.Cell
     best: Stats
     best_y: float
     improved: bool
@@ -128,15 +131,15 @@ class Round:
 
     def to_json(self):
         return {**_fields(self), "base": _stats_json(self.base), "best": _stats_json(self.best),
-                "base_arch": None if self.base_arch is None else cells.to_json(self.base_arch),
-                "best_arch": cells.to_json(self.best_arch)}
+                "base_arch": None if self.base_arch is None else spaces.to_json(self.base_arch),
+                "best_arch": spaces.to_json(self.best_arch)}
 
     @classmethod
     def from_json(cls, data):
         return cls(**{**data, "base": Stats(**data["base"]), "best": Stats(**data["best"]),
                       "base_arch": None if data["base_arch"] is None else
-                      cells.from_json(data["base_arch"]),
-                      "best_arch": cells.from_json(data["best_arch"])})
+                      spaces.from_json(data["base_arch"]),
+                      "best_arch": spaces.from_json(data["best_arch"])})
 
 
 @dataclasses.dataclass(frozen=True)
@@ -196,7 +199,7 @@ class Summary:
     (Eq. 4, validation accuracies); rounds: how many rounds ran; seconds: this process's share
     of the search; final: the final network trained and tested (None: --final_epochs=0)."""
     rounds: int
-    best_arch: cells.Arch
+    best_arch: cells.Arch | nb201.Cell
     best: Stats
     round0_best: Stats
     y_vs_round0: float
@@ -205,14 +208,14 @@ class Summary:
     final: Final | None = None
 
     def to_json(self):
-        return {**_fields(self), "best_arch": cells.to_json(self.best_arch),
+        return {**_fields(self), "best_arch": spaces.to_json(self.best_arch),
                 "best": _stats_json(self.best), "round0_best": _stats_json(self.round0_best),
                 "final": None if self.final is None else self.final.to_json()}
 
     @classmethod
     def from_json(cls, data):
         final = data.get("final")
-        return cls(**{**data, "best_arch": cells.from_json(data["best_arch"]),
+        return cls(**{**data, "best_arch": spaces.from_json(data["best_arch"]),
                       "best": Stats(**data["best"]), "round0_best": Stats(**data["round0_best"]),
                       "final": None if final is None else Final.from_json(final)})
 
@@ -377,8 +380,8 @@ class OutDir:
     def save_base(self, arch, round_index):
         """The network kept after `round_index`: base_round{NN}.json with NN = round_index + 1
         (the round it is the base of), and best_arch.json."""
-        cells.save(arch, self.file(f"base_round{round_index + 1:02d}.json"))
-        cells.save(arch, self.file("best_arch.json"))
+        for name in (f"base_round{round_index + 1:02d}.json", "best_arch.json"):
+            spaces.save(arch, self.file(name))
 
     def model_path(self, round_index, key):
         """Where a candidate of round `round_index` trained with --inherit keeps its model (and

@@ -62,14 +62,15 @@ import tensorflow as tf
 import cells
 import evaluation
 import final
-import grow_trim
 import guard
 import inputs
 import lifetime
+import nb201
 import parallel
 import pareto
 import records
 import scc
+import spaces
 import train
 from efficiency import Stats, memory_efficiency, rank_scores, round0_reference
 
@@ -80,6 +81,16 @@ def define_flags():
     defaults = search_config.SearchConfig()
     flags.DEFINE_float("lambda_", defaults.lambda_, "Trade-off of Eq. 4: 1 = accuracy only, "
                        "0 = memory only.")
+    flags.DEFINE_enum("space", defaults.space, list(spaces.SPACES), "Search space: memnas "
+                      "(the paper's) or nb201 (NAS-Bench-201's cells, their accuracies looked "
+                      "up in --benchmark's table: nothing trained, a search in seconds).")
+    flags.DEFINE_string("benchmark", nb201.BENCHMARK, "With --space=nb201: the table, nb201 "
+                        "(the copy shipped in reproduce/data) or nb201:PATH (a CSV with an arch "
+                        "column of the benchmark's strings).")
+    flags.DEFINE_string("target_column", nb201.ACCURACY_COLUMN, "With --space=nb201: the "
+                        "table's column a candidate's accuracy is read from.")
+    flags.DEFINE_bool("front_png", True, "Draw pareto.png every round (--nofront_png: only "
+                      "pareto.json).")
     flags.DEFINE_string("dataset", "cifar10", inputs.DATASET_HELP)
     flags.DEFINE_string("data_dir", None, "tensorflow-datasets data directory.")
     flags.DEFINE_integer("rounds", defaults.rounds, "Search rounds, round 0 included.")
@@ -149,26 +160,23 @@ MAY_CHANGE = (("search.rounds", "search.final_epochs")
 # The steps of a round
 # ---------------------------------------------------------------------------------------------
 
-def generate(round_index, base, start_from=None):
-    """Step 1: the round's distinct candidates, canonical (grow_trim.Generation). Round 0 has
-    no base: the one-cell networks, or only `start_from` when the search starts from a given
-    network (its accuracy is unknown until it is trained)."""
-    if round_index == 0 and start_from is not None:
-        return grow_trim.Generation((cells.canonical(start_from),), (), 1, 0)
-    return grow_trim.generate(None if round_index == 0 else base)
+def generate(round_index, base, start_from=None, space="memnas"):
+    """Step 1: the round's distinct candidates in `space` (grow_trim.Generation; spaces.py).
+    Round 0 has no base: the space's smallest networks (ours: the one-cell networks), or only
+    `start_from` when the search starts from a given network (its accuracy is unknown until it
+    is trained)."""
+    return spaces.of(space).generate(round_index, base, start_from)
 
 
 def measure(archs, filters, config, data):
-    """Step 2: each network's key and exact memory (bytes_per_value, schedule of `config`),
-    once per key, in the order given."""
-    measured = {}
+    """Step 2: each network's key and exact memory (bytes_per_value, schedule of `config`, in
+    its space), once per key, in the order given."""
+    space, measured = spaces.of(config.space), {}
     for arch in archs:
-        key = cells.key(arch)
+        key = space.key(arch)
         if key not in measured:
-            memory = lifetime.arch_memory(arch, filters, config.bytes_per_value,
-                                          config.schedule, data.input_shape, data.num_classes)
-            measured[key] = evaluation.Measured(key, arch, Stats(None, memory.param_bytes,
-                                                      memory.activation_bytes))
+            measured[key] = evaluation.Measured(key, arch,
+                                                space.memory(arch, filters, config, data))
     return list(measured.values())
 
 
@@ -186,7 +194,8 @@ def check_start(base, filters, config, data):
     them (relative to each budget; then the smallest p + r)."""
     if not config.budgets():
         return
-    candidates = measure(generate(0, None, base).candidates, filters, config, data)
+    candidates = measure(generate(0, None, base, config.space).candidates, filters, config,
+                         data)
     if within_budget(candidates, config)[0]:
         return
     budgets = config.budgets()
@@ -309,7 +318,7 @@ def train_controller(search, round_index):
     targets = [record.y if config.controller_target == "y" else record.val_accuracy
                for record in ok]
     controller = scc.Controller(kind="scc", list_size=config.list_size,
-                                seed=config.seed + round_index)
+                                seed=config.seed + round_index, space=config.space)
     controller.fit([record.arch for record in ok], targets, epochs=config.controller_epochs)
     controller.save(search.out.controller_path)
     search.log(f"round {round_index}: controller trained on {len(ok)} candidates")
@@ -410,7 +419,7 @@ def run_round(search, round_index, progress):
     """Figure 1a, one round: the records.Round of steps 1 to 7, or None if no candidate fits
     the memory budgets (never in round 0: check_start)."""
     config, log = search.config, search.log
-    generation = generate(round_index, progress.base, search.start_from)
+    generation = generate(round_index, progress.base, search.start_from, config.space)
     measured = measure(generation.candidates, search.filters, config, search.data)
     candidates, excluded = within_budget(measured, config)
     counts = generation.counts()
@@ -443,22 +452,28 @@ def run(out_dir, data, config, train_config, base=None, evaluator=None, log=prin
     """Search, writing to `out_dir`; resumes what `out_dir` already holds; a records.Summary.
 
     data: an inputs.Data (or, with an `evaluator` that needs no data, anything with `name`,
-    `input_shape` and `num_classes`). train_config: a train.TrainConfig; its filters set the
-    network width, and the default evaluator trains with it (seed replaced per candidate).
-    base: a starting architecture instead of round 0. evaluator: see evaluation.Job and
-    evaluation.Outcome; default evaluation.TrainEvaluator(data, train_config, config.inherit).
-    Its `description` (or its name) is recorded.
+    `input_shape` and `num_classes`; with config.space "nb201", an nb201.Benchmark).
+    train_config: a train.TrainConfig; its filters set the network width, and the default
+    evaluator trains with it (seed replaced per candidate). base: a starting architecture
+    instead of round 0. evaluator: see evaluation.Job and evaluation.Outcome; default
+    evaluation.TrainEvaluator(data, train_config, config.inherit), or for "nb201"
+    evaluation.TableEvaluator of the benchmark's table. Its `description` (or its name) is
+    recorded.
     front_png: draw pareto.png beside pareto.json every round (False: pareto.json only; in a
     search that trains nothing, drawing would take most of its time).
-    deploy: export the final network to TFLite and measure it in TFLite-Micro (`final.deploy_final`).
+    deploy: export the final network to TFLite and measure it in TFLite-Micro
+    (`final.deploy_final`).
     """
     check_start(base, train_config.filters, config, data)
-    evaluator = evaluator or evaluation.TrainEvaluator(data, train_config, config.inherit)
+    if evaluator is None:
+        evaluator = evaluation.TableEvaluator(data.path, data.column) \
+            if config.space == "nb201" else \
+            evaluation.TrainEvaluator(data, train_config, config.inherit)
     out = records.OutDir(out_dir)
     out.start(records.RunConfig(
         config, dataclasses.asdict(train_config), data.name,
         getattr(evaluator, "description", None) or getattr(evaluator, "__name__", "?"),
-        None if base is None else cells.key(base)), MAY_CHANGE, log)
+        None if base is None else spaces.of(config.space).key(base)), MAY_CHANGE, log)
     search = Search(out, _State(out.candidates()), config, data, train_config.filters,
                     evaluator, base, tf.summary.create_file_writer(out.tensorboard_dir),
                     front_png, log)
@@ -509,7 +524,13 @@ def main(argv):
             schedule=FLAGS.schedule, strategy=FLAGS.strategy,
             controller_epochs=FLAGS.controller_epochs, list_size=FLAGS.list_size,
             controller_target=FLAGS.controller_target, seed=FLAGS.seed, inherit=FLAGS.inherit,
-            final_epochs=FLAGS.final_epochs, round0_k=FLAGS.round0_k, **budgets)
+            final_epochs=FLAGS.final_epochs if FLAGS.space == "memnas"
+            or FLAGS["final_epochs"].present else 0,
+            round0_k=FLAGS.round0_k, space=FLAGS.space, **budgets)
+        looked_up = config.space == "nb201"
+        if looked_up and FLAGS.workers > 1:
+            raise ValueError("--workers: a --space=nb201 search looks its accuracies up and "
+                             "trains nothing to spread over workers")
         settings = parallel.Parallel(
             workers=FLAGS.workers, ray_address=FLAGS.ray_address,
             cpus_per_candidate=FLAGS.cpus_per_candidate,
@@ -528,20 +549,27 @@ def main(argv):
                       "run_eagerly": FLAGS.run_eagerly, "mixed_precision": FLAGS.mixed_precision,
                       "jit_compile": "auto" if FLAGS.jit_compile is None else FLAGS.jit_compile,
                       **earlier})
-        base = cells.load(FLAGS.base) if FLAGS.base else None
-        data = inputs.load_data(FLAGS.dataset, FLAGS.data_dir, FLAGS.val_fraction,
-                               FLAGS.train_examples, FLAGS.seed)
         log = functools.partial(print, flush=True)
-        load_args = (FLAGS.dataset, FLAGS.data_dir, FLAGS.val_fraction, FLAGS.train_examples,
-                     FLAGS.seed)
-        with parallel.evaluator(settings, data, train_config, config.inherit, load_args,
-                                log) as evaluator:
-            summary = run(FLAGS.out_dir, data, config, train_config, base, evaluator, log,
-                          deploy=FLAGS.export_final)
+        if looked_up:  # nothing to load or train: the benchmark's table is the evaluator
+            base = nb201.parse(FLAGS.base) if FLAGS.base else None
+            data = nb201.Benchmark(nb201.benchmark_path(FLAGS.benchmark), FLAGS.target_column)
+            summary = run(FLAGS.out_dir, data, config, train_config, base, log=log,
+                          front_png=FLAGS.front_png)
+        else:
+            base = cells.load(FLAGS.base) if FLAGS.base else None
+            data = inputs.load_data(FLAGS.dataset, FLAGS.data_dir, FLAGS.val_fraction,
+                                    FLAGS.train_examples, FLAGS.seed)
+            load_args = (FLAGS.dataset, FLAGS.data_dir, FLAGS.val_fraction,
+                         FLAGS.train_examples, FLAGS.seed)
+            with parallel.evaluator(settings, data, train_config, config.inherit, load_args,
+                                    log) as evaluator:
+                summary = run(FLAGS.out_dir, data, config, train_config, base, evaluator, log,
+                              front_png=FLAGS.front_png, deploy=FLAGS.export_final)
     best, ref = summary.best, summary.round0_best
-    print(f"final network ({FLAGS.out_dir}/best_arch.json): val acc {best.accuracy:.4f}, "
+    accuracy = "val acc" if FLAGS.space == "memnas" else "table acc"
+    print(f"final network ({FLAGS.out_dir}/best_arch.json): {accuracy} {best.accuracy:.4f}, "
           f"p {best.param_bytes / 2**20:.3f} MiB, r {best.activation_bytes / 2**20:.3f} MiB; "
-          f"round-0 best: val acc {ref.accuracy:.4f}, p {ref.param_bytes / 2**20:.3f} MiB, "
+          f"round-0 best: {accuracy} {ref.accuracy:.4f}, p {ref.param_bytes / 2**20:.3f} MiB, "
           f"r {ref.activation_bytes / 2**20:.3f} MiB; y against the round-0 best "
           f"{summary.y_vs_round0:+.4f}")
     finished = summary.final

@@ -8,6 +8,8 @@ import dataclasses
 import decimal
 import re
 
+import spaces
+
 STRATEGIES = ("memnas", "memory", "random")
 CONTROLLER_TARGETS = ("accuracy", "y")
 
@@ -27,10 +29,12 @@ class SearchConfig:
     validation data and tested on the test split; 0: not.
     round0_k: candidates trained in round 0 (None: k). Round 0 has no base and is ranked by
     the memory terms alone, so a search with a small k starts from the smallest networks;
-    28 trains all of round 0, as the paper's k = 100 does (SPEC 10).
+    28 trains all of round 0, as the paper's k = 100 does.
     max_param_bytes, max_activation_bytes: hard budgets on p and r, in bytes as the search
     measures them (bytes_per_value, schedule); a candidate over either is never ranked nor
     trained. None: no budget.
+    space: the search space (spaces.py): "memnas" (the paper's) or "nb201" (NAS-Bench-201's
+    cells, looked up in its table: no inherit, final_epochs 0).
     """
     lambda_: float = 0.5
     rounds: int = 10
@@ -47,6 +51,7 @@ class SearchConfig:
     round0_k: int | None = None
     max_param_bytes: int | None = None
     max_activation_bytes: int | None = None
+    space: str = "memnas"
 
     def k_of(self, round_index):
         """Candidates trained in round `round_index`."""
@@ -79,10 +84,14 @@ class SearchConfig:
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name} must be at least 0, got {getattr(self, name)}")
         for name, choices in (("strategy", STRATEGIES),
-                              ("controller_target", CONTROLLER_TARGETS)):
+                              ("controller_target", CONTROLLER_TARGETS),
+                              ("space", tuple(spaces.SPACES))):
             if getattr(self, name) not in choices:
                 raise ValueError(f"--{name} must be one of {', '.join(choices)}, "
                                  f"got {getattr(self, name)!r}")
+        if self.space != "memnas" and (self.inherit or self.final_epochs):
+            raise ValueError(f"--space={self.space}: its networks are looked up, not trained: "
+                             "no --inherit, and --final_epochs must be 0")
 
 
 BYTES_HELP = ("an integer, or with a suffix k (10^3), M (10^6), Ki (2^10) or Mi (2^20): "

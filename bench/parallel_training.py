@@ -1,4 +1,4 @@
-"""Benchmark: candidates per hour when a round trains in parallel (parallel.py, issue 12).
+"""Benchmark: candidates per hour when a round trains in parallel (parallel.py).
 
 CPU: the same round-1 candidates trained three ways, side by side: in the search's own process
 with TensorFlow on every core (--workers=1, today's default path), and as Ray tasks, one

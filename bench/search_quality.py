@@ -1,5 +1,5 @@
 """Benchmark: does the search find an accurate, small network, and does it beat simple baselines
-at equal cost? (issue 11)
+at equal cost?
 
 Arms, each a search.py run with the same rounds, k, epochs per candidate and seed, and the same
 round 0 (all 28 one-cell networks by default, trained once per seed and shared):
@@ -59,7 +59,7 @@ flags.DEFINE_integer("filters", 16, "Filters of the first block (w).")
 flags.DEFINE_integer("rounds", 3, "Search rounds per arm, round 0 included.")
 flags.DEFINE_integer("k", 3, "Candidates trained per round after round 0.")
 flags.DEFINE_integer("round0_k", 28, "Candidates trained in round 0 (28: all, as the paper's "
-                     "k = 100 does; SPEC 10). Round 0 is the same in every arm, so it is "
+                     "k = 100 does). Round 0 is the same in every arm, so it is "
                      "trained once per seed and shared.")
 flags.DEFINE_enum("recipe", "short", list(train.RECIPES), "Training recipe of candidates and "
                   "final networks (train.RECIPES).")

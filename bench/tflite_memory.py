@@ -1,4 +1,4 @@
-"""Benchmark: lifetime.py's memory against what TensorFlow Lite Micro really allocates (issue 13).
+"""Benchmark: lifetime.py's memory against what TensorFlow Lite Micro really allocates.
 
 Every network is built untrained at --filters, converted to a full-int8 .tflite (export.py) and
 loaded in TFLite-Micro; its arena head (the feature maps as TFLM's planner lays them out) is

@@ -404,7 +404,7 @@ def main(argv):
             budget = dataclasses.replace(budget, **SMOKE_BUDGET)
         if FLAGS.benchmark:
             setup = table3_nb201.Setup(
-                table3_nb201.benchmark_path(FLAGS.benchmark), FLAGS.target_column,
+                nb201.benchmark_path(FLAGS.benchmark), FLAGS.target_column,
                 sizes("--train_sizes", FLAGS.train_sizes),
                 sizes("--holdout_sizes", FLAGS.holdout_sizes))
             if smoke:

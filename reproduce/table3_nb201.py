@@ -37,9 +37,7 @@ from reproduce import paper
 from reproduce import report
 from reproduce import table3
 
-DEFAULT_CSV = os.path.join(os.path.dirname(os.path.abspath(__file__)), "data",
-                           "nb201_cifar10.csv")
-BENCHMARK = "nb201"
+BENCHMARK = nb201.BENCHMARK
 RANDOM_ROW, PARAMS_ROW = "Random order", "Parameter count"
 RANDOM_ORDERS = 40  # random rankings per seed's held-out set, for the reference row
 GAPS = (("SCC", "Single-RNN"), ("SCC", "Double-RNN"))  # paired differences shown
@@ -48,18 +46,10 @@ BUDGET = table3.Budget(**{name: table3.DEFAULTS[BENCHMARK][name]
                           for name in ("seeds", "epochs", "learning_rate")})
 
 
-def benchmark_path(spec):
-    """The CSV of ``--benchmark``: "nb201" is the copy in reproduce/data, "nb201:PATH" PATH."""
-    name, colon, path = spec.partition(":")
-    if name != BENCHMARK or (colon and not path):
-        raise ValueError(f"--benchmark: must be {BENCHMARK} or {BENCHMARK}:PATH, got {spec!r}")
-    return path or DEFAULT_CSV
-
-
 @dataclasses.dataclass(frozen=True)
 class Setup:
     """The data and the samples: a CSV, its target column, the training and held-out sizes."""
-    path: str = DEFAULT_CSV
+    path: str = nb201.DEFAULT_CSV
     column: str = nb201.ACCURACY_COLUMN
     train_sizes: tuple = (100, 300, 1000)
     holdout_sizes: tuple = (200, 1000)

@@ -5,7 +5,6 @@ import glob
 import json
 import os
 import re
-import search_config
 import shutil
 import signal
 import subprocess
@@ -18,10 +17,12 @@ import pytest
 import cells
 import evaluation
 import lifetime
+import nb201
 import readers
 import records
 import scc
 import search
+import search_config
 import train
 from conftest import ROOT, assert_one_line_error, run_mains, run_scripts
 
@@ -48,8 +49,8 @@ def reversed_order(job):
 
 
 def fake_search(out_dir, evaluator, **settings):
-    config = search_config.SearchConfig(**{"lambda_": 0.5, "rounds": 2, "k": 3, "strategy": "memory",
-                                     "final_epochs": 0, **settings})
+    config = search_config.SearchConfig(**{"lambda_": 0.5, "rounds": 2, "k": 3,
+                                           "strategy": "memory", "final_epochs": 0, **settings})
     return search.run(str(out_dir), Task(), config,
                       train.TrainConfig(filters=FILTERS, verbose=0), evaluator=evaluator,
                       log=lambda line: None, front_png=False)
@@ -68,7 +69,11 @@ def test_search_config_names_the_bad_flag():
             (dict(strategy="best"), "--strategy must be one of memnas, memory, random, got "
                                     "'best'"),
             (dict(controller_target="loss"),
-             "--controller_target must be one of accuracy, y")]:
+             "--controller_target must be one of accuracy, y"),
+            (dict(space="nb101"), "--space must be one of memnas, nb201, got 'nb101'"),
+            (dict(space="nb201"), "--space=nb201: its networks are looked up, not trained: no "
+                                  "--inherit, and --final_epochs must be 0"),
+            (dict(space="nb201", final_epochs=0, inherit=True), "--space=nb201: its networks")]:
         with pytest.raises(ValueError, match=message):
             search_config.SearchConfig(**config)
 
@@ -113,9 +118,9 @@ def test_a_round_with_nothing_within_the_budget_ends_the_search(tmp_path, monkey
     # Only the three pooling-only networks of round 0 fit p <= 3,496, and round 1 is made of
     # grown networks only (its trims dropped here), all of them larger.
     generate = search.generate
-    monkeypatch.setattr(search, "generate", lambda round_index, base, start_from=None: (
-        dataclasses.replace(generate(round_index, base, start_from), trim=())
-        if round_index else generate(round_index, base, start_from)))
+    monkeypatch.setattr(search, "generate", lambda round_index, base, *args: (
+        dataclasses.replace(generate(round_index, base, *args), trim=())
+        if round_index else generate(round_index, base, *args)))
     lines = []
     config = search_config.SearchConfig(lambda_=0.5, rounds=3, k=3, strategy="memory",
                                   final_epochs=0, max_param_bytes=3_496)
@@ -291,6 +296,50 @@ INHERIT = ("--inherit", "--final_epochs=1")
 def finished(tiny_npz, tmp_path_factory):
     out_dir = str(tmp_path_factory.mktemp("search") / "run")
     return out_dir, run_search(tiny_npz, out_dir, *INHERIT)
+
+
+class CountingTable(evaluation.TableEvaluator):
+    """The benchmark's table, counting the queries."""
+    queries = 0
+
+    def __call__(self, job):
+        for outcome in super().__call__(job):
+            self.queries += 1
+            yield outcome
+
+
+def nb201_search(out_dir, evaluator, rounds):
+    config = search_config.SearchConfig(lambda_=0.5, rounds=rounds, k=4, controller_epochs=2,
+                                        list_size=8, final_epochs=0, space="nb201")
+    return search.run(str(out_dir), nb201.Benchmark(nb201.DEFAULT_CSV), config,
+                      train.TrainConfig(verbose=0), evaluator=evaluator,
+                      log=lambda line: None, front_png=False)
+
+
+def test_a_nb201_search_looks_candidates_up_and_resumes_without_a_query_twice(tmp_path):
+    table = CountingTable(nb201.DEFAULT_CSV)
+    first = nb201_search(tmp_path, table, rounds=2)
+    run = readers.load_run(str(tmp_path))
+    assert run.config.search.space == "nb201" and first.rounds == 2
+    looked_up = [c for c in run.candidates if c.reused_from is None]  # the rest: reused
+    assert table.queries == len(looked_up) and first.trained == len(run.candidates)
+    # Round 0 is every op on each path from input to output, picked by the memory terms.
+    assert all(c.arch in nb201.round0() for c in run.candidates if c.round == 0)
+    for c in run.candidates:
+        assert c.val_accuracy == pytest.approx(table.accuracy[c.arch])
+        p = nb201.param_count(c.arch) * 4
+        assert (c.param_bytes, c.key) == (p, nb201.to_string(c.arch))
+    assert json.loads(open(tmp_path / "best_arch.json").read()) == \
+        nb201.to_string(run.rounds[-1].best_arch)
+    # One more round asked for: only its candidates are looked up.
+    more = CountingTable(nb201.DEFAULT_CSV)
+    again = nb201_search(tmp_path, more, rounds=3)
+    resumed = readers.load_run(str(tmp_path)).candidates
+    assert resumed[:len(run.candidates)] == run.candidates
+    assert more.queries == sum(c.round == 2 and c.reused_from is None for c in resumed)
+    assert (again.rounds, more.queries > 0) in ((2, False), (3, True))  # or it had stopped
+    keys = [(c.round, c.key) for c in resumed]
+    assert len(keys) == len(set(keys))
 
 
 @pytest.mark.slow
@@ -471,6 +520,11 @@ def test_bad_input_is_one_line_naming_the_problem(tiny_npz, tmp_path):
          f"search.py: {nothing_fits.value}"),
         (["--gpus_per_candidate=-1"], "search.py: --gpus_per_candidate must be at least 0, "
                                       "got -1.0"),
+        (["--space=nb201", "--workers=2"], "search.py: --workers: a --space=nb201 search "
+                                           "looks its accuracies up and trains nothing to "
+                                           "spread over workers"),
+        (["--space=nb201", "--benchmark=nb101"],
+         "search.py: --benchmark: must be nb201 or nb201:PATH, got 'nb101'"),
         ([f"--dataset=npz:{tiny_npz}", "--ray_address=127.0.0.1:9"],
          "search.py: --ray_address: nothing answers at 127.0.0.1:9 (Connection refused); "
          "start the head with `ray start --head`"),

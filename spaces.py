@@ -1,0 +1,126 @@
+"""The search spaces search.py runs over, behind one seam: what the loop needs of a space.
+
+* ``memnas``: the paper's space (cells.py): networks of five blocks of cells, grown and trimmed
+  by Eq. 1 and 2 (grow_trim.py), measured at the search's width and input (lifetime.py).
+* ``nb201``: NAS-Bench-201's cells (nb201.py), grown and trimmed edge by edge, measured on the
+  benchmark's own network (its width and CIFAR input are fixed); their accuracies are the
+  benchmark's table (evaluation.TableEvaluator), so a whole search runs in seconds.
+
+A space gives a round's candidates (``generate``), a network's key (``key``), its exact memory
+p and r (``memory``) and its JSON form (``to_json``; ``from_json`` reads either space's, which
+records.py and readers.py use without knowing the space). The controller reads either space
+(scc.encode). Plain Python: no TensorFlow.
+"""
+
+import json
+
+import cells
+import grow_trim
+import guard
+import lifetime
+import nb201
+from efficiency import Stats
+
+
+class MemNAS:
+    """The paper's space (Section 3.1)."""
+    name = "memnas"
+
+    @staticmethod
+    def generate(round_index, base, start_from=None):
+        """The round's distinct candidates, canonical (grow_trim.Generation). Round 0 has no
+        base: the one-cell networks, or only `start_from` when the search starts from a given
+        network (its accuracy is unknown until it is trained)."""
+        if round_index == 0 and start_from is not None:
+            return grow_trim.Generation((cells.canonical(start_from),), (), 1, 0)
+        return grow_trim.generate(None if round_index == 0 else base)
+
+    @staticmethod
+    def key(arch):
+        return cells.key(arch)
+
+    @staticmethod
+    def memory(arch, filters, config, data):
+        """Stats(None, p, r) of `arch` at width `filters` on `data`'s input and classes."""
+        found = lifetime.arch_memory(arch, filters, config.bytes_per_value, config.schedule,
+                                     data.input_shape, data.num_classes)
+        return Stats(None, found.param_bytes, found.activation_bytes)
+
+    @staticmethod
+    def to_json(arch):
+        return cells.to_json(arch)
+
+    @staticmethod
+    def save(arch, path):
+        cells.save(arch, path)
+
+
+class NB201:
+    """NAS-Bench-201's cells on the benchmark's network; `filters` does not apply (its widths
+    are 16, 32, 64)."""
+    name = "nb201"
+
+    @staticmethod
+    def generate(round_index, base, start_from=None):
+        """As MemNAS.generate, with nb201.generate's grow, trim and round 0."""
+        if round_index == 0 and start_from is not None:
+            return grow_trim.Generation((start_from,), (), 1, 0)
+        return nb201.generate(None if round_index == 0 else base)
+
+    @staticmethod
+    def key(arch):
+        return nb201.to_string(arch)
+
+    @staticmethod
+    def memory(arch, filters, config, data):
+        """Stats(None, p, r): p is the benchmark's parameter count (nb201.param_count) at
+        `config.bytes_per_value`, r the peak of nb201.network_parts under `config.schedule`."""
+        del filters  # the benchmark's network has its own widths
+        found = lifetime.parts_memory(nb201.network_parts(arch, data.num_classes,
+                                                          data.input_shape),
+                                      config.bytes_per_value, config.schedule)
+        return Stats(None, nb201.param_count(arch, data.num_classes) * config.bytes_per_value,
+                     found.activation_bytes)
+
+    @staticmethod
+    def to_json(arch):
+        return nb201.to_string(arch)
+
+    @staticmethod
+    def save(arch, path):
+        """The benchmark's string as a JSON string, replaced atomically."""
+        text = json.dumps(nb201.to_string(arch)) + "\n"
+
+        def write(tmp):
+            with open(tmp, "w") as f:
+                f.write(text)
+        guard.replace_atomically(path, write)
+
+
+SPACES = {space.name: space for space in (MemNAS, NB201)}
+
+
+def of(name):
+    """The space named `name` (SearchConfig.space)."""
+    if name not in SPACES:
+        raise ValueError(f"--space must be one of {', '.join(SPACES)}, got {name!r}")
+    return SPACES[name]
+
+
+def _space_of(arch):
+    return NB201 if isinstance(arch, nb201.Cell) else MemNAS
+
+
+def to_json(arch):
+    """The JSON form of an architecture of either space."""
+    return _space_of(arch).to_json(arch)
+
+
+def save(arch, path):
+    """An architecture file of either space: cells.save's, or a JSON string."""
+    _space_of(arch).save(arch, path)
+
+
+def from_json(data):
+    """The architecture of `to_json`'s form: a NAS-Bench-201 string, or a cells.py object."""
+    return nb201.parse(data) if isinstance(data, str) else cells.from_json(data)
