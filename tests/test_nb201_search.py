@@ -1,0 +1,64 @@
+"""bench/nb201_search.py: the whole-space baselines query distinct cells of the table, seeded;
+the metrics of a literal query list; a smoke run of every method that resumes."""
+import importlib.util
+import json
+import os
+
+import numpy as np
+import pytest
+
+import nb201
+from conftest import ROOT, run_script
+
+_spec = importlib.util.spec_from_file_location(
+    "nb201_search", os.path.join(ROOT, "bench", "nb201_search.py"))
+nb201_search = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(nb201_search)
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    """The first 300 cells of the shipped table."""
+    lines = open(nb201.DEFAULT_CSV).read().splitlines()[:301]
+    path = tmp_path_factory.mktemp("nb201") / "part.csv"
+    path.write_text("\n".join(lines) + "\n")
+    return nb201_search.Table(str(path), nb201.ACCURACY_COLUMN, "paper")
+
+
+@pytest.mark.parametrize("method", nb201_search.BASELINES)
+def test_a_baseline_queries_distinct_cells_of_the_table_with_its_seed(table, method):
+    queried = nb201_search.BASELINE_FUNCTIONS[method](table, 40, np.random.default_rng(3), 0.5)
+    assert len(queried) == len(set(queried)) == 40
+    assert all(0 <= i < len(table.cells) for i in queried)
+    again = nb201_search.BASELINE_FUNCTIONS[method](table, 40, np.random.default_rng(3), 0.5)
+    assert again == queried
+
+
+def test_metrics_of_the_whole_table_are_a_full_front_and_no_regret(table):
+    everything = list(range(len(table.cells)))
+    found = table.metrics(everything, len(everything))
+    assert found["hv_ratio"] == pytest.approx(1.0)
+    assert all(found[f"regret_{int(b * 100)}"] == 0 for b in nb201_search.BUDGETS)
+    nothing = table.metrics([], 0)
+    assert nothing["hv_ratio"] == 0.0
+    # The most accurate cell within half the largest p + r, queried alone: no regret at 50 %.
+    half = [i for i in everything if table.total[i] <= 0.5 * table.total.max()]
+    best = max(half, key=lambda i: table.accuracy[i])
+    assert table.metrics([best], 1)["regret_50"] == 0
+
+
+@pytest.mark.slow
+def test_a_smoke_run_reports_every_method_and_resumes(tmp_path):
+    args = ["bench/nb201_search.py", "--smoke", f"--out_dir={tmp_path}"]
+    first = run_script(*args)
+    assert first.returncode == 0, first.stderr
+    results = json.loads((tmp_path / "nb201_search.json").read_text())
+    assert set(results["results"]) == set(nb201_search.SEARCH_ARMS + nb201_search.BASELINES)
+    for by_n in results["results"].values():
+        for n in ("10", "20"):
+            assert 0 <= by_n[n]["hv_ratio"][0] <= 1 and by_n[n]["queries_used"] <= int(n)
+    lines = (tmp_path / "queries.jsonl").read_text()
+    again = run_script(*args)
+    assert again.returncode == 0, again.stderr
+    assert "12 (method, seed) read back" in again.stdout
+    assert (tmp_path / "queries.jsonl").read_text() == lines
