@@ -253,7 +253,7 @@ def evaluate(search, round_index, selected, pre, base):
     for n, candidate in enumerate(selected, start=1):
         record = state.trained.get((round_index, candidate.key))
         if record is not None:
-            log(_progress(record, n, len(selected)) + "  (already trained)")
+            log(_progress(record, n, len(selected), config.space) + "  (already trained)")
             found[candidate.key] = record
         elif not config.inherit and candidate.key in state.accuracy_of:
             earlier = state.accuracy_of[candidate.key]
@@ -272,7 +272,7 @@ def evaluate(search, round_index, selected, pre, base):
                                f"which it was not asked for or returned twice")
         found[outcome.key] = record = _finish(search, round_index, by_key[outcome.key],
                                               outcome, pre)
-        log(_progress(record, len(found), len(selected)))
+        log(_progress(record, len(found), len(selected), config.space))
     missing = [c.key for c in todo if c.key not in found]
     if missing:
         raise RuntimeError(f"round {round_index}: the evaluator returned no outcome for "
@@ -499,10 +499,11 @@ def run(out_dir, data, config, train_config, base=None, evaluator=None, log=prin
     return summary
 
 
-def _progress(record, n, total):
+def _progress(record, n, total, space="memnas"):
     if not record.ok:
         return f"  [{n}/{total}] {record.status} ({record.seconds:.1f}s)"
-    return (f"  [{n}/{total}] val acc {record.val_accuracy:.4f}  "
+    accuracy = "val acc" if space == "memnas" else "table acc"  # nb201: looked up
+    return (f"  [{n}/{total}] {accuracy} {record.val_accuracy:.4f}  "
             f"p {record.param_bytes / 2**20:.3f} MiB  "
             f"r {record.activation_bytes / 2**20:.3f} MiB  y {record.y:+.4f}  "
             f"({record.seconds:.1f}s)" + ("" if record.reused_from is None else
