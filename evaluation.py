@@ -3,10 +3,10 @@
 search.py hands an evaluator one ``Job`` per round (the candidates to train, ``Measured``, with
 the round's base and seed) and records one ``Outcome`` per candidate, in whatever order they
 come back. ``TrainEvaluator`` trains them one after the other in this process; parallel.py's
-``RayEvaluator`` trains several at once in Ray tasks; ``TableEvaluator`` trains nothing and looks
-each candidate up in a benchmark's table (NAS-Bench-201); reproduce/ and bench/ stand in
-evaluators that train nothing or share work between searches. Every evaluator seeds a candidate with
-``candidate_seed``, so that where it trains does not change what it measures.
+``RayEvaluator`` trains several at once in Ray tasks; ``TableEvaluator`` trains nothing and
+looks each candidate up in a benchmark's table (NAS-Bench-201); reproduce/ and bench/ stand in
+evaluators that train nothing or share work between searches. Every evaluator seeds a
+candidate with ``candidate_seed``, so that where it trains does not change what it measures.
 """
 
 import dataclasses

@@ -50,7 +50,6 @@ an uninterrupted one would.
 
 import dataclasses
 import functools
-import search_config
 import time
 import typing
 
@@ -70,6 +69,7 @@ import parallel
 import pareto
 import records
 import scc
+import search_config
 import spaces
 import train
 from efficiency import Stats, memory_efficiency, rank_scores, round0_reference
@@ -123,7 +123,8 @@ def define_flags():
                         f"never ranked nor trained. Bytes: {search_config.BYTES_HELP}.")
     flags.DEFINE_string("max_activation_bytes", None, "Hard budget on the intermediate memory "
                         "r, as the search measures it (--bytes per value, --schedule): "
-                        f"candidates over it are never ranked nor trained. Bytes: {search_config.BYTES_HELP}.")
+                        "candidates over it are never ranked nor trained. Bytes: "
+                        f"{search_config.BYTES_HELP}.")
     flags.DEFINE_integer("controller_epochs", defaults.controller_epochs,
                          "SCC training epochs per round.")
     flags.DEFINE_integer("list_size", defaults.list_size, "Candidates the SCC ranks together.")

@@ -110,8 +110,8 @@ def main(argv):
         records.OutDir(FLAGS.out_dir)
         data = inputs.load_data(FLAGS.dataset, None, 0.1, FLAGS.train_examples, FLAGS.seed)
         base, archs = pick_candidates(FLAGS.candidates, FLAGS.seed)
-        job = evaluation.Job(1, tuple(search.measure(archs, FLAGS.filters, search_config.SearchConfig(),
-                                                 data)), base, FLAGS.out_dir, FLAGS.seed)
+        measured = search.measure(archs, FLAGS.filters, search_config.SearchConfig(), data)
+        job = evaluation.Job(1, tuple(measured), base, FLAGS.out_dir, FLAGS.seed)
         config = train.TrainConfig(epochs=FLAGS.epochs, filters=FLAGS.filters, verbose=0)
         print(f"{FLAGS.candidates} round-1 candidates, {data.num_train} training images, "
               f"{FLAGS.epochs} epoch(s), width {FLAGS.filters}, {os.cpu_count()} CPU cores")
