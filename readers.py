@@ -60,9 +60,11 @@ class Run:
     def rounds_note(self):
         """Says when a search has fewer rounds than it was asked for, and why; else None."""
         asked, done = self.config.search.rounds, len(self.rounds)
-        if self.rounds and not self.rounds[-1].improved:
-            return (f"stopped after round {done - 1} of 0..{asked - 1}: no candidate of that "
-                    f"round improved y over its base (the base is kept)")
+        stalled = next((n for n, r in enumerate(reversed(self.rounds)) if r.improved), done)
+        if stalled > self.config.search.patience and done < asked:
+            rounds = "that round" if stalled == 1 else f"the last {stalled} rounds"
+            return (f"stopped after round {done - 1} of 0..{asked - 1}: no candidate of "
+                    f"{rounds} improved y over its base (the base is kept)")
         if self.summary is None:
             return f"unfinished: {done} of {asked} rounds so far"
         if done < asked and self.config.search.budgets():  # the only other early stop

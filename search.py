@@ -28,7 +28,9 @@ is trained. A search whose round 0 (or starting network) has nothing within them
 (``check_start``: a ValueError naming the budget and the smallest candidate); a later round with
 nothing within them ends the search.
 
-The search stops after ``rounds`` rounds or when no candidate of a round improves y (y <= 0).
+The search stops after ``rounds`` rounds or when no candidate of a round improves y (y <= 0);
+with ``patience`` P (not in the paper) only after P + 1 such rounds in a row, each keeping the
+base and picking among the candidates not evaluated since that base was chosen.
 Round 0 has no base network: it is scored against a reference with chance accuracy and the
 median memory of its candidates. Then ``final.train_final`` trains the final network from scratch
 for ``final_epochs`` on training + validation data and tests it on the test split.
@@ -97,6 +99,9 @@ def define_flags():
     flags.DEFINE_integer("k", defaults.k, "Candidates trained per round.")
     flags.DEFINE_integer("round0_k", defaults.round0_k, "Candidates trained in round 0 "
                          "(default: k). Round 0 is ranked by memory alone; 28 trains all of it.")
+    flags.DEFINE_integer("patience", defaults.patience, "Rounds in a row that may improve "
+                         "nothing before the search stops (the paper: 0). Such a round keeps "
+                         "its base and picks among the candidates not evaluated yet from it.")
     flags.DEFINE_enum("strategy", defaults.strategy, search_config.STRATEGIES,
                       "How a round picks its k: memnas (the SCC), memory (the memory terms of "
                       "Eq. 4 only) or random (seeded).")
@@ -153,7 +158,7 @@ def define_flags():
 
 # Settings a resumed search may change: how long and how it runs, not what it computes (the
 # final training is redone when its epochs change).
-MAY_CHANGE = (("search.rounds", "search.final_epochs")
+MAY_CHANGE = (("search.rounds", "search.final_epochs", "search.patience")
               + tuple(f"train.{name}" for name in train.EXECUTION_ONLY))
 
 
@@ -346,7 +351,7 @@ def record(search, round_record):
     search.log(f"round {round_record.round} done: best y {round_record.best_y:+.4f}, val acc "
                f"{best.accuracy:.4f}, p {best.param_bytes / 2**20:.3f} MiB, "
                f"r {best.activation_bytes / 2**20:.3f} MiB"
-               + ("" if round_record.improved else "; no candidate improves y, stopping"))
+               + ("" if round_record.improved else "; no candidate improves y, base kept"))
 
 
 # ---------------------------------------------------------------------------------------------
@@ -390,27 +395,30 @@ class Search:
 @dataclasses.dataclass(frozen=True)
 class Progress:
     """Where a search stands after its rounds so far: the network kept (None before round 0),
-    its Stats, round 0's best, the rounds done, and whether the search stopped (a round that
-    improved nothing)."""
+    its Stats, round 0's best, the rounds done, how many of the last ones in a row improved
+    nothing (`stalled`: they kept the base), and whether the search stopped (more such rounds
+    than its patience)."""
     base: cells.Arch | None = None
     base_stats: Stats | None = None
     round0_best: Stats | None = None
     rounds: int = 0
+    stalled: int = 0
     stopped: bool = False
 
-    def after(self, round_record):
+    def after(self, round_record, patience=0):
         """The progress once `round_record` (a records.Round) is done."""
+        stalled = 0 if round_record.improved else self.stalled + 1
         return Progress(round_record.best_arch, round_record.best,
                         self.round0_best or round_record.best, round_record.round + 1,
-                        not round_record.improved)
+                        stalled, stalled > patience)
 
 
-def replay(finished):
+def replay(finished, patience=0):
     """The progress of a search that finished the rounds `finished` (rounds.jsonl) before it
     was stopped: each round as it ended, nothing trained again."""
     progress = Progress()
     for round_record in finished:
-        progress = progress.after(round_record)
+        progress = progress.after(round_record, patience)
         if progress.stopped:
             break
     return progress
@@ -431,6 +439,13 @@ def run_round(search, round_index, progress):
         log(f"round {round_index}: no candidate fits the memory budget; the search ends with "
             f"round {round_index - 1}'s network")
         return None
+    if progress.stalled:  # the same base as the rounds before: only what they did not try
+        seen = {key for r, key in search.state.trained if r >= round_index - progress.stalled}
+        candidates = [c for c in candidates if c.key not in seen]
+        if not candidates:
+            log(f"round {round_index}: every candidate of the base was evaluated; the search "
+                f"ends with round {round_index - 1}'s network")
+            return None
     pre = round0_reference([c.memory for c in candidates], search.data.num_classes) \
         if round_index == 0 else progress.base_stats
     selected = select(search, round_index, candidates, pre)
@@ -479,12 +494,15 @@ def run(out_dir, data, config, train_config, base=None, evaluator=None, log=prin
                     evaluator, base, tf.summary.create_file_writer(out.tensorboard_dir),
                     front_png, log)
     start = time.time()
-    progress, front_written = replay(out.rounds()), False
+    progress, front_written = replay(out.rounds(), config.patience), False
     while not progress.stopped and progress.rounds < config.rounds:
         round_record = run_round(search, progress.rounds, progress)
         if round_record is None:
             break
-        progress, front_written = progress.after(round_record), True
+        progress, front_written = progress.after(round_record, config.patience), True
+        if progress.stopped:
+            log(f"no candidate improved y in {progress.stalled} round(s) in a row "
+                f"(--patience={config.patience}): stopping")
     finished = final.train_final(out, data, progress.base, progress.base_stats, config,
                                  train_config, log, deploy)
     if finished is not None or not front_written:  # the final network's point, or a resumed one
@@ -528,7 +546,7 @@ def main(argv):
             controller_target=FLAGS.controller_target, seed=FLAGS.seed, inherit=FLAGS.inherit,
             final_epochs=FLAGS.final_epochs if FLAGS.space == "memnas"
             or FLAGS["final_epochs"].present else 0,
-            round0_k=FLAGS.round0_k, space=FLAGS.space, **budgets)
+            round0_k=FLAGS.round0_k, patience=FLAGS.patience, space=FLAGS.space, **budgets)
         looked_up = config.space == "nb201"
         if looked_up and FLAGS.workers > 1:
             raise ValueError("--workers: a --space=nb201 search looks its accuracies up and "

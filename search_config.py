@@ -30,6 +30,9 @@ class SearchConfig:
     round0_k: candidates trained in round 0 (None: k). Round 0 has no base and is ranked by
     the memory terms alone, so a search with a small k starts from the smallest networks;
     28 trains all of round 0, as the paper's k = 100 does.
+    patience: rounds in a row that may improve nothing before the search stops; the paper stops
+    at the first (0). A round after one that improved nothing keeps its base and picks among
+    the candidates not evaluated since that base was chosen, so it spends its k on new networks.
     max_param_bytes, max_activation_bytes: hard budgets on p and r, in bytes as the search
     measures them (bytes_per_value, schedule); a candidate over either is never ranked nor
     trained. None: no budget.
@@ -49,6 +52,7 @@ class SearchConfig:
     inherit: bool = False
     final_epochs: int = 60
     round0_k: int | None = None
+    patience: int = 0
     max_param_bytes: int | None = None
     max_activation_bytes: int | None = None
     space: str = "memnas"
@@ -80,7 +84,7 @@ class SearchConfig:
         for name in ("round0_k", "max_param_bytes", "max_activation_bytes"):
             if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise ValueError(f"--{name} must be at least 1, got {getattr(self, name)}")
-        for name in ("seed", "final_epochs"):
+        for name in ("seed", "final_epochs", "patience"):
             if getattr(self, name) < 0:
                 raise ValueError(f"--{name} must be at least 0, got {getattr(self, name)}")
         for name, choices in (("strategy", STRATEGIES),

@@ -12,8 +12,11 @@ known: the true Pareto front of accuracy against p + r. Each method queries cell
   of the largest, less the best found within it, in accuracy points.
 
 Methods: MemNAS (search.py --space=nb201: grow/trim + SCC + Eq. 4) and its `memory` and
-`random` arms, each a whole search whose candidates are its queries in the order looked up
-(it may stop before N: no candidate of a round improves y); random search over the whole space;
+`random` arms, each a whole search whose candidates are its queries in the order looked up;
+the paper stops a search at the first round that improves nothing, which here ends every
+search after about 3 rounds, so the arms run with --patience (default: until N; 0: the
+paper's rule) and may still stop before N when every neighbour of their base was looked up;
+random search over the whole space;
 regularized evolution (Real et al. 2019) with population 10 and sample 3, the benchmark's own
 settings, one random edge changed per mutation; local search (White et al. 2021): the best
 neighbour (one edge changed) of the current cell until none is better, then a random restart.
@@ -64,6 +67,8 @@ def define_flags():
     flags.DEFINE_float("lambda_", 0.5, "Eq. 4's trade-off, for every method.")
     flags.DEFINE_integer("k", 10, "Search arms: candidates per round.")
     flags.DEFINE_integer("controller_epochs", 20, "Search arms: SCC epochs per round.")
+    flags.DEFINE_integer("patience", 1000, "Search arms: rounds in a row without a better y "
+                         "before a search stops (search.py --patience; the paper: 0).")
     flags.DEFINE_enum("schedule", "paper", list(lifetime.SCHEDULES), "Lifetime schedule of r.")
     flags.DEFINE_string("out_dir", "runs/bench/nb201_search", "Where results are kept.")
     flags.DEFINE_bool("smoke", False, "1 seed, N = 10, 20: every code path in a minute.")
@@ -190,19 +195,24 @@ BASELINE_FUNCTIONS = {"random_search": random_search, "rea": rea, "local_search"
 
 def search_arm(table, strategy, seed, n, settings, out_dir):
     """The cells a whole search.py --space=nb201 search (`strategy`) looked up, in order, at
-    most `n`: it runs enough rounds of k to look up `n`, unless it stops before (no candidate
-    of a round improves y). Accuracies a search reused from an earlier round are no query."""
-    config = search_config.SearchConfig(
-        lambda_=settings["lambda_"], rounds=-(-n // settings["k"]) + 1, k=settings["k"],
-        strategy=strategy, controller_epochs=settings["controller_epochs"],
-        list_size=2 * settings["k"], seed=seed, final_epochs=0, space="nb201",
-        schedule=settings["schedule"])
-    search.run(out_dir, nb201.Benchmark(table.path, table.column), config,
-               train.TrainConfig(verbose=0), evaluator=table.evaluator, log=lambda line: None,
-               front_png=False)
-    queried = [table.index[c.arch] for c in records.OutDir(out_dir).candidates()
-               if c.reused_from is None]
-    return queried[:n]
+    most `n`: it runs rounds of k until it has looked up `n`, unless it stops before (more
+    rounds in a row without a better y than its patience, or every candidate of its base
+    evaluated). Accuracies a search reused from an earlier round are no query."""
+    rounds = -(-n // settings["k"]) + 1
+    while True:
+        config = search_config.SearchConfig(
+            lambda_=settings["lambda_"], rounds=rounds, k=settings["k"], strategy=strategy,
+            controller_epochs=settings["controller_epochs"], list_size=2 * settings["k"],
+            seed=seed, final_epochs=0, space="nb201", schedule=settings["schedule"],
+            patience=settings["patience"])
+        summary = search.run(out_dir, nb201.Benchmark(table.path, table.column), config,
+                             train.TrainConfig(verbose=0), evaluator=table.evaluator,
+                             log=lambda line: None, front_png=False)
+        queried = [table.index[c.arch] for c in records.OutDir(out_dir).candidates()
+                   if c.reused_from is None]
+        if len(queried) >= n or summary.rounds < rounds:  # enough, or it stopped
+            return queried[:n]
+        rounds += -(-(n - len(queried)) // settings["k"]) + 1  # reused accuracies: go on
 
 
 def main(argv):
@@ -223,6 +233,7 @@ def main(argv):
             raise ValueError(f"--queries: {budgets[-1]} is more than the table's "
                              f"{len(table.cells)} cells")
         settings = {"lambda_": FLAGS.lambda_, "k": FLAGS.k, "schedule": FLAGS.schedule,
+                    "patience": FLAGS.patience,
                     "controller_epochs": 2 if FLAGS.smoke else FLAGS.controller_epochs,
                     "column": FLAGS.target_column, "path": table.path}
         os.makedirs(FLAGS.out_dir, exist_ok=True)

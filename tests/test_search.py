@@ -308,9 +308,10 @@ class CountingTable(evaluation.TableEvaluator):
             yield outcome
 
 
-def nb201_search(out_dir, evaluator, rounds):
+def nb201_search(out_dir, evaluator, rounds, patience=0, strategy="memnas"):
     config = search_config.SearchConfig(lambda_=0.5, rounds=rounds, k=4, controller_epochs=2,
-                                        list_size=8, final_epochs=0, space="nb201")
+                                        list_size=8, final_epochs=0, space="nb201",
+                                        patience=patience, strategy=strategy)
     return search.run(str(out_dir), nb201.Benchmark(nb201.DEFAULT_CSV), config,
                       train.TrainConfig(verbose=0), evaluator=evaluator,
                       log=lambda line: None, front_png=False)
@@ -341,6 +342,37 @@ def test_a_nb201_search_looks_candidates_up_and_resumes_without_a_query_twice(tm
     keys = [(c.round, c.key) for c in resumed]
     assert len(keys) == len(set(keys))
 
+
+class WorseAfterRound0(CountingTable):
+    """The table in round 0; after it, every candidate at 1 % accuracy: none improves y."""
+
+    def __call__(self, job):
+        for outcome in super().__call__(job):
+            yield outcome if job.round == 0 else dataclasses.replace(outcome, val_accuracy=0.01)
+
+
+def test_with_patience_rounds_that_improve_nothing_keep_the_base_and_try_new_candidates(
+        tmp_path):
+    def searched(path, patience, evaluator=None):  # no controller: the rule is the same
+        return nb201_search(tmp_path / path, evaluator or WorseAfterRound0(nb201.DEFAULT_CSV),
+                            rounds=8, patience=patience, strategy="memory")
+
+    assert searched("paper", 0).rounds == 2  # round 1 improved nothing: the paper stops
+    summary = searched("p2", 2)
+    run = readers.load_run(str(tmp_path / "p2"))
+    assert summary.rounds == 4 and [r.improved for r in run.rounds] == [True] + [False] * 3
+    assert all(r.base_arch == run.rounds[0].best_arch for r in run.rounds[1:])
+    by_round = [{c.key for c in run.candidates if c.round == n} for n in range(4)]
+    assert all(len(keys) == 4 for keys in by_round)
+    assert not by_round[1] & by_round[2] and not (by_round[1] | by_round[2]) & by_round[3]
+    assert run.rounds_note() == ("stopped after round 3 of 0..7: no candidate of the last 3 "
+                                 "rounds improved y over its base (the base is kept)")
+    # A stopped search resumed with more patience goes on; nothing is looked up twice.
+    more = WorseAfterRound0(nb201.DEFAULT_CSV)
+    assert searched("p2", 3, more).rounds == 5
+    fifth = [c for c in readers.load_run(str(tmp_path / "p2")).candidates if c.round == 4]
+    assert fifth and not {c.key for c in fifth} & set().union(*by_round[1:])
+    assert more.queries == sum(c.reused_from is None for c in fifth)
 
 @pytest.mark.slow
 def test_a_whole_search_writes_every_output(finished):
