@@ -158,7 +158,8 @@ def test_a_search_that_cannot_start_within_its_budget_says_why_and_writes_nothin
 def hashed_accuracy(job):
     """An evaluator whose accuracy does not grow with memory: some networks beat others."""
     for c in job.candidates:
-        yield evaluation.Outcome(c.key, evaluation.candidate_seed(0, c.key) % 1000 / 1000, "ok", 0.0)
+        accuracy = evaluation.candidate_seed(0, c.key) % 1000 / 1000
+        yield evaluation.Outcome(c.key, accuracy, "ok", 0.0)
 
 
 def test_the_search_writes_its_pareto_front_every_round(tmp_path):
