@@ -15,7 +15,6 @@ GPU (only where TensorFlow sees one): images/s of one candidate with and without
 import dataclasses
 import os
 import random
-import search_config
 import time
 
 from absl import app
@@ -28,7 +27,8 @@ import guard
 import inputs
 import parallel
 import records
-import search
+import rounds
+import search_config
 import train
 from reproduce import report
 
@@ -110,7 +110,7 @@ def main(argv):
         records.OutDir(FLAGS.out_dir)
         data = inputs.load_data(FLAGS.dataset, None, 0.1, FLAGS.train_examples, FLAGS.seed)
         base, archs = pick_candidates(FLAGS.candidates, FLAGS.seed)
-        measured = search.measure(archs, FLAGS.filters, search_config.SearchConfig(), data)
+        measured = rounds.measure(archs, FLAGS.filters, search_config.SearchConfig(), data)
         job = evaluation.Job(1, tuple(measured), base, FLAGS.out_dir, FLAGS.seed)
         config = train.TrainConfig(epochs=FLAGS.epochs, filters=FLAGS.filters, verbose=0)
         print(f"{FLAGS.candidates} round-1 candidates, {data.num_train} training images, "

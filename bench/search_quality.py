@@ -44,6 +44,7 @@ import inputs
 import ranking
 import readers
 import records
+import rounds
 import search
 import train
 from efficiency import memory_efficiency
@@ -168,8 +169,8 @@ def ranking_quality(out_dir, run, data, settings, seed, log):
         raise ValueError(f"{run.out_dir}: no base_round01.keras; the tau needs an --inherit "
                          f"search that finished round 0")
     parent = train.load_model(base_model)
-    generation = search.generate(1, run.rounds[0].best_arch)
-    candidates = search.measure(generation.candidates, settings.filters, run.config.search, data)
+    generation = rounds.generate(1, run.rounds[0].best_arch)
+    candidates = rounds.measure(generation.candidates, settings.filters, run.config.search, data)
     rng = np.random.default_rng(seed)
     picked = [candidates[i] for i in sorted(rng.permutation(len(candidates))
                                             [:settings.tau_candidates])]

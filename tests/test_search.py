@@ -21,6 +21,7 @@ import nb201
 import readers
 import records
 import scc
+import rounds
 import search
 import search_config
 import train
@@ -90,7 +91,7 @@ def test_byte_counts_take_decimal_and_binary_suffixes():
 
 def measured(round_index, base, config):
     """The candidates a search measures in a round, as search.run does."""
-    return search.measure(search.generate(round_index, base).candidates, FILTERS, config, Task())
+    return rounds.measure(rounds.generate(round_index, base).candidates, FILTERS, config, Task())
 
 
 def test_budgets_exclude_every_candidate_over_them_from_ranking_and_training(tmp_path):
@@ -117,13 +118,13 @@ def test_budgets_exclude_every_candidate_over_them_from_ranking_and_training(tmp
 def test_a_round_with_nothing_within_the_budget_ends_the_search(tmp_path, monkeypatch):
     # Only the three pooling-only networks of round 0 fit p <= 3,496, and round 1 is made of
     # grown networks only (its trims dropped here), all of them larger.
-    generate = search.generate
-    monkeypatch.setattr(search, "generate", lambda round_index, base, *args: (
+    generate = rounds.generate
+    monkeypatch.setattr(rounds, "generate", lambda round_index, base, *args: (
         dataclasses.replace(generate(round_index, base, *args), trim=())
         if round_index else generate(round_index, base, *args)))
     lines = []
     config = search_config.SearchConfig(lambda_=0.5, rounds=3, k=3, strategy="memory",
-                                  final_epochs=0, max_param_bytes=3_496)
+                                        final_epochs=0, max_param_bytes=3_496)
     summary = search.run(str(tmp_path), Task(), config, train.TrainConfig(filters=FILTERS),
                          evaluator=params_accuracy, log=lines.append, front_png=False)
     assert "round 0: 28 candidates (grow 28, trim 0); 25 over the memory budget, not ranked" \
@@ -213,7 +214,7 @@ def test_the_controller_does_not_depend_on_the_order_candidates_finish_in(tmp_pa
     predictions = []
     for name, order in (("forward", done), ("backward", done[::-1])):
         out = records.OutDir(str(tmp_path / name))
-        search.train_controller(search.Search(out, search._State(order), config,
+        rounds.train_controller(rounds.Search(out, rounds.State(order), config,
                                               log=lambda line: None), 0)
         predictions.append(scc.Controller.load(out.controller_path).predict(archs))
     np.testing.assert_array_equal(*predictions)
@@ -534,7 +535,7 @@ def test_bad_input_is_one_line_naming_the_problem(tiny_npz, tmp_path):
     # Nothing within the budget: the library's message, for the data and width (64) of the CLI.
     import inputs
     with pytest.raises(ValueError) as nothing_fits:
-        search.check_start(None, 64, search_config.SearchConfig(max_param_bytes=1000),
+        rounds.check_start(None, 64, search_config.SearchConfig(max_param_bytes=1000),
                            inputs.load_data(f"npz:{tiny_npz}"))
     assert str(nothing_fits.value).startswith("--max_param_bytes=1,000: no round-0 candidate "
                                               "fits; the smallest has param_bytes ")
