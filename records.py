@@ -54,7 +54,7 @@ ADDED_LATER = {"train.mixed_precision": "float32", "train.recipe": "paper",
 
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
-    """config.json: the search's settings, its training recipe (train.TrainConfig as a dict),
+    """config.json: the search's settings, its training recipe (recipes.TrainConfig as a dict),
     the data set's name, how candidates were evaluated (the evaluator's description) and the
     starting network's key (None: round 0)."""
     search: search_config.SearchConfig

@@ -43,11 +43,11 @@ import lifetime
 import nb201
 import parallel
 import pareto
+import recipes
 import records
 import rounds
 import search_config
 import spaces
-import train
 from efficiency import Stats, memory_efficiency
 
 
@@ -79,7 +79,7 @@ def define_flags():
     flags.DEFINE_enum("strategy", defaults.strategy, search_config.STRATEGIES,
                       "How a round picks its k: memnas (the SCC), memory (the memory terms of "
                       "Eq. 4 only) or random (seeded).")
-    train.define_recipe_flags(epochs_help="per candidate (with --inherit: fine-tuning epochs; "
+    recipes.define_recipe_flags(epochs_help="per candidate (with --inherit: fine-tuning epochs; "
                               "round 0 trains from scratch)")
     flags.DEFINE_bool("inherit", defaults.inherit, "Candidates start from their base's trained "
                       "weights (network morphism, inherit.py) instead of from scratch.")
@@ -113,7 +113,7 @@ def define_flags():
                       "and exact p, r) or 'y' (the paper: Eq. 3, the SCC predicts y itself).")
     flags.DEFINE_integer("seed", defaults.seed, "Seed of training, controller and data split.")
     flags.DEFINE_integer("verbose", 0, "Keras verbosity while training a candidate.")
-    flags.DEFINE_enum("mixed_precision", "float32", train.MIXED_PRECISION, "Train candidates "
+    flags.DEFINE_enum("mixed_precision", "float32", recipes.MIXED_PRECISION, "Train candidates "
                       "and the final network under this Keras dtype policy (GPU fast path; "
                       "changes the numbers).")
     flags.DEFINE_bool("jit_compile", None, "Compile training steps with XLA (--nojit_compile: "
@@ -133,7 +133,7 @@ def define_flags():
 # Settings a resumed search may change: how long and how it runs, not what it computes (the
 # final training is redone when its epochs change).
 MAY_CHANGE = (("search.rounds", "search.final_epochs", "search.patience")
-              + tuple(f"train.{name}" for name in train.EXECUTION_ONLY))
+              + tuple(f"train.{name}" for name in recipes.EXECUTION_ONLY))
 
 
 @dataclasses.dataclass(frozen=True)
@@ -174,7 +174,7 @@ def run(out_dir, data, config, train_config, base=None, evaluator=None, log=prin
 
     data: an inputs.Data (or, with an `evaluator` that needs no data, anything with `name`,
     `input_shape` and `num_classes`; with config.space "nb201", an nb201.Benchmark).
-    train_config: a train.TrainConfig; its filters set the network width, and the default
+    train_config: a recipes.TrainConfig; its filters set the network width, and the default
     evaluator trains with it (seed replaced per candidate). base: a starting architecture
     instead of round 0. evaluator: see evaluation.Job and evaluation.Outcome; default
     evaluation.TrainEvaluator(data, train_config, config.inherit), or for "nb201"
@@ -258,7 +258,7 @@ def main(argv):
             print(f"{FLAGS.out_dir} was written before these training settings existed; it "
                   "resumes with what it computed then: "
                   + ", ".join(f"{name} {value}" for name, value in earlier.items()), flush=True)
-        train_config = train.recipe_config(
+        train_config = recipes.recipe_config(
             FLAGS, **{"filters": FLAGS.filters, "seed": FLAGS.seed, "verbose": FLAGS.verbose,
                       "run_eagerly": FLAGS.run_eagerly, "mixed_precision": FLAGS.mixed_precision,
                       "jit_compile": "auto" if FLAGS.jit_compile is None else FLAGS.jit_compile,

@@ -18,6 +18,7 @@ from absl import flags
 
 import grow_trim
 import inputs
+import recipes
 import train
 
 flags.DEFINE_string("dataset", "cifar10", inputs.DATASET_HELP)
@@ -42,7 +43,7 @@ def compare(archs, data, epochs, filters):
     for arch in archs:
         accuracy = {}
         for eager in (False, True):  # interleaved, so drift in machine speed hits both
-            config = train.TrainConfig(epochs=epochs, filters=filters, verbose=0,
+            config = recipes.TrainConfig(epochs=epochs, filters=filters, verbose=0,
                                        run_eagerly=eager)
             start = time.perf_counter()
             result = train.train(arch, data, config)

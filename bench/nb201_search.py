@@ -42,11 +42,11 @@ import guard
 import lifetime
 import nb201
 import pareto
+import recipes
 import records
 import search
 import search_config
 import spaces
-import train
 from efficiency import Stats, memory_efficiency
 from reproduce import report
 
@@ -206,7 +206,7 @@ def search_arm(table, strategy, seed, n, settings, out_dir):
             seed=seed, final_epochs=0, space="nb201", schedule=settings["schedule"],
             patience=settings["patience"])
         summary = search.run(out_dir, nb201.Benchmark(table.path, table.column), config,
-                             train.TrainConfig(verbose=0), evaluator=table.evaluator,
+                             recipes.TrainConfig(verbose=0), evaluator=table.evaluator,
                              log=lambda line: None, front_png=False)
         queried = [table.index[c.arch] for c in records.OutDir(out_dir).candidates()
                    if c.reused_from is None]

@@ -26,6 +26,7 @@ import grow_trim
 import guard
 import inputs
 import parallel
+import recipes
 import records
 import rounds
 import search_config
@@ -112,7 +113,7 @@ def main(argv):
         base, archs = pick_candidates(FLAGS.candidates, FLAGS.seed)
         measured = rounds.measure(archs, FLAGS.filters, search_config.SearchConfig(), data)
         job = evaluation.Job(1, tuple(measured), base, FLAGS.out_dir, FLAGS.seed)
-        config = train.TrainConfig(epochs=FLAGS.epochs, filters=FLAGS.filters, verbose=0)
+        config = recipes.TrainConfig(epochs=FLAGS.epochs, filters=FLAGS.filters, verbose=0)
         print(f"{FLAGS.candidates} round-1 candidates, {data.num_train} training images, "
               f"{FLAGS.epochs} epoch(s), width {FLAGS.filters}, {os.cpu_count()} CPU cores")
         rows, first = cpu_rows(data, job, config, print)

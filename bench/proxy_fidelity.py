@@ -38,6 +38,7 @@ import inputs
 import lifetime
 import network
 import ranking
+import recipes
 import records
 import train
 from reproduce import report
@@ -62,7 +63,7 @@ REFERENCE = "reference"
 
 @dataclasses.dataclass(frozen=True)
 class Proxy:
-    """One way to train a candidate: a recipe (train.RECIPES) cut to `epochs`, with BatchNorm
+    """One way to train a candidate: a recipe (recipes.RECIPES) cut to `epochs`, with BatchNorm
     momentum `bn_momentum`, batches of `batch_size` (None: the recipe's; another size scales
     the peak learning rate with it, the linear scaling rule), on the first `train_examples`
     training images (None: all), from scratch or (`inherit`) fine-tuned from its parent's
@@ -79,14 +80,14 @@ class Proxy:
     bn_recalibration: int = 0
 
     def config(self, filters, seed, run_eagerly=False):
-        """The train.TrainConfig of this proxy. The paper's recipe gets one SGDR cycle over
+        """The recipes.TrainConfig of this proxy. The paper's recipe gets one SGDR cycle over
         the budget, so that it ends at its lowest rate as its 60 epochs do."""
         fields = {"sgdr_first_epochs": self.epochs} if self.recipe == "paper" else {}
         if self.batch_size is not None:
-            recipe = train.TrainConfig.of_recipe(self.recipe)
+            recipe = recipes.TrainConfig.of_recipe(self.recipe)
             fields.update(batch_size=self.batch_size, learning_rate=recipe.learning_rate
                           * self.batch_size / recipe.batch_size)
-        return train.TrainConfig.of_recipe(self.recipe, epochs=self.epochs, filters=filters,
+        return recipes.TrainConfig.of_recipe(self.recipe, epochs=self.epochs, filters=filters,
                                            seed=seed, verbose=0, run_eagerly=run_eagerly,
                                            bn_momentum=self.bn_momentum,
                                            bn_recalibration=self.bn_recalibration, **fields)

@@ -43,6 +43,7 @@ import guard
 import inputs
 import ranking
 import readers
+import recipes
 import records
 import rounds
 import search
@@ -62,8 +63,8 @@ flags.DEFINE_integer("k", 3, "Candidates trained per round after round 0.")
 flags.DEFINE_integer("round0_k", 28, "Candidates trained in round 0 (28: all, as the paper's "
                      "k = 100 does). Round 0 is the same in every arm, so it is "
                      "trained once per seed and shared.")
-flags.DEFINE_enum("recipe", "short", list(train.RECIPES), "Training recipe of candidates and "
-                  "final networks (train.RECIPES).")
+flags.DEFINE_enum("recipe", "short", list(recipes.RECIPES), "Training recipe of candidates and "
+                  "final networks (recipes.RECIPES).")
 flags.DEFINE_integer("epochs", 1, "Epochs per candidate (with inherit: fine-tuning epochs).")
 flags.DEFINE_integer("final_epochs", 7, "Epochs of the final training of every final network "
                      "and the reference.")
@@ -145,7 +146,7 @@ class SharedRound0:
 
 
 def train_config(settings, seed, epochs=None):
-    return train.TrainConfig.of_recipe(settings.recipe,
+    return recipes.TrainConfig.of_recipe(settings.recipe,
                                        epochs=settings.epochs if epochs is None else epochs,
                                        filters=settings.filters, seed=seed, verbose=0)
 

@@ -21,8 +21,8 @@ import inputs
 import lifetime
 import parallel
 import readers
+import recipes
 import search
-import train
 
 # One lambda sweep serves Figure 4, Figure 5 and Table 1 (--runs runs/reproduce/searches).
 SEARCHES = os.path.join("runs", "reproduce", "searches")
@@ -45,8 +45,8 @@ class Scale:
     controller_epochs: int = 30
     seed: int = 0
     final_epochs: int = 0  # search.py --final_epochs; 0: figures show validation accuracy
-    recipe: str = "short"  # train.RECIPES: candidates and the final network
-    run_eagerly: bool = False  # train.TrainConfig.run_eagerly: same numbers, other speed
+    recipe: str = "short"  # recipes.RECIPES: candidates and the final network
+    run_eagerly: bool = False  # recipes.TrainConfig.run_eagerly: same numbers, other speed
     workers: int = 1  # search.py --workers: candidates trained at once; same numbers
 
     def describe(self):
@@ -66,7 +66,7 @@ def scaled_search(out_dir, scale, lambda_, log=print):
     config = search_config.SearchConfig(lambda_=lambda_, rounds=scale.rounds, k=scale.k,
                                   controller_epochs=scale.controller_epochs, seed=scale.seed,
                                   final_epochs=scale.final_epochs)
-    train_config = train.TrainConfig.of_recipe(scale.recipe, epochs=scale.epochs,
+    train_config = recipes.TrainConfig.of_recipe(scale.recipe, epochs=scale.epochs,
                                                filters=scale.filters, seed=scale.seed,
                                                verbose=0, run_eagerly=scale.run_eagerly)
     load_args = (scale.dataset, None, 0.1, scale.train_examples, scale.seed)
@@ -111,7 +111,7 @@ def synthetic_search(out_dir, lambda_, rounds=3, k=8, filters=8, strategy="memor
     pareto.json is written, pareto.png not (drawing would take most of the time)."""
     config = search_config.SearchConfig(lambda_=lambda_, rounds=rounds, k=k, strategy=strategy,
                                   seed=seed, final_epochs=0)
-    search.run(out_dir, SyntheticData(), config, train.TrainConfig(filters=filters, verbose=0),
+    search.run(out_dir, SyntheticData(), config, recipes.TrainConfig(filters=filters, verbose=0),
                evaluator=StandInEvaluator(filters), log=lambda line: None, front_png=False)
     return readers.load_run(out_dir)
 
@@ -170,7 +170,7 @@ def define_sweep_flags(name, runs_help):
     flags.DEFINE_integer("rounds", default.rounds, "Search rounds, round 0 included (paper: "
                          "until no improvement).")
     flags.DEFINE_integer("k", default.k, "Candidates trained per round (paper: 100).")
-    flags.DEFINE_enum("recipe", default.recipe, list(train.RECIPES), "Training recipe of "
+    flags.DEFINE_enum("recipe", default.recipe, list(recipes.RECIPES), "Training recipe of "
                       "candidates and final networks (paper: its own, 'paper').")
     flags.DEFINE_integer("epochs", default.epochs, "Training epochs per candidate (paper: 60).")
     flags.DEFINE_integer("filters", default.filters, "Filters of the first block (paper: 64).")

@@ -79,6 +79,7 @@ import guard
 import inputs
 import lifetime
 import readers
+import recipes
 import records
 import train
 from reproduce import baselines
@@ -98,7 +99,7 @@ TRAINING_FLAGS = ("dataset", "data_dir", "val_fraction", "train_examples", "reci
 RECIPE_FLAGS = ("recipe", "final_epochs", "seed")
 # TrainConfig fields a trained baseline does not depend on: how training runs, and the width
 # of a cells.Arch (a baseline has its own).
-NOT_RECIPE = train.EXECUTION_ONLY + ("filters",)
+NOT_RECIPE = recipes.EXECUTION_ONLY + ("filters",)
 
 
 def define_flags():
@@ -122,7 +123,7 @@ def define_flags():
                        "the split seeds the order and the normalization).")
     flags.DEFINE_integer("train_examples", None, "--train_baselines: the searches' "
                          "--train_examples (default: all training images).")
-    flags.DEFINE_enum("recipe", "paper", list(train.RECIPES), "--train_baselines without "
+    flags.DEFINE_enum("recipe", "paper", list(recipes.RECIPES), "--train_baselines without "
                       "--runs: the training recipe (train.py's); with --runs it is theirs.")
     flags.DEFINE_integer("final_epochs", None, "--train_baselines without --runs: training "
                          "epochs; default: the recipe's.")
@@ -264,7 +265,7 @@ class Training:
     data_dir: str | None = None
     val_fraction: float = 0.1
     train_examples: int | None = None
-    config: train.TrainConfig = train.TrainConfig()
+    config: recipes.TrainConfig = recipes.TrainConfig()
 
 
 def recipe(config):
@@ -278,7 +279,7 @@ def recipe_of_runs(runs):
     recipe, with what an older out_dir computed with for settings added since
     (records.OutDir.train_added_later), the search's final_epochs and seed. ValueError naming
     the first field where two runs differ, or a run with no final training."""
-    known = {field.name for field in dataclasses.fields(train.TrainConfig)}
+    known = {field.name for field in dataclasses.fields(recipes.TrainConfig)}
     configs = []
     for run in runs:
         recorded = {**records.OutDir(run.out_dir).train_added_later(), **run.config.train}
@@ -291,7 +292,7 @@ def recipe_of_runs(runs):
                              "no test accuracy to compare and no length to train baselines "
                              "for; search with --final_epochs")
         configs.append((run.out_dir, dataclasses.replace(
-            train.TrainConfig(**recorded), epochs=run.config.search.final_epochs,
+            recipes.TrainConfig(**recorded), epochs=run.config.search.final_epochs,
             seed=run.config.search.seed)))
     (first_dir, first), *others = configs
     for out_dir, config in others:
@@ -320,7 +321,7 @@ class Prepared:
     """What --train_baselines trains with: the config (execution settings included), the data
     (inputs.Data, validation still split off), where both came from, and what a result
     depends on besides the network (`key`)."""
-    config: train.TrainConfig
+    config: recipes.TrainConfig
     data: object
     recipe_from: str
     searches_data: str | None
@@ -576,7 +577,7 @@ def training_of_flags(values):
     if values.final_epochs is not None and values.final_epochs < 1:
         raise ValueError(f"--final_epochs must be at least 1, got {values.final_epochs}")
     return Training(values.dataset, values.data_dir, values.val_fraction, values.train_examples,
-                    train.TrainConfig.of_recipe(values.recipe, epochs=values.final_epochs,
+                    recipes.TrainConfig.of_recipe(values.recipe, epochs=values.final_epochs,
                                                 seed=values.seed))
 
 

@@ -216,7 +216,8 @@ def references(split, target, seed=0):
 
 
 def compare(split, budget, target="y", log=print):
-    """Every controller kind over every seed: {label: table3.summarize(...)}, in table3.CONTROLLERS order."""
+    """Every controller kind over every seed: {label: table3.summarize(...)}, in
+    table3.CONTROLLERS order."""
     results = {}
     for kind, label in table3.CONTROLLERS:
         reports = []
@@ -224,7 +225,8 @@ def compare(split, budget, target="y", log=print):
             start = time.time()
             reports.append(score_controller(kind, seed, split, budget, target))
             log(f"{label} seed {seed}: " + "  ".join(
-                f"{m} {reports[-1][m]:.3f}" for m in table3.METRICS) + f"  ({time.time() - start:.1f}s)")
+                f"{m} {reports[-1][m]:.3f}" for m in table3.METRICS)
+                + f"  ({time.time() - start:.1f}s)")
         results[label] = table3.summarize(reports)
     return results
 

@@ -1,7 +1,6 @@
 """export.py: a network as float32 and int8 TFLite files, what TFLite-Micro allocates for it, and
 lifetime.py's prediction of both. Tiny networks (width 4, 16x16 images): a conversion still
 costs seconds, so each file here is converted once."""
-import graph
 import json
 import os
 
@@ -11,6 +10,7 @@ import pytest
 from conftest import assert_one_line_error, run_mains, run_script
 import cells
 import export
+import graph
 import lifetime
 import network
 
@@ -23,11 +23,12 @@ def exported(tiny_npz, tmp_path_factory):
     """THREE_CELLS trained for an epoch on the tiny colour problem, then exported by export.py
     with --schedule=optimal: (its JSON line, its output directory)."""
     import inputs
+    import recipes
     import train
     folder = tmp_path_factory.mktemp("export")
     data = inputs.load_data(f"npz:{tiny_npz}", val_fraction=0.25)
     os.makedirs(folder / "trained")
-    trained = train.train(cells.load(THREE_CELLS), data, train.TrainConfig(
+    trained = train.train(cells.load(THREE_CELLS), data, recipes.TrainConfig(
         epochs=1, batch_size=16, filters=WIDTH, verbose=0),
         model_path=str(folder / "trained" / "model.keras"))
     assert trained.status == "ok"

@@ -8,11 +8,11 @@ import tensorflow as tf
 import tensorflow_datasets as tfds
 
 import inputs
-import train
+import recipes
 from conftest import images_and_labels, write_npz
 
 # The pipelines read the recipe's batch size, seed, padding and cutout.
-TINY = train.TrainConfig(epochs=1, batch_size=8, filters=4, verbose=0)
+TINY = recipes.TrainConfig(epochs=1, batch_size=8, filters=4, verbose=0)
 
 
 # ---------------------------------------------------------------------------------------------

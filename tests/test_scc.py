@@ -44,7 +44,8 @@ def test_swapped_top_two_by_hand():
     # k = 2: b and a both in {a, b}: precision 1 at both positions, AP = 1.
     # Relevance a=2, b=1: DCG = 1/1 + 2/log2(3); IDCG = 2/1 + 1/log2(3).
     assert ranking.ap_at_k(Y_TRUE, y_pred, 2) == 1.0
-    assert ranking.ndcg_at_k(Y_TRUE, y_pred, 2) == pytest.approx((1 + 2 / LOG2_3) / (2 + 1 / LOG2_3))
+    assert ranking.ndcg_at_k(Y_TRUE, y_pred, 2) == pytest.approx(
+        (1 + 2 / LOG2_3) / (2 + 1 / LOG2_3))
     # k = 3: b, a hit {a, b, c}, d does not: AP = (1 + 1 + 0) / 3.
     # Relevance a=3, b=2, c=1: DCG = 2/1 + 3/log2(3) + 0; IDCG = 3 + 2/log2(3) + 1/2.
     assert ranking.ap_at_k(Y_TRUE, y_pred, 3) == pytest.approx(2 / 3)

@@ -19,6 +19,7 @@ import evaluation
 import lifetime
 import nb201
 import readers
+import recipes
 import records
 import scc
 import rounds
@@ -53,7 +54,7 @@ def fake_search(out_dir, evaluator, **settings):
     config = search_config.SearchConfig(**{"lambda_": 0.5, "rounds": 2, "k": 3,
                                            "strategy": "memory", "final_epochs": 0, **settings})
     return search.run(str(out_dir), Task(), config,
-                      train.TrainConfig(filters=FILTERS, verbose=0), evaluator=evaluator,
+                      recipes.TrainConfig(filters=FILTERS, verbose=0), evaluator=evaluator,
                       log=lambda line: None, front_png=False)
 
 
@@ -125,7 +126,7 @@ def test_a_round_with_nothing_within_the_budget_ends_the_search(tmp_path, monkey
     lines = []
     config = search_config.SearchConfig(lambda_=0.5, rounds=3, k=3, strategy="memory",
                                         final_epochs=0, max_param_bytes=3_496)
-    summary = search.run(str(tmp_path), Task(), config, train.TrainConfig(filters=FILTERS),
+    summary = search.run(str(tmp_path), Task(), config, recipes.TrainConfig(filters=FILTERS),
                          evaluator=params_accuracy, log=lines.append, front_png=False)
     assert "round 0: 28 candidates (grow 28, trim 0); 25 over the memory budget, not ranked" \
         in lines
@@ -151,7 +152,7 @@ def test_a_search_that_cannot_start_within_its_budget_says_why_and_writes_nothin
     with pytest.raises(ValueError, match=r"--max_param_bytes=3,000: the starting network "
                                          r"\(--base\) does not fit; it has param_bytes "):
         search.run(str(tmp_path / "out"), Task(), search_config.SearchConfig(max_param_bytes=3_000),
-                   train.TrainConfig(filters=FILTERS), base=cells.FIGURE_1B,
+                   recipes.TrainConfig(filters=FILTERS), base=cells.FIGURE_1B,
                    evaluator=params_accuracy, log=lambda line: None)
     assert not (tmp_path / "out").exists()  # another budget may be tried in the same out_dir
 
@@ -172,7 +173,7 @@ def test_the_search_writes_its_pareto_front_every_round(tmp_path):
 
     config = search_config.SearchConfig(lambda_=0.5, rounds=2, k=4, strategy="random", round0_k=8,
                                   final_epochs=0)
-    search.run(str(tmp_path), Task(), config, train.TrainConfig(filters=FILTERS),
+    search.run(str(tmp_path), Task(), config, recipes.TrainConfig(filters=FILTERS),
                evaluator=hashed_accuracy, log=log)
     assert [p["round"] for p in after_round0] == [0] * 8
     run = readers.load_run(str(tmp_path))
@@ -315,7 +316,7 @@ def nb201_search(out_dir, evaluator, rounds, patience=0, strategy="memnas"):
                                         list_size=8, final_epochs=0, space="nb201",
                                         patience=patience, strategy=strategy)
     return search.run(str(out_dir), nb201.Benchmark(nb201.DEFAULT_CSV), config,
-                      train.TrainConfig(verbose=0), evaluator=evaluator,
+                      recipes.TrainConfig(verbose=0), evaluator=evaluator,
                       log=lambda line: None, front_png=False)
 
 

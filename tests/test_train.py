@@ -14,11 +14,12 @@ import cells
 import grow_trim
 import inputs
 import network
+import recipes
 import train
 
 
 # Tiny and quick: 1 epoch of a round-0 network at w = 4 on a few dozen 32x32 images.
-TINY = train.TrainConfig(epochs=1, batch_size=8, filters=4, verbose=0)
+TINY = recipes.TrainConfig(epochs=1, batch_size=8, filters=4, verbose=0)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -49,17 +50,18 @@ TINY = train.TrainConfig(epochs=1, batch_size=8, filters=4, verbose=0)
 ])
 def test_bad_train_config(kwargs, message):
     with pytest.raises(ValueError, match=message):
-        train.TrainConfig(**kwargs)
+        recipes.TrainConfig(**kwargs)
 
 
 def test_fast_path_defaults_train_as_before_it_existed():
-    config = train.TrainConfig()
+    config = recipes.TrainConfig()
     assert config.mixed_precision == "float32" and config.jit_compile == "auto"  # Keras' default
-    assert "jit_compile" in train.EXECUTION_ONLY and "mixed_precision" not in train.EXECUTION_ONLY
+    assert "jit_compile" in recipes.EXECUTION_ONLY
+    assert "mixed_precision" not in recipes.EXECUTION_ONLY
 
 
 def test_paper_defaults():
-    config = train.TrainConfig()
+    config = recipes.TrainConfig()
     assert (config.epochs, config.batch_size, config.learning_rate, config.momentum) == \
         (60, 128, 0.01, 0.9)
     assert (config.pad, config.cutout, config.filters) == (4, 16, 64)
@@ -68,19 +70,19 @@ def test_paper_defaults():
 
 
 def test_a_recipe_fills_only_the_values_not_given():
-    assert train.TrainConfig.of_recipe("paper") == train.TrainConfig()
-    short = train.TrainConfig.of_recipe("short", epochs=3, cutout=None, filters=16)
+    assert recipes.TrainConfig.of_recipe("paper") == recipes.TrainConfig()
+    short = recipes.TrainConfig.of_recipe("short", epochs=3, cutout=None, filters=16)
     assert (short.recipe, short.epochs, short.batch_size, short.learning_rate) == \
         ("short", 3, 256, 0.2)
     assert (short.nesterov, short.lr_schedule, short.label_smoothing, short.weight_decay,
             short.cutout, short.filters) == (True, "warmup_cosine", 0.1, 5e-4, 0, 16)
     with pytest.raises(ValueError, match="--recipe must be one of paper, short, got 'fast'"):
-        train.TrainConfig.of_recipe("fast")
+        recipes.TrainConfig.of_recipe("fast")
 
 
 def test_sgdr_restarts_at_the_end_of_each_period():
     # 10 steps an epoch, T_0 = 4 epochs, T_mult 2: periods of 40 and 80 steps.
-    schedule = train.learning_rate_schedule(train.TrainConfig(), 10)
+    schedule = train.learning_rate_schedule(recipes.TrainConfig(), 10)
     lr = [float(schedule(t)) for t in (0, 20, 40, 60, 120)]
     # eta_max (1 + cos(pi T_cur / T_i)) / 2 with eta_max 0.01: T_cur/T_i = 0, 1/2, 0, 1/4, 0
     np.testing.assert_allclose(lr, [0.01, 0.005, 0.01, 0.01 * (1 + 2 ** -0.5) / 2, 0.01],
@@ -89,7 +91,7 @@ def test_sgdr_restarts_at_the_end_of_each_period():
 
 def test_warmup_cosine_rises_linearly_then_decays_to_zero():
     # 2 epochs of 10 steps: T = 20, warm-up W = 0.1 * 20 = 2 steps to 0.2, then 18 of cosine.
-    config = train.TrainConfig.of_recipe("short", epochs=2)
+    config = recipes.TrainConfig.of_recipe("short", epochs=2)
     schedule = train.learning_rate_schedule(config, 10)
     lr = [float(schedule(t)) for t in (0, 1, 2, 5, 11, 20)]
     # t = 5: 0.2 (1 + cos(pi 3/18)) / 2 = 0.1 (1 + sqrt(3)/2); t = 11: halfway, 0.1.
