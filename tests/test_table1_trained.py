@@ -9,6 +9,7 @@ import pytest
 import readers
 import train
 from conftest import assert_one_line_error, run_mains, write_search
+from reproduce import baseline_training
 from reproduce import baselines
 from reproduce import table1_cifar10
 
@@ -85,7 +86,7 @@ def set_train(path, **fields):
 def test_recipe_of_runs_is_the_final_training_of_the_searches(tmp_path):
     lam05 = write_search(tmp_path / "lam05", 0.5, [(0.5, 1, 1)])
     lam08 = write_search(tmp_path / "lam08", 0.8, [(0.5, 1, 1)])
-    config = table1_cifar10.recipe_of_runs(readers.find_runs([str(tmp_path)]))
+    config = baseline_training.recipe_of_runs(readers.find_runs([str(tmp_path)]))
     # write_search records {"filters": 8, "epochs": 2}: the rest is what such an old out_dir
     # computed with (bn_momentum 0.99), the length the search's final_epochs (default 60).
     assert (config.epochs, config.seed, config.bn_momentum, config.batch_size) == (60, 0, 0.99,
@@ -93,9 +94,9 @@ def test_recipe_of_runs_is_the_final_training_of_the_searches(tmp_path):
     set_train(lam08, batch_size=256)
     with pytest.raises(ValueError, match=f"{lam05} and {lam08} trained their final networks "
                                          "with different batch_size"):
-        table1_cifar10.recipe_of_runs(readers.find_runs([str(tmp_path)]))
+        baseline_training.recipe_of_runs(readers.find_runs([str(tmp_path)]))
     set_train(lam08, batch_size=128, verbose=0, filters=16)  # neither changes the training
-    table1_cifar10.recipe_of_runs(readers.find_runs([str(tmp_path)]))
+    baseline_training.recipe_of_runs(readers.find_runs([str(tmp_path)]))
 
 
 @pytest.mark.slow
@@ -104,7 +105,7 @@ def test_smoke_trains_every_chosen_baseline_once_and_refuses_another_recipe(
     search = write_search(tmp_path / "lam05", 0.5, [(0.5, 1, 1)], filters=8,
                           test_accuracy=0.9)
     out = tmp_path / "table"
-    training = table1_cifar10.Training(dataset=f"npz:{npz[0]}")
+    training = baseline_training.Training(dataset=f"npz:{npz[0]}")
     lines = []
     rows = table1_cifar10.run(str(out), runs=[search], smoke=True, log=lines.append,
                               training=training)
