@@ -26,7 +26,6 @@ Plain Python: readers.py reads searches back through this module without loading
 
 import dataclasses
 import hashlib
-import json
 import os
 import shutil
 
@@ -231,64 +230,6 @@ def _stats_json(stats):
 
 
 # ---------------------------------------------------------------------------------------------
-# Files that survive a kill
-# ---------------------------------------------------------------------------------------------
-
-def append_jsonl(path, data):
-    """One JSON line, flushed to disk before returning: a kill loses nothing finished."""
-    with open(path, "a") as f:
-        f.write(json.dumps(data) + "\n")
-        f.flush()
-        os.fsync(f.fileno())
-
-
-def write_json(path, data):
-    """Replace `path` atomically: a crash leaves the old file or the new one, never half."""
-    def dump(tmp):
-        with open(tmp, "w") as f:
-            json.dump(data, f, indent=1)
-    guard.replace_atomically(path, dump)
-
-
-def _read_json(path):
-    with open(path) as f:
-        try:
-            return json.load(f)
-        except json.JSONDecodeError:
-            raise ValueError(f"{path}: not JSON") from None
-
-
-def drop_cut_line(path, log=print):
-    """Remove a last line cut short by a crash, with a warning, so appending can go on."""
-    if not os.path.exists(path):
-        return
-    with open(path, "rb+") as f:
-        data = f.read()
-        if data and not data.endswith(b"\n"):
-            keep = data.rfind(b"\n") + 1
-            log(f"warning: {path}: skipping its last line, cut short by an earlier crash: "
-                f"{data[keep:][:60]!r}")
-            f.truncate(keep)
-
-
-def read_jsonl(path):
-    """The JSON objects of a JSON-lines file, in order. A last line without its newline (a
-    search writing it now, or one killed while writing it) is not read."""
-    if not os.path.exists(path):
-        return []
-    with open(path) as f:
-        lines = f.read().split("\n")[:-1]  # the piece after the last newline is not whole
-    records = []
-    for n, line in enumerate(lines, start=1):
-        if line.strip():
-            try:
-                records.append(json.loads(line))
-            except json.JSONDecodeError:
-                raise ValueError(f"{path}: line {n} is not JSON") from None
-    return records
-
-
-# ---------------------------------------------------------------------------------------------
 # The out_dir
 # ---------------------------------------------------------------------------------------------
 
@@ -332,9 +273,9 @@ class OutDir:
             if changed:
                 raise ValueError(f"{self.path} holds a search with other settings ("
                                  + "; ".join(changed) + "); use another --out_dir")
-        write_json(self.file("config.json"), config.to_json())
+        guard.write_json(self.file("config.json"), config.to_json())
         for name in ("candidates.jsonl", "rounds.jsonl"):
-            drop_cut_line(self.file(name), log)
+            guard.drop_cut_line(self.file(name), log)
 
     def train_added_later(self):
         """{train field: value} of the ADDED_LATER training settings that config.json lacks:
@@ -350,7 +291,7 @@ class OutDir:
         path = self.file("config.json")
         if not os.path.isfile(path):
             return None
-        data = _read_json(path)
+        data = guard.read_json(path)
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             found = data.get("format", 1) if isinstance(data, dict) else "unknown"
             raise ValueError(f"{path}: out_dir format {found}, this version reads format "
@@ -358,24 +299,24 @@ class OutDir:
         return RunConfig.from_json(data)
 
     def candidates(self):
-        return [Candidate.from_json(d) for d in read_jsonl(self.file("candidates.jsonl"))]
+        return [Candidate.from_json(d) for d in guard.read_jsonl(self.file("candidates.jsonl"))]
 
     def append_candidate(self, candidate):
-        append_jsonl(self.file("candidates.jsonl"), candidate.to_json())
+        guard.append_jsonl(self.file("candidates.jsonl"), candidate.to_json())
 
     def rounds(self):
-        return [Round.from_json(d) for d in read_jsonl(self.file("rounds.jsonl"))]
+        return [Round.from_json(d) for d in guard.read_jsonl(self.file("rounds.jsonl"))]
 
     def append_round(self, round_record):
-        append_jsonl(self.file("rounds.jsonl"), round_record.to_json())
+        guard.append_jsonl(self.file("rounds.jsonl"), round_record.to_json())
 
     def selection(self, round_index):
         """The round's Selection, or None if it has not been made yet."""
         path = self.file(f"selected_round{round_index:02d}.json")
-        return Selection.from_json(_read_json(path)) if os.path.exists(path) else None
+        return Selection.from_json(guard.read_json(path)) if os.path.exists(path) else None
 
     def write_selection(self, selection):
-        write_json(self.file(f"selected_round{selection.round:02d}.json"), selection.to_json())
+        guard.write_json(self.file(f"selected_round{selection.round:02d}.json"), selection.to_json())
 
     def save_base(self, arch, round_index):
         """The network kept after `round_index`: base_round{NN}.json with NN = round_index + 1
@@ -429,15 +370,15 @@ class OutDir:
     def final(self):
         """The Final of final/result.json, or None."""
         path = self.file(os.path.join("final", "result.json"))
-        return Final.from_json(_read_json(path)) if os.path.exists(path) else None
+        return Final.from_json(guard.read_json(path)) if os.path.exists(path) else None
 
     def write_final(self, final):
         os.makedirs(self.file("final"), exist_ok=True)
-        write_json(self.file(os.path.join("final", "result.json")), final.to_json())
+        guard.write_json(self.file(os.path.join("final", "result.json")), final.to_json())
 
     def write_pareto(self, data):
         """pareto.json: the front of the search so far (pareto.py's `to_json`)."""
-        write_json(self.file("pareto.json"), data)
+        guard.write_json(self.file("pareto.json"), data)
 
     @property
     def pareto_png(self):
@@ -445,10 +386,10 @@ class OutDir:
 
     def summary(self):
         path = self.file("summary.json")
-        return Summary.from_json(_read_json(path)) if os.path.exists(path) else None
+        return Summary.from_json(guard.read_json(path)) if os.path.exists(path) else None
 
     def write_summary(self, summary):
-        write_json(self.file("summary.json"), summary.to_json())
+        guard.write_json(self.file("summary.json"), summary.to_json())
 
 
 def _flat(data, prefix=""):

@@ -238,8 +238,8 @@ def main(argv):
                     "column": FLAGS.target_column, "path": table.path}
         os.makedirs(FLAGS.out_dir, exist_ok=True)
         done_path = os.path.join(FLAGS.out_dir, "queries.jsonl")
-        records.drop_cut_line(done_path)
-        done = {(line["method"], line["seed"]): line for line in records.read_jsonl(done_path)
+        guard.drop_cut_line(done_path)
+        done = {(line["method"], line["seed"]): line for line in guard.read_jsonl(done_path)
                 if line.get("settings") == settings and line["n"] >= budgets[-1]}
         print(f"{len(table.cells)} cells; reference: accuracy {table.reference[0]:.4f}, "
               f"p + r {table.reference[1]:,.0f} B; true front's hypervolume "
@@ -257,7 +257,7 @@ def main(argv):
                         table, budgets[-1], np.random.default_rng(seed), FLAGS.lambda_)
                 line = {"method": method, "seed": seed, "n": budgets[-1],
                         "settings": settings, "queried": queried}
-                records.append_jsonl(done_path, line)
+                guard.append_jsonl(done_path, line)
                 done[(method, seed)] = line
         rows, results = [], {}
         for method in FLAGS.methods:

@@ -39,7 +39,6 @@ import lifetime
 import network
 import ranking
 import recipes
-import records
 import train
 from reproduce import report
 
@@ -195,9 +194,9 @@ class Trainings:
                                  if before.get(k) != settings.get(k))
                 raise ValueError(f"{out_dir} holds a run with other settings "
                                  f"({', '.join(changed)}); use another --out_dir")
-        records.write_json(settings_path, settings)
-        records.drop_cut_line(self.path)
-        self.done = {(r["proxy"], r["network"]): r for r in records.read_jsonl(self.path)}
+        guard.write_json(settings_path, settings)
+        guard.drop_cut_line(self.path)
+        self.done = {(r["proxy"], r["network"]): r for r in guard.read_jsonl(self.path)}
 
     def model_path(self, proxy, network):
         folder = os.path.join(self.out_dir, "models", proxy.replace(" ", "_"))
@@ -220,7 +219,7 @@ class Trainings:
                              evaluate_test=proxy.name == REFERENCE, start=start)
         line = {"proxy": proxy.name, "network": network.name, "key": cells.key(network.arch),
                 **dataclasses.asdict(result)}
-        records.append_jsonl(self.path, line)
+        guard.append_jsonl(self.path, line)
         self.done[(proxy.name, network.name)] = line
         log(f"  {proxy.name:<24} {network.name:<12} val {_pct(result.val_accuracy)}  test "
             f"{_pct(result.test_accuracy)}  {result.seconds:6.1f} s  {result.status}")

@@ -20,6 +20,7 @@ import numpy as np
 
 import inputs
 import recipes
+import guard
 import records
 import train
 from reproduce import report
@@ -200,7 +201,7 @@ def train_variants(out_dir, chosen, prepared, log=print):
             model=variant.name, built=variant.how, key=prepared.key, status=result.status,
             test_accuracy=result.test_accuracy, epochs=result.epochs,
             seconds=round(result.seconds, 3), config=dataclasses.asdict(config))
-        records.write_json(paths[variant.file], results[variant.file])  # a kill loses nothing
+        guard.write_json(paths[variant.file], results[variant.file])  # a kill loses nothing
         log(f"  {variant.name}: {result.status}, test accuracy "
             f"{report.fmt(result.test_accuracy, 4)}, {result.seconds:.0f} s"
             + ("" if result.status == "ok" else

@@ -6,6 +6,7 @@ import pytest
 
 import cells
 import readers
+import guard
 import records
 import search_config
 from conftest import MIB, run_script, write_search
@@ -68,7 +69,7 @@ def test_a_line_cut_by_a_crash_is_dropped_on_resume_and_skipped_by_readers(tmp_p
     out.start(CONFIG, log=quiet)
     path = tmp_path / "candidates.jsonl"
     path.write_text('{"a": 1}\n{"a": 2}\n{"a": 3, "b": [1, 2')
-    assert records.read_jsonl(str(path)) == [{"a": 1}, {"a": 2}]  # a reader leaves it there
+    assert guard.read_jsonl(str(path)) == [{"a": 1}, {"a": 2}]  # a reader leaves it there
     assert path.read_text().endswith("[1, 2")
     warnings = []
     out.start(CONFIG, log=warnings.append)
@@ -76,7 +77,7 @@ def test_a_line_cut_by_a_crash_is_dropped_on_resume_and_skipped_by_readers(tmp_p
     assert len(warnings) == 1 and "cut short by an earlier crash" in warnings[0]
     path.write_text('{"a": 1}\nnot json\n')
     with pytest.raises(ValueError, match="candidates.jsonl: line 2 is not JSON"):
-        records.read_jsonl(str(path))
+        guard.read_jsonl(str(path))
 
 
 def test_a_resume_may_change_how_a_search_runs_but_not_what_it_computes(tmp_path):

@@ -20,6 +20,7 @@ import lifetime
 import nb201
 import readers
 import recipes
+import guard
 import records
 import scc
 import rounds
@@ -475,17 +476,17 @@ def test_a_killed_search_resumes_on_two_workers_without_retraining(tiny_npz, fin
         time.sleep(0.2)
     process.send_signal(signal.SIGKILL)
     process.wait()
-    first = records.read_jsonl(log)
+    first = guard.read_jsonl(log)
     assert 1 <= len(first) <= 2  # killed after its first trained candidate
     result = run_search(tiny_npz, out_dir, *INHERIT, "--noexport_final", "--workers=2")
     assert "(already trained)" in result.stdout
     assert "round 1: 2/2 done, 0 running, 0 failed" in result.stdout
     assert len(glob.glob(os.path.join(out_dir, "logs", "round01_*.log"))) == 2
-    resumed = records.read_jsonl(log)
+    resumed = guard.read_jsonl(log)
     assert resumed[:len(first)] == first
     keys = [(c["round"], c["key"]) for c in resumed]
     assert len(keys) == len(set(keys))  # nothing trained twice
-    reference = records.read_jsonl(os.path.join(reference_dir, "candidates.jsonl"))
+    reference = guard.read_jsonl(os.path.join(reference_dir, "candidates.jsonl"))
     assert set(keys) == {(c["round"], c["key"]) for c in reference}
     # Seeded per candidate: the resumed search measured what the uninterrupted one did.
     assert sorted((c["key"], c["val_accuracy"]) for c in resumed) == \
@@ -508,7 +509,7 @@ def test_an_out_dir_from_before_recipes_resumes_with_its_settings_and_says_so(
             del config["train"][name[len("train."):]]
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(config, f)
-    lines = records.read_jsonl(os.path.join(out_dir, "candidates.jsonl"))
+    lines = guard.read_jsonl(os.path.join(out_dir, "candidates.jsonl"))
     changed = tmp_path / "changed"
     shutil.copytree(out_dir, changed)
     resumed, refused = run_scripts(
@@ -518,7 +519,7 @@ def test_an_out_dir_from_before_recipes_resumes_with_its_settings_and_says_so(
     assert "resumes with what it computed then: mixed_precision float32, recipe paper, " \
            "nesterov False, lr_schedule sgdr, warmup_fraction 0.0, label_smoothing 0.0, " \
            "bn_momentum 0.99, bn_recalibration 0" in resumed.stdout
-    assert records.read_jsonl(os.path.join(out_dir, "candidates.jsonl")) == lines  # none new
+    assert guard.read_jsonl(os.path.join(out_dir, "candidates.jsonl")) == lines  # none new
     assert "final: training" not in resumed.stdout  # finished: its final network is read back
     assert records.OutDir(out_dir).config().train["bn_momentum"] == 0.99
     assert_one_line_error(refused, f"search.py: {changed} holds a search with other settings "
