@@ -346,6 +346,37 @@ def reorder(tflite, order):
 
 
 # ---------------------------------------------------------------------------------------------
+# Benchmarks: many networks measured, resumably
+# ---------------------------------------------------------------------------------------------
+
+def read_measured(path):
+    """{name: TFLM measurements} already in `path` (a measured.jsonl of `measure_network`)."""
+    return {row["name"]: row for row in guard.read_jsonl(path) if row.get("name")}
+
+
+def measure_network(name, build, representative, out_dir, done, log):
+    """TFLM measurements of one network named `name` (`build()` makes its Keras model, seeded
+    0), from `done` or converted now into out_dir/NAME/ and appended to out_dir/measured.jsonl
+    (and `done`), so that a rerun or a killed run of a benchmark converts nothing twice. A model
+    TFLite or TFLM cannot take is a row with its error, not fatal. No predictions in them: the
+    caller adds its own, so lifetime.py can change."""
+    if name in done:
+        return done[name]
+    import keras
+    keras.utils.set_random_seed(0)
+    folder = os.path.join(out_dir, "".join(c if c.isalnum() else "_" for c in name))
+    os.makedirs(folder, exist_ok=True)
+    log(f"converting {name}")
+    try:
+        row = dict(name=name, **measure(build(), {}, representative, folder))
+    except RuntimeError as e:  # a model TFLite or TFLM cannot take: reported, not fatal
+        row = dict(name=name, error=str(e).splitlines()[0])
+    guard.append_jsonl(os.path.join(out_dir, "measured.jsonl"), row)
+    done[name] = row
+    return row
+
+
+# ---------------------------------------------------------------------------------------------
 # The whole export
 # ---------------------------------------------------------------------------------------------
 

@@ -7,12 +7,12 @@ deployed (int8 weights, int32 biases). Networks: Figure 1b, a seeded sample of -
 grow/trim candidates of Figure 1b and of two round-0 bases, and the Table 1 baselines
 (--baselines). Memory does not depend on the weights, so the int8
 calibration uses seeded random images and no data set is needed. Each network's TFLM numbers
-are kept in --out_dir/measured.jsonl, so a rerun (or a killed run) converts nothing twice.
+are kept in --out_dir/measured.jsonl (export.measure_network), so a rerun (or a killed run)
+converts nothing twice.
 
     python bench/tflite_memory.py --candidates=20
 """
 import graph
-import json
 import keras_graph
 import os
 import random
@@ -64,34 +64,6 @@ def baseline_models():
             ("ShuffleNet V1", lambda: baselines.shufflenet_v1("1.0x", 10, INPUT_SHAPE, True))]
 
 
-def read_measured(path):
-    """{name: TFLM measurements} already in `path`."""
-    if not os.path.exists(path):
-        return {}
-    with open(path) as f:
-        return {row["name"]: row for row in map(json.loads, f) if row.get("name")}
-
-
-def measure_network(name, build, representative, out_dir, done, log):
-    """TFLM measurements of one network, from `done` or converted now (and appended); the
-    predictions in them are recomputed by the caller, so lifetime.py can change."""
-    if name in done:
-        return done[name]
-    import keras
-    keras.utils.set_random_seed(0)
-    folder = os.path.join(out_dir, "".join(c if c.isalnum() else "_" for c in name))
-    os.makedirs(folder, exist_ok=True)
-    log(f"converting {name}")
-    try:
-        row = dict(name=name, **export.measure(build(), {}, representative, folder))
-    except RuntimeError as e:  # a model TFLite or TFLM cannot take: reported, not fatal
-        row = dict(name=name, error=str(e).splitlines()[0])
-    with open(os.path.join(out_dir, "measured.jsonl"), "a") as f:
-        f.write(json.dumps(row) + "\n")
-    done[name] = row
-    return row
-
-
 def ratio(a, b):
     return None if not b else a / b
 
@@ -103,7 +75,7 @@ def main(argv):
         if FLAGS.candidates < 1:
             raise ValueError(f"--candidates must be at least 1, got {FLAGS.candidates}")
         os.makedirs(FLAGS.out_dir, exist_ok=True)
-    done = read_measured(os.path.join(FLAGS.out_dir, "measured.jsonl"))
+    done = export.read_measured(os.path.join(FLAGS.out_dir, "measured.jsonl"))
     representative = np.random.default_rng(FLAGS.seed).normal(
         size=(32, *INPUT_SHAPE)).astype(np.float32)
     jobs, archs = [], {}
@@ -120,7 +92,7 @@ def main(argv):
                 keras_graph.model_graph(model, primitives=True)))(build())))
     rows = []
     for name, build, predict in jobs:
-        row = measure_network(name, build, representative, FLAGS.out_dir, done, print)
+        row = export.measure_network(name, build, representative, FLAGS.out_dir, done, print)
         if "error" in row:
             rows.append([name] + ["—"] * 9 + [row["error"][:60]])
             continue

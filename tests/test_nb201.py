@@ -103,6 +103,90 @@ def test_round0_is_every_op_on_each_path_from_input_to_output():
 
 
 # ---------------------------------------------------------------------------------------------
+# The network as TensorFlow Lite holds it (primitives)
+# ---------------------------------------------------------------------------------------------
+
+def test_a_relu_is_a_tensor_only_where_its_input_is_also_read_as_it_is():
+    # node 1 = conv3x3(ReLU(x)), node 3 = x + conv1x1(ReLU(node 1)). x is read by the sum as it
+    # is, so its ReLU is a tensor of its own; node 1 is read only by its ReLU, which fuses into
+    # node 1's conv. Order: the converter's depth-first search from x takes x's consumers in
+    # descending name order, the sum ("..._n3_sum_1/Add") before the ReLU ("..._n1_e0_..."), and
+    # reverses the post-order: ReLU, its conv, the other conv, then the sum.
+    cell = nb201.parse("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|nor_conv_1x1~1|"
+                       "none~2|")
+    nodes, out = nb201.cell_graph(cell, (8, 8, 4), primitives=True)
+    assert [(n.name, n.inputs, n.params) for n in nodes] == [
+        ("input", (), 0),
+        ("s1_c1_n1_e0_nor_conv_3x3_relu", (0,), 0),
+        ("s1_c1_n1_e0_nor_conv_3x3", (1,), 9 * 4 * 4 + 4),
+        ("s1_c1_n3_e1_nor_conv_1x1", (2,), 4 * 4 + 4),
+        ("s1_c1_n3_sum", (0, 3), 0)]
+    assert out == 4
+    # Read only through ReLUs, x's own ReLU fuses into the op before the cell: no tensor.
+    nodes, _ = nb201.cell_graph(nb201.parse(ALL_3X3), (8, 8, 4), primitives=True)
+    assert not any(n.name.endswith("_relu") for n in nodes)
+
+
+def test_the_tensors_run_in_the_converters_order():
+    # Every edge nor_conv_3x3 (the order TFLite's converter wrote, read off a converted
+    # file): from x, the search visits n3_e0, then n2_e0 (node 2's sum, then n3_e2), then
+    # n1_e0 (n3_e1, then n2_e1); reversed: n1_e0, n2_e1, n3_e1, n2_e0, node 2's sum, n3_e2,
+    # n3_e0, and node 3's two additions ((e0 + e1) + e2, as Keras adds).
+    nodes, out = nb201.cell_graph(nb201.parse(ALL_3X3), (8, 8, 4), primitives=True)
+    prefix = "s1_c1_"
+    assert [n.name.removeprefix(prefix) for n in nodes[1:]] == [
+        "n1_e0_nor_conv_3x3", "n2_e1_nor_conv_3x3", "n3_e1_nor_conv_3x3", "n2_e0_nor_conv_3x3",
+        "n2_sum", "n3_e2_nor_conv_3x3", "n3_e0_nor_conv_3x3", "n3_sum/0", "n3_sum"]
+    assert nodes[8].inputs == (7, 3) and nodes[9].inputs == (8, 6) and out == 9
+
+
+def test_identical_pools_and_sums_are_one_tensor():
+    # Every edge avg_pool_3x3: node 3's pool of x is node 1's, its pool of node 1 is node 2's,
+    # so its first addition is node 2's sum: 5 tensors where the op-level graph has 8.
+    cell = nb201.parse("|avg_pool_3x3~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|avg_pool_3x3~0|"
+                       "avg_pool_3x3~1|avg_pool_3x3~2|")
+    nodes, out = nb201.cell_graph(cell, (8, 8, 4), primitives=True)
+    assert [(n.name, n.inputs) for n in nodes] == [
+        ("input", ()), ("s1_c1_n1_e0_avg_pool_3x3", (0,)), ("s1_c1_n2_e1_avg_pool_3x3", (1,)),
+        ("s1_c1_n2_sum", (1, 2)), ("s1_c1_n3_e2_avg_pool_3x3", (3,)), ("s1_c1_n3_sum", (3, 4))]
+    assert out == 5 and len(nb201.cell_graph(cell, (8, 8, 4))[0]) == 9
+
+
+def test_the_last_batchnorm_folds_into_a_last_conv_and_is_two_tensors_after_a_sum():
+    # ONE_CONV ends in a conv: the last BatchNorm folds into it. After a sum it is a MUL and an
+    # ADD (the ReLU fused), C parameters each.
+    head = nb201.network_parts(nb201.parse(ONE_CONV), primitives=True)[-1][0]
+    assert [n.name for n in head] == ["input", "gap", "logits"]
+    head = nb201.network_parts(nb201.parse(ALL_3X3), primitives=True)[-1][0]
+    assert [(n.name, n.params) for n in head] == [
+        ("input", 0), ("last_bn/mul", 64), ("last_bn", 64), ("gap", 0), ("logits", 650)]
+
+
+def test_the_reduction_block_keeps_the_relu_of_its_input():
+    # The shortcut pools the input as it is, so conv_a's ReLU is a tensor; conv_b's fuses
+    # into conv_a. The shortcut conv has no bias, the converter gives it a zero one.
+    nodes, out = nb201.reduction_graph((8, 8, 4), 8, "r2", primitives=True)
+    assert [(n.name, n.shape, n.inputs, n.params) for n in nodes] == [
+        ("input", (8, 8, 4), (), 0), ("r2_conv_a_relu", (8, 8, 4), (0,), 0),
+        ("r2_conv_a", (4, 4, 8), (1,), 9 * 4 * 8 + 8),
+        ("r2_conv_b", (4, 4, 8), (2,), 9 * 8 * 8 + 8),
+        ("r2_pool", (4, 4, 4), (0,), 0), ("r2_shortcut", (4, 4, 8), (4,), 4 * 8 + 8),
+        ("r2_sum", (4, 4, 8), (3, 5), 0)]
+    assert out == 6
+
+
+def test_deployed_memory_of_a_one_conv_network_worked_by_hand():
+    # Stage-1 cell: input and conv, 2 x 16,384 values live. The first reduction block: its
+    # input (read again by the pool), its ReLU and conv_a: 16,384 + 16,384 + 8,192 = 40,960,
+    # the strict peak. Optimal runs the pool first, so the input dies with the ReLU: input +
+    # pool + ReLU = 16,384 + 4,096 + 16,384 = 36,864.
+    parts = nb201.network_parts(nb201.parse(ONE_CONV), primitives=True)
+    assert lifetime.parts_memory(parts, 1, "strict").activation_bytes == 40_960
+    assert lifetime.parts_memory(parts, 1, "optimal").activation_bytes == 36_864
+    assert lifetime.parts_memory(parts, 4, "strict").activation_bytes == 4 * 40_960
+
+
+# ---------------------------------------------------------------------------------------------
 # Strings
 # ---------------------------------------------------------------------------------------------
 
