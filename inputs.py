@@ -1,5 +1,6 @@
-"""Data sets and input pipelines (paper Section 4.1): CIFAR-10, ImageNet or an .npz file, split
-three ways, normalized per channel, and augmented on the training split only.
+"""Data sets and input pipelines (paper Section 4.1): CIFAR-10, ImageNet, any image
+classification set of tensorflow-datasets, an .npz file or a folder of images, split three ways,
+normalized per channel, and augmented on the training split only.
 
 Decisions the paper leaves open, made here once:
 
@@ -25,6 +26,14 @@ Decisions the paper leaves open, made here once:
   224x224 crop (Section 4.1, last paragraph). The validation split is the first `val_fraction`
   of tfds' training order (tfds shuffles examples when it prepares a data set), read by split
   slicing so that no pass over all 1.28M images is needed; the seed does not move it.
+* **Data sets by form.** `cifar10` and `tfds:NAME` (any tfds set with an `image` and a `label`
+  feature: cifar100, svhn_cropped, fashion_mnist...) are read into memory from tfds, `npz:PATH`
+  from four arrays, `folder:PATH` from one subfolder of JPEG/PNG images per class (its `test/`
+  subfolder is the test split; without one a fixed-seed `TEST_FRACTION` is held out).
+  All four then share one path (`_from_arrays`). Channels follow the images: grayscale sets stay
+  one channel, and so do the network's input and its measured memory. `input_size` resizes the
+  images of an in-memory set (bilinear, aspect ratio not kept, as Keras' image loader does);
+  without it all images must already share one size.
 * **Caching.** A data set held in memory (npz, CIFAR-10) is normalized once: its pipelines cache
   the normalized images (`tf.data.Dataset.cache`, float32, four times the uint8 arrays: 550 MB
   for CIFAR-10's 45,000 training images). The training pipeline caches them before it shuffles
@@ -41,10 +50,20 @@ import tensorflow as tf
 import guard
 
 
-DATASET_FORMS = "cifar10, imagenet2012 or npz:PATH"
-DATASET_HELP = ("cifar10, imagenet2012 (tensorflow-datasets, downloaded on first use) or "
-                "npz:PATH (x_train, y_train, x_test, y_test uint8 arrays).")
+DATASET_FORMS = "cifar10, imagenet2012, tfds:NAME, npz:PATH or folder:PATH"
+DATASET_HELP = ("cifar10, imagenet2012, tfds:NAME (tensorflow-datasets, downloaded on first use; "
+                "NAME: any set with image and label features, e.g. cifar100, svhn_cropped, "
+                "fashion_mnist), npz:PATH (x_train, y_train, x_test, y_test uint8 arrays) or "
+                "folder:PATH (one subfolder of JPEG/PNG images per class; PATH/test, if there, "
+                "the test split).")
 NPZ_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
+
+# A folder:PATH without a test/ subfolder, or a tfds set without a test split: the share of its
+# images held out for testing, drawn with a seed of its own so that searches with different
+# --seed test on the same images.
+TEST_FRACTION = 0.2
+TEST_SEED = 0
+IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 
 # ImageNet: the usual per-channel constants (in pixel units, like the means computed for the
 # other data sets), the resize and the crop of Section 4.1.
@@ -58,14 +77,16 @@ IMAGENET_SHUFFLE_BUFFER = 10_000  # decoded 256-pixel images: ~2 GB; in-memory s
 @dataclasses.dataclass(frozen=True, eq=False)
 class Data:
     """A data set, split three ways; every split is an unbatched `tf.data.Dataset` of
-    (uint8 image (H, W, 3), int64 label) pairs.
+    (uint8 image (H, W, C), int64 label) pairs, C = 3, or 1 for a grayscale set.
 
     `val` and `test` images have `input_shape`. `train` images have it too, except ImageNet's
     (shorter side 256, cropped to `input_shape` by the augmentation). `mean` and `std` are per
     channel in pixel units (0..255), from the training split (ImageNet: the usual constants);
     `train_pipeline` and `eval_pipeline` turn the splits into normalized batches.
-    `in_memory`: the splits are in-memory arrays (npz, CIFAR-10), which the pipelines cache
-    once normalized; False: streamed (ImageNet), never cached.
+    `in_memory`: the splits are in-memory arrays (npz, folder, tfds sets but ImageNet), which the
+    pipelines cache once normalized; False: streamed (ImageNet), never cached.
+    `class_names`: label i's name is class_names[i] (tfds' names, the folder's class folders);
+    () where the data set names none (npz).
     """
     name: str
     train: tf.data.Dataset
@@ -80,30 +101,67 @@ class Data:
     num_test: int
     shuffle_buffer: int
     in_memory: bool = False
+    class_names: tuple = ()
 
 
-def load_data(dataset, data_dir=None, val_fraction=0.1, train_examples=None, seed=0):
-    """Load `dataset` ("cifar10", "imagenet2012" or "npz:PATH") and carve out a validation split.
+def load_data(dataset, data_dir=None, val_fraction=0.1, train_examples=None, seed=0,
+              input_size=None, log=print):
+    """Load `dataset` (one of DATASET_FORMS) and carve out a validation split.
 
     The validation split is a seeded random `val_fraction` of the training data (at least one
     example, at least one left to train on); `train_examples` then keeps that many of the rest
-    (all of them if there are fewer). Raises ValueError with a one-line message for bad input.
+    (all of them if there are fewer). `input_size` (an int S for S x S, or (height, width))
+    resizes every image of another size, in every split; None keeps the images' own size, which
+    must then be one size (ImageNet takes none: it has Section 4.1's own). `log` gets one line
+    for each thing decided without being asked (images resized, a test split held out). Raises
+    ValueError with a one-line message for bad input.
     """
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     if train_examples is not None and train_examples < 1:
         raise ValueError(f"train_examples must be at least 1, got {train_examples}")
+    size = _size_pair(input_size)
+    split = (val_fraction, train_examples, seed)
     if dataset.startswith("npz:"):
-        path = dataset[len("npz:"):]
-        x_train, y_train, x_test, y_test = _read_npz(path)
+        x_train, y_train, x_test, y_test = _read_npz(dataset[len("npz:"):])
+        if size is not None and x_train.shape[1:3] != size:
+            log(f"{dataset}: images of {_hxw(x_train.shape[1:3])} resized to {_hxw(size)}")
+            (x_train, y_train), (x_test, y_test) = (
+                _in_memory(tf.data.Dataset.from_tensor_slices(arrays), size)
+                for arrays in ((x_train, y_train), (x_test, y_test)))
         num_classes = int(max(y_train.max(), y_test.max())) + 1
-        return _from_arrays(dataset, x_train, y_train, x_test, y_test, num_classes,
-                            val_fraction, train_examples, seed)
-    if dataset == "cifar10":
-        return _load_cifar10(data_dir, val_fraction, train_examples, seed)
-    if dataset == "imagenet2012":
+        return _from_arrays(dataset, x_train, y_train, x_test, y_test, num_classes, *split)
+    if dataset.startswith("folder:"):
+        x_train, y_train, x_test, y_test, names = _read_folder(dataset[len("folder:"):], size,
+                                                               log)
+        return _from_arrays(dataset, x_train, y_train, x_test, y_test, len(names), *split,
+                            class_names=names)
+    if dataset in ("imagenet2012", "tfds:imagenet2012"):  # streamed: it would not fit in memory
+        if size is not None:
+            raise ValueError(f"{dataset}: takes no input size (Section 4.1: shorter side "
+                             f"{IMAGENET_RESIZE}, crops of {IMAGENET_CROP}), got {input_size}")
         return _load_imagenet(data_dir, val_fraction, train_examples)
+    if dataset == "cifar10" or dataset.startswith("tfds:"):
+        name = dataset[len("tfds:"):] if dataset.startswith("tfds:") else dataset
+        if not name:
+            raise ValueError("tfds: needs a tensorflow-datasets name, as in tfds:cifar100")
+        return _load_tfds(dataset, name, data_dir, size, log, *split)
     raise ValueError(f"unknown dataset {dataset!r}: expected {DATASET_FORMS}")
+
+
+def _size_pair(input_size):
+    """`input_size` as (height, width): an int S is S x S; None stays None."""
+    if input_size is None:
+        return None
+    pair = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
+    if len(pair) != 2 or not all(isinstance(d, int) and d >= 1 for d in pair):
+        raise ValueError(f"input_size must be a positive int or (height, width), "
+                         f"got {input_size!r}")
+    return pair
+
+
+def _hxw(size):
+    return f"{size[0]}x{size[1]}"
 
 
 def _read_npz(path):
@@ -131,9 +189,9 @@ def _read_npz(path):
         x, y = arrays[f"x_{split}"], arrays[f"y_{split}"]
         if x.dtype != np.uint8:
             raise ValueError(f"{where}: x_{split} has dtype {x.dtype}, expected uint8 images")
-        if x.ndim != 4 or x.shape[-1] != 3 or x.shape[0] == 0:
+        if x.ndim != 4 or x.shape[-1] not in (1, 3) or x.shape[0] == 0:
             raise ValueError(f"{where}: x_{split} has shape {x.shape}, expected (N, H, W, 3) "
-                             f"with N >= 1")
+                             f"or (N, H, W, 1) with N >= 1")
         if y.ndim == 2 and y.shape[1] == 1:
             y = y[:, 0]  # keras.datasets style (N, 1) labels
         if not np.issubdtype(y.dtype, np.integer) or y.ndim != 1:
@@ -150,17 +208,136 @@ def _read_npz(path):
     return tuple(arrays[name] for name in NPZ_ARRAYS)
 
 
+def _read_folder(path, size, log):
+    """folder:PATH's images: x_train, y_train, x_test, y_test (uint8 (N, H, W, C), int64 (N,))
+    and the class names, sorted; label i is class_names[i].
+
+    The rules, each a one-line ValueError naming the path: PATH is a folder holding at least two
+    class folders (its subfolders but `test`; hidden ones are skipped), each holding at least one
+    image; every file in a class folder but hidden ones is a JPEG or PNG image that decodes;
+    all images are one size unless `size` resizes them (said in a `log` line). `PATH/test`, if
+    there, holds the test split in class folders named as training ones; without it a seeded
+    TEST_FRACTION of the images is held out (said in a `log` line). The images keep one channel
+    if every one is grayscale, else get three (gray repeated, alpha dropped).
+    """
+    where = f"folder:{path}"
+    if not path:
+        raise ValueError("folder: needs a path, as in folder:data/flowers")
+    if not os.path.isdir(path):
+        raise ValueError(f"{where}: no such folder")
+    class_names = _class_folders(where, path, "")
+    if len(class_names) == 1:
+        raise ValueError(f"{where}: one class folder ({class_names[0]}), need at least 2")
+    files = _image_files(where, path, "", class_names, class_names)
+    test_dir = os.path.join(path, "test")
+    has_test = os.path.isdir(test_dir)
+    if has_test:
+        test_classes = _class_folders(where, test_dir, "test/")
+        unknown = [name for name in test_classes if name not in class_names]
+        if unknown:
+            raise ValueError(f"{where}: test/{unknown[0]} is not one of the class folders "
+                             f"({', '.join(class_names)})")
+        test_files = _image_files(where, test_dir, "test/", test_classes, class_names)
+    else:
+        test_files = []
+    images = _decode_images(where, [file for file, _, _ in files + test_files], size, log)
+    x = np.stack(images)  # (N, H, W, C) uint8
+    y = np.array([label for _, label, _ in files + test_files], np.int64)
+    n = len(files)
+    if has_test:
+        return x[:n], y[:n], x[n:], y[n:], class_names
+    return _hold_out_test(where, "no test/ subfolder", x, y, log) + (class_names,)
+
+
+def _class_folders(where, folder, prefix):
+    """The sorted names of `folder`'s subfolders, hidden ones and (at the top) test/ aside."""
+    names = sorted(entry.name for entry in os.scandir(folder)
+                   if entry.is_dir() and not entry.name.startswith(".")
+                   and not (prefix == "" and entry.name == "test"))
+    if not names:
+        inside = f" in {prefix}" if prefix else ""
+        raise ValueError(f"{where}: no class folders{inside} (expected one subfolder of JPEG/PNG "
+                         f"images per class)")
+    return names
+
+
+def _image_files(where, folder, prefix, classes, class_names):
+    """(file path, label, name relative to the data set's folder) of each image of the class
+    folders `classes` of `folder`, sorted."""
+    files = []
+    for name in classes:
+        entries = sorted(entry for entry in os.scandir(os.path.join(folder, name))
+                         if not entry.name.startswith("."))
+        for entry in entries:
+            relative = f"{prefix}{name}/{entry.name}"
+            if not entry.is_file() or not entry.name.lower().endswith(IMAGE_EXTENSIONS):
+                raise ValueError(f"{where}: {relative} is not a JPEG or PNG image")
+            files.append((entry.path, class_names.index(name), relative))
+        if not entries:
+            raise ValueError(f"{where}: class folder {prefix}{name} has no images")
+    return files
+
+
+def _decode_images(where, files, size, log):
+    """The images of `files` (file path, label, relative name), uint8 (H, W, C), all of one
+    channel count (see `_read_folder`) and of one size: `size` (height, width) if not None."""
+    images = []
+    for path, _, relative in files:
+        try:
+            # One file at a time, so that a file that does not decode can be named.
+            images.append(tf.io.decode_image(tf.io.read_file(path), expand_animations=False))
+        except tf.errors.OpError:
+            raise ValueError(f"{where}: {relative} is not a JPEG or PNG image") from None
+    gray = all(image.shape[-1] <= 2 for image in images)  # (H, W, 2): gray + alpha
+    images = [image[..., :1] if image.shape[-1] <= 2 else image[..., :3] for image in images]
+    if not gray:
+        images = [tf.image.grayscale_to_rgb(image) if image.shape[-1] == 1 else image
+                  for image in images]
+    sizes = {}  # (height, width) -> the first file of that size
+    for image, (_, _, relative) in zip(images, files):
+        sizes.setdefault(tuple(image.shape[:2]), relative)
+    if size is None:
+        if len(sizes) > 1:
+            (size_a, file_a), (size_b, file_b) = list(sizes.items())[:2]
+            raise ValueError(f"{where}: images differ in size ({_hxw(size_a)} {file_a}, "
+                             f"{_hxw(size_b)} {file_b}); give an input size (--input_size) to "
+                             f"resize them")
+        return [image.numpy() for image in images]
+    resized = sum(tuple(image.shape[:2]) != size for image in images)
+    if resized:
+        log(f"{where}: {resized} of {len(images)} images resized to {_hxw(size)}")
+    return [(image if tuple(image.shape[:2]) == size else _resized(image, size)).numpy()
+            for image in images]
+
+
+def _hold_out_test(where, why, x, y, log):
+    """x_train, y_train, x_test, y_test of a data set without a test split: TEST_FRACTION of
+    (x, y) is held out, drawn with TEST_SEED, so that runs with any seed test on the same images
+    (said in a `log` line)."""
+    test_index, rest = _held_out(len(x), TEST_FRACTION, TEST_SEED)
+    train_index = np.sort(rest)
+    log(f"{where}: {why}, so {len(test_index)} of its {len(x)} images "
+        f"({TEST_FRACTION:.0%}, seed {TEST_SEED}) are held out as the test split")
+    return x[train_index], y[train_index], x[test_index], y[test_index]
+
+
+def _held_out(n, fraction, seed):
+    """A seeded random `fraction` of range(n) (at least one, at least one left), sorted, and the
+    rest in random order."""
+    count = min(max(1, round(fraction * n)), n - 1)
+    order = np.random.default_rng(seed).permutation(n)
+    return np.sort(order[:count]), order[count:]
+
+
 def _from_arrays(name, x_train, y_train, x_test, y_test, num_classes, val_fraction,
-                 train_examples, seed):
-    """`Data` of in-memory arrays: x (N, H, W, 3) uint8, y (N,) int64."""
+                 train_examples, seed, class_names=()):
+    """`Data` of in-memory arrays: x (N, H, W, C) uint8, y (N,) int64."""
     n = len(x_train)
     if n < 2:
         raise ValueError(f"{name}: x_train has {n} example, need at least 2 (one to validate, "
                          f"one to train)")
-    num_val = min(max(1, round(val_fraction * n)), n - 1)
-    order = np.random.default_rng(seed).permutation(n)
-    val_index = np.sort(order[:num_val])
-    train_index = np.sort(order[num_val:][:train_examples])  # [:None] keeps all
+    val_index, rest = _held_out(n, val_fraction, seed)
+    train_index = np.sort(rest[:train_examples])  # [:None] keeps all
     x, y = x_train[train_index], y_train[train_index]
     mean, std = _channel_stats(x)
 
@@ -171,42 +348,94 @@ def _from_arrays(name, x_train, y_train, x_test, y_test, num_classes, val_fracti
                 val=split(x_train[val_index], y_train[val_index]),
                 test=split(x_test, y_test), num_classes=num_classes,
                 input_shape=tuple(int(d) for d in x_train.shape[1:]), mean=mean, std=std,
-                num_train=len(train_index), num_val=num_val, num_test=len(x_test),
-                shuffle_buffer=len(train_index), in_memory=True)
+                num_train=len(train_index), num_val=len(val_index), num_test=len(x_test),
+                shuffle_buffer=len(train_index), in_memory=True,
+                class_names=tuple(class_names))
 
 
 def _channel_stats(images):
-    """Per-channel mean and standard deviation of uint8 images (N, H, W, 3), float32 (3,).
+    """Per-channel mean and standard deviation of uint8 images (N, H, W, C), float32 (C,).
 
     Summed in chunks: a float64 copy of all of CIFAR-10 would take 1.1 GB.
     """
-    total = np.zeros(3)
-    squares = np.zeros(3)
+    channels = images.shape[-1]
+    total = np.zeros(channels)
+    squares = np.zeros(channels)
     for start in range(0, len(images), 4096):
-        chunk = images[start:start + 4096].astype(np.float64)  # (B, H, W, 3)
+        chunk = images[start:start + 4096].astype(np.float64)  # (B, H, W, C)
         total += chunk.sum(axis=(0, 1, 2))
         squares += np.square(chunk).sum(axis=(0, 1, 2))
-    count = images.size // 3
+    count = images.size // channels
     mean = total / count
     std = np.sqrt(np.maximum(squares / count - np.square(mean), 0.0))
     # A constant channel would divide by zero; one pixel level keeps it finite and unchanged.
     return mean.astype(np.float32), np.maximum(std, 1.0).astype(np.float32)
 
 
-def _tfds_builder(name, data_dir):
-    """A prepared tfds builder; failures (no internet, no manual download) become ValueError."""
+def _in_memory(examples, size=None):
+    """An unbatched dataset of (image, label) pairs as arrays x (N, H, W, C) uint8, y (N,) int64;
+    every image resized to `size` (height, width) first unless it is None.
+
+    Batched reads rather than batch_size=-1, which crashes under tfds' mock data.
+    """
+    if size is not None:
+        examples = examples.map(lambda image, label: (_resized(image, size), label),
+                                num_parallel_calls=tf.data.AUTOTUNE)
+    batches = list(examples.batch(8192).as_numpy_iterator())
+    return (np.concatenate([x for x, _ in batches]),
+            np.concatenate([y for _, y in batches]).astype(np.int64))
+
+
+def _resized(image, size):
+    """uint8 image (H, W, C) or batch (B, H, W, C) -> the same resized to `size` (height,
+    width), bilinear with antialiasing (when shrinking), rounded back to uint8."""
+    image = tf.image.resize(image, size, antialias=True)  # float32
+    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+
+
+def _tfds_builder(name, data_dir, where=None, check=None):
+    """A prepared tfds builder; failures (no internet, no manual download) become ValueError
+    naming `where` (default: `name`). `check(builder)`, if given, runs before anything is
+    downloaded, to refuse a data set by its description with a ValueError of its own."""
     import tensorflow_datasets as tfds  # only the tfds data sets need it, and it imports slowly
     try:
         builder = tfds.builder(name, data_dir=data_dir)
+    except Exception as e:  # tfds raises many types (DatasetNotFoundError, OSError...)
+        raise _not_prepared(where or name, name, e) from None
+    if check is not None:
+        check(builder)
+    try:
         builder.download_and_prepare()
-    except Exception as e:  # tfds raises many types (DownloadError, AssertionError, OSError...)
-        first_line = guard.first_line(e, type(e).__name__).rstrip(" :")
-        hint = ("imagenet2012 needs its manual download, ILSVRC2012_img_train.tar and "
-                "ILSVRC2012_img_val.tar in DATA_DIR/downloads/manual (DATA_DIR: --data_dir)"
-                if name == "imagenet2012" else "without internet use --dataset=npz:PATH")
-        raise ValueError(f"{name}: tensorflow-datasets could not prepare it ({first_line}); "
-                         f"{hint}") from None
+    except Exception as e:  # (DownloadError, AssertionError, OSError...)
+        raise _not_prepared(where or name, name, e) from None
     return builder
+
+
+def _not_prepared(where, name, error):
+    first_line = guard.first_line(error, type(error).__name__).rstrip(" :")
+    hint = ("imagenet2012 needs its manual download, ILSVRC2012_img_train.tar and "
+            "ILSVRC2012_img_val.tar in DATA_DIR/downloads/manual (DATA_DIR: --data_dir)"
+            if name == "imagenet2012" else "without internet use --dataset=npz:PATH")
+    return ValueError(f"{where}: tensorflow-datasets could not prepare it ({first_line}); {hint}")
+
+
+def _image_classification(where):
+    """A `_tfds_builder` check: the builder's features include an `image` (tfds Image, uint8)
+    and a `label` (ClassLabel), the two that tfds:NAME reads."""
+    import tensorflow_datasets as tfds
+
+    def check(builder):
+        features = builder.info.features
+        kinds = {name: features[name] for name in features.keys()}
+        if not (isinstance(kinds.get("image"), tfds.features.Image)
+                and isinstance(kinds.get("label"), tfds.features.ClassLabel)):
+            has = ", ".join(f"{name} ({type(kind).__name__})" for name, kind in kinds.items())
+            raise ValueError(f"{where}: needs an 'image' feature (Image) and a 'label' feature "
+                             f"(ClassLabel), has {has}")
+        dtype = tf.as_dtype(features["image"].dtype)
+        if dtype != tf.uint8:
+            raise ValueError(f"{where}: its images are {dtype.name}, expected uint8")
+    return check
 
 
 def _split_size(builder, split):
@@ -216,23 +445,41 @@ def _split_size(builder, split):
     return int(builder.as_dataset(split=split).reduce(0, lambda n, _: n + 1))
 
 
-def _load_cifar10(data_dir, val_fraction, train_examples, seed):
-    # 50,000 images of 32x32x3 are 150 MB: read them into memory and share the .npz code path,
-    # whose seeded split needs random access. Batched reads rather than batch_size=-1, which
-    # crashes under tfds' mock data.
-    builder = _tfds_builder("cifar10", data_dir)
+def _load_tfds(dataset, name, data_dir, size, log, val_fraction, train_examples, seed):
+    """tfds image classification set `name` (cifar10, or tfds:NAME), read into memory.
+
+    Its features `image` and `label` are read (`_image_classification`'s rule); its images must
+    be one size unless `size` resizes them; without a test split one is held out as for a
+    folder. 50,000 images of 32x32x3 are 150 MB: in memory they share the .npz code path, whose
+    seeded split needs random access.
+    """
+    builder = _tfds_builder(name, data_dir, dataset, _image_classification(dataset))
+    features = builder.info.features
+    shape = features["image"].shape  # (H, W, C); H and W are None where sizes vary
+    if size is None and None in shape[:2]:
+        raise ValueError(f"{dataset}: images differ in size ({shape}); give an input size "
+                         f"(--input_size) to resize them")
+    if size is not None and tuple(shape[:2]) != size:
+        known = _hxw(shape[:2]) if None not in shape[:2] else "varying sizes"
+        log(f"{dataset}: images of {known} resized to {_hxw(size)}")
+    else:
+        size = None
 
     def arrays(split):
-        batches = list(builder.as_dataset(split=split, as_supervised=True, shuffle_files=False)
-                       .batch(8192).as_numpy_iterator())
-        return (np.concatenate([x for x, _ in batches]),
-                np.concatenate([y for _, y in batches]).astype(np.int64))
+        examples = builder.as_dataset(split=split, shuffle_files=False)
+        return _in_memory(examples.map(lambda example: (example["image"], example["label"])),
+                          size)
 
     x_train, y_train = arrays("train")
-    x_test, y_test = arrays("test")
-    return _from_arrays("cifar10", x_train, y_train, x_test, y_test,
-                        builder.info.features["label"].num_classes, val_fraction,
-                        train_examples, seed)
+    splits = builder.info.splits  # empty under tfds.testing.mock_data: train and test assumed
+    if splits and "test" not in splits:
+        x_train, y_train, x_test, y_test = _hold_out_test(dataset, "no test split", x_train,
+                                                          y_train, log)
+    else:
+        x_test, y_test = arrays("test")
+    label = features["label"]
+    return _from_arrays(dataset, x_train, y_train, x_test, y_test, label.num_classes,
+                        val_fraction, train_examples, seed, class_names=label.names)
 
 
 def _load_imagenet(data_dir, val_fraction, train_examples):
@@ -257,7 +504,8 @@ def _load_imagenet(data_dir, val_fraction, train_examples):
                 input_shape=(IMAGENET_CROP, IMAGENET_CROP, 3), mean=IMAGENET_MEAN,
                 std=IMAGENET_STD, num_train=num_train, num_val=num_val,
                 num_test=_split_size(builder, "validation"),
-                shuffle_buffer=IMAGENET_SHUFFLE_BUFFER, in_memory=False)
+                shuffle_buffer=IMAGENET_SHUFFLE_BUFFER, in_memory=False,
+                class_names=tuple(builder.info.features["label"].names))
 
 
 def _decode_resized(jpeg):
@@ -266,8 +514,7 @@ def _decode_resized(jpeg):
     size = tf.cast(tf.shape(image)[:2], tf.float32)
     scale = IMAGENET_RESIZE / tf.reduce_min(size)
     new_size = tf.maximum(tf.cast(tf.round(size * scale), tf.int32), IMAGENET_RESIZE)
-    image = tf.image.resize(image, new_size, antialias=True)  # float32
-    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
+    return _resized(image, new_size)
 
 
 def _decode_center_crop(jpeg):
@@ -279,7 +526,7 @@ def _decode_center_crop(jpeg):
 # ---------------------------------------------------------------------------------------------
 
 def normalize(image, mean, std):
-    """uint8 (..., 3) -> float32 (..., 3), zero mean and unit variance per channel."""
+    """uint8 (..., C) -> float32 (..., C), zero mean and unit variance per channel."""
     return (tf.cast(image, tf.float32) - mean) / std
 
 
@@ -301,7 +548,7 @@ def cutout(image, size, center):
 
 
 def augment(image, seed, size, pad, cutout_size):
-    """Section 4.1's training augmentation of one normalized image (H, W, 3) -> (h, w, 3).
+    """Section 4.1's training augmentation of one normalized image (H, W, C) -> (h, w, C).
 
     Zero-pad by `pad`, random-crop `size` = (h, w), random horizontal flip, then one cutout
     hole of side `cutout_size` (0: none). `seed` is a stateless seed, shape (2,): the same seed
@@ -310,8 +557,9 @@ def augment(image, seed, size, pad, cutout_size):
     crop_seed, flip_seed, row_seed, col_seed = tf.unstack(
         tf.random.experimental.stateless_split(seed, 4))
     height, width = size
-    image = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])  # (H + 2 pad, W + 2 pad, 3)
-    image = tf.image.stateless_random_crop(image, (height, width, 3), crop_seed)
+    channels = image.shape[-1]  # static in every pipeline here: the model's input needs it
+    image = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])  # (H + 2 pad, W + 2 pad, C)
+    image = tf.image.stateless_random_crop(image, (height, width, channels), crop_seed)
     image = tf.image.stateless_random_flip_left_right(image, flip_seed)
     if cutout_size > 0:
         row = tf.random.stateless_uniform([], row_seed, 0, height, dtype=tf.int32)
@@ -321,7 +569,7 @@ def augment(image, seed, size, pad, cutout_size):
 
 
 def train_pipeline(data, config):
-    """Shuffled, augmented, normalized batches of the training split: ((B, h, w, 3), (B,)).
+    """Shuffled, augmented, normalized batches of the training split: ((B, h, w, C), (B,)).
 
     Only whole batches (see `steps_per_epoch`). Each example gets its own stateless seed from a
     seeded random stream that is redrawn every epoch, so augmentations differ between epochs but

@@ -127,8 +127,8 @@ def test_bad_npz_names_the_array(tmp_path, overrides, message):
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    (dict(dataset="cifar100"), "unknown dataset 'cifar100': expected cifar10, imagenet2012 or "
-                               "npz:PATH"),
+    (dict(dataset="cifar100"), "unknown dataset 'cifar100': expected cifar10, imagenet2012, "
+                               "tfds:NAME, npz:PATH or folder:PATH"),
     (dict(dataset="npz:/no/such/file.npz"), "npz:/no/such/file.npz: no such file"),
     (dict(dataset="npz:"), "npz: needs a path"),
     (dict(dataset="cifar10", val_fraction=0.0), r"val_fraction must be in \(0, 1\), got 0.0"),
