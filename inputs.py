@@ -240,7 +240,7 @@ def _read_folder(path, size, log):
         test_files = _image_files(where, test_dir, "test/", test_classes, class_names)
     else:
         test_files = []
-    images = _decode_images(where, [file for file, _, _ in files + test_files], size, log)
+    images = _decode_images(where, files + test_files, size, log)
     x = np.stack(images)  # (N, H, W, C) uint8
     y = np.array([label for _, label, _ in files + test_files], np.int64)
     n = len(files)
@@ -266,8 +266,8 @@ def _image_files(where, folder, prefix, classes, class_names):
     folders `classes` of `folder`, sorted."""
     files = []
     for name in classes:
-        entries = sorted(entry for entry in os.scandir(os.path.join(folder, name))
-                         if not entry.name.startswith("."))
+        entries = sorted((entry for entry in os.scandir(os.path.join(folder, name))
+                          if not entry.name.startswith(".")), key=lambda entry: entry.name)
         for entry in entries:
             relative = f"{prefix}{name}/{entry.name}"
             if not entry.is_file() or not entry.name.lower().endswith(IMAGE_EXTENSIONS):
@@ -285,29 +285,41 @@ def _decode_images(where, files, size, log):
     for path, _, relative in files:
         try:
             # One file at a time, so that a file that does not decode can be named.
-            images.append(tf.io.decode_image(tf.io.read_file(path), expand_animations=False))
+            images.append(tf.io.decode_image(tf.io.read_file(path),
+                                             expand_animations=False).numpy())
         except tf.errors.OpError:
             raise ValueError(f"{where}: {relative} is not a JPEG or PNG image") from None
-    gray = all(image.shape[-1] <= 2 for image in images)  # (H, W, 2): gray + alpha
-    images = [image[..., :1] if image.shape[-1] <= 2 else image[..., :3] for image in images]
-    if not gray:
-        images = [tf.image.grayscale_to_rgb(image) if image.shape[-1] == 1 else image
-                  for image in images]
+    channels = 1 if all(image.shape[-1] <= 2 for image in images) else 3
+    images = [_with_channels(image, channels) for image in images]
     sizes = {}  # (height, width) -> the first file of that size
     for image, (_, _, relative) in zip(images, files):
         sizes.setdefault(tuple(image.shape[:2]), relative)
-    if size is None:
-        if len(sizes) > 1:
-            (size_a, file_a), (size_b, file_b) = list(sizes.items())[:2]
-            raise ValueError(f"{where}: images differ in size ({_hxw(size_a)} {file_a}, "
-                             f"{_hxw(size_b)} {file_b}); give an input size (--input_size) to "
-                             f"resize them")
-        return [image.numpy() for image in images]
-    resized = sum(tuple(image.shape[:2]) != size for image in images)
+    if size is None and len(sizes) > 1:
+        (size_a, file_a), (size_b, file_b) = list(sizes.items())[:2]
+        raise ValueError(f"{where}: images differ in size ({_hxw(size_a)} {file_a}, "
+                         f"{_hxw(size_b)} {file_b}); give an input size (--input_size) to "
+                         f"resize them")
+    resized = 0
+    for own_size in sizes.keys() - {size} if size is not None else ():
+        # Images of one size are resized a batch at a time: one by one takes 10 times longer.
+        index = [i for i, image in enumerate(images) if image.shape[:2] == own_size]
+        for start in range(0, len(index), 1024):
+            chunk = index[start:start + 1024]
+            batch = _resized(np.stack([images[i] for i in chunk]), size).numpy()  # (B, h, w, C)
+            for i, image in zip(chunk, batch):
+                images[i] = image
+        resized += len(index)
     if resized:
         log(f"{where}: {resized} of {len(images)} images resized to {_hxw(size)}")
-    return [(image if tuple(image.shape[:2]) == size else _resized(image, size)).numpy()
-            for image in images]
+    return images
+
+
+def _with_channels(image, channels):
+    """uint8 (H, W, c), c = 1 (gray), 2 (gray, alpha), 3 (RGB) or 4 (RGBA) -> (H, W, channels),
+    channels 1 or 3: alpha dropped, gray repeated."""
+    if image.shape[-1] <= 2:
+        return np.repeat(image[..., :1], channels, axis=-1)
+    return image[..., :3]
 
 
 def _hold_out_test(where, why, x, y, log):
@@ -429,7 +441,7 @@ def _image_classification(where):
         kinds = {name: features[name] for name in features.keys()}
         if not (isinstance(kinds.get("image"), tfds.features.Image)
                 and isinstance(kinds.get("label"), tfds.features.ClassLabel)):
-            has = ", ".join(f"{name} ({type(kind).__name__})" for name, kind in kinds.items())
+            has = ", ".join(f"{name} ({type(kinds[name]).__name__})" for name in sorted(kinds))
             raise ValueError(f"{where}: needs an 'image' feature (Image) and a 'label' feature "
                              f"(ClassLabel), has {has}")
         dtype = tf.as_dtype(features["image"].dtype)

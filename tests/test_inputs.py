@@ -1,5 +1,6 @@
-"""inputs.py: data splits (npz and tfds under mock data), the final network's training +
-validation data, normalization, augmentation and the cache of in-memory data sets."""
+"""inputs.py: data splits (npz, folders of images and tfds under mock data), the final
+network's training + validation data, normalization, augmentation and the cache of in-memory
+data sets."""
 import dataclasses
 
 import numpy as np
@@ -151,6 +152,230 @@ def test_not_an_npz_file(tmp_path, write):
     write(path)
     with pytest.raises(ValueError, match=f"npz:{path}: not a readable .npz file"):
         inputs.load_data(f"npz:{path}")
+
+
+# ---------------------------------------------------------------------------------------------
+# folder:PATH
+# ---------------------------------------------------------------------------------------------
+
+CLASSES = ("cat", "dog", "owl")
+
+
+def write_image(path, pixels):
+    """A PNG of uint8 pixels (H, W, C), written by TensorFlow (Pillow is not a requirement)."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tf.io.write_file(str(path), tf.io.encode_png(pixels))
+
+
+def write_folder(root, per_class=10, size=(8, 8), channels=3, classes=CLASSES):
+    """`per_class` PNGs in each class folder of `root`; image i of class c is the constant
+    10 * c + i, so that its pixels name its class and file. Returns {pixel value: label}."""
+    values = {}
+    for label, name in enumerate(classes):
+        for i in range(per_class):
+            value = 10 * label + i
+            write_image(root / name / f"{i}.png", np.full((*size, channels), value, np.uint8))
+            values[value] = label
+    return values
+
+
+def labelled_values(split):
+    """(pixel value, label) of each image of a split of constant images."""
+    images, labels = images_and_labels(split)
+    return [(int(x.flat[0]), int(y)) for x, y in zip(images, labels)]
+
+
+def test_folder_class_folders_become_labels_and_a_seeded_test_split_is_held_out(tmp_path):
+    values = write_folder(tmp_path)
+    lines = []
+    data = inputs.load_data(f"folder:{tmp_path}", val_fraction=0.25, log=lines.append)
+    assert lines == [f"folder:{tmp_path}: no test/ subfolder, so 6 of its 30 images (20%, seed 0) "
+                     f"are held out as the test split"]
+    assert (data.num_train, data.num_val, data.num_test) == (18, 6, 6)
+    assert data.class_names == CLASSES and data.num_classes == 3
+    assert data.input_shape == (8, 8, 3) and data.in_memory
+    seen = [pair for split in (data.train, data.val, data.test) for pair in labelled_values(split)]
+    assert sorted(seen) == sorted(values.items())  # every image once, with its class's label
+    # The held-out test images do not move with the seed; the validation images do.
+    other = inputs.load_data(f"folder:{tmp_path}", val_fraction=0.25, seed=1, log=lines.append)
+    assert labelled_values(other.test) == labelled_values(data.test)
+    assert labelled_values(other.val) != labelled_values(data.val)
+
+
+def test_folder_test_subfolder_is_the_test_split(tmp_path):
+    write_folder(tmp_path)
+    test_values = write_folder(tmp_path / "test", per_class=2, classes=CLASSES[:2])
+    lines = []
+    data = inputs.load_data(f"folder:{tmp_path}", val_fraction=0.2, log=lines.append)
+    assert lines == [] and data.class_names == CLASSES  # test is not a class
+    assert (data.num_train, data.num_val, data.num_test) == (24, 6, 4)
+    assert labelled_values(data.test) == sorted(test_values.items())
+
+
+def test_folder_of_grayscale_images_keeps_one_channel(tmp_path):
+    write_folder(tmp_path, per_class=4, channels=1, classes=CLASSES[:2])
+    data = inputs.load_data(f"folder:{tmp_path}", log=lambda line: None)
+    assert data.input_shape == (8, 8, 1) and data.mean.shape == data.std.shape == (1,)
+    images, _ = next(iter(inputs.train_pipeline(data, dataclasses.replace(TINY, batch_size=4))))
+    assert images.shape == (4, 8, 8, 1)
+
+
+def test_folder_of_gray_and_colour_images_is_colour(tmp_path):
+    write_folder(tmp_path, per_class=2, classes=CLASSES[:2])
+    write_image(tmp_path / "dog" / "gray.png", np.full((8, 8, 1), 7, np.uint8))
+    data = inputs.load_data(f"folder:{tmp_path}", log=lambda line: None)
+    assert data.input_shape == (8, 8, 3)
+
+
+def test_folder_input_size_resizes_the_images_of_another_size(tmp_path):
+    write_folder(tmp_path, per_class=3)
+    write_image(tmp_path / "dog" / "big.png", np.full((12, 10, 3), 200, np.uint8))
+    write_image(tmp_path / "test" / "cat" / "0.png", np.full((4, 4, 3), 100, np.uint8))
+    lines = []
+    data = inputs.load_data(f"folder:{tmp_path}", input_size=8, log=lines.append)
+    assert lines == [f"folder:{tmp_path}: 2 of 11 images resized to 8x8"]
+    assert data.input_shape == (8, 8, 3)
+    images, _ = images_and_labels(data.test)
+    np.testing.assert_array_equal(images, np.full((1, 8, 8, 3), 100, np.uint8))
+    wide = inputs.load_data(f"folder:{tmp_path}", input_size=(6, 9), log=lines.append)
+    assert wide.input_shape == (6, 9, 3)
+
+
+def nothing(root):
+    root.mkdir()
+
+
+def one_class(root):
+    write_folder(root, per_class=3, classes=("cat",))
+
+
+def empty_class(root):
+    write_folder(root, per_class=3, classes=("cat",))
+    (root / "dog").mkdir()
+
+
+def text_file(root):
+    write_folder(root, per_class=3, classes=("cat", "dog"))
+    (root / "dog" / "notes.txt").write_text("not an image")
+
+
+def broken_png(root):
+    write_folder(root, per_class=3, classes=("cat", "dog"))
+    (root / "dog" / "broken.png").write_bytes(b"\x89PNG but not really")
+
+
+def mixed_sizes(root):
+    write_folder(root, per_class=3, classes=("cat",))
+    write_image(root / "dog" / "0.png", np.zeros((6, 5, 3), np.uint8))
+
+
+def unknown_test_class(root):
+    write_folder(root, per_class=3, classes=("cat", "dog"))
+    write_folder(root / "test", per_class=1, classes=("cow",))
+
+
+BAD_FOLDERS = [
+    (nothing, "no class folders (expected one subfolder of JPEG/PNG images per class)"),
+    (one_class, "one class folder (cat), need at least 2"),
+    (empty_class, "class folder dog has no images"),
+    (text_file, "dog/notes.txt is not a JPEG or PNG image"),
+    (broken_png, "dog/broken.png is not a JPEG or PNG image"),
+    (mixed_sizes, "images differ in size (8x8 cat/0.png, 6x5 dog/0.png); give an input size "
+                  "(--input_size) to resize them"),
+    (unknown_test_class, "test/cow is not one of the class folders (cat, dog)"),
+]
+
+
+@pytest.mark.parametrize("make, message", BAD_FOLDERS, ids=[make.__name__ for make, _ in
+                                                            BAD_FOLDERS])
+def test_bad_folder_is_one_line_naming_the_folder_and_the_rule(tmp_path, make, message):
+    root = tmp_path / "images"
+    make(root)
+    with pytest.raises(ValueError) as error:
+        inputs.load_data(f"folder:{root}")
+    assert str(error.value) == f"folder:{root}: {message}"
+
+
+def test_folder_that_does_not_exist(tmp_path):
+    with pytest.raises(ValueError) as error:
+        inputs.load_data(f"folder:{tmp_path}/nowhere")
+    assert str(error.value) == f"folder:{tmp_path}/nowhere: no such folder"
+
+
+# ---------------------------------------------------------------------------------------------
+# tfds:NAME
+# ---------------------------------------------------------------------------------------------
+
+def mock_tfds(dataset, num_examples=20, **kwargs):
+    with tfds.testing.mock_data(num_examples=num_examples,
+                                policy=tfds.testing.MockPolicy.USE_CODE):
+        return inputs.load_data(dataset, **kwargs)
+
+
+def test_tfds_grayscale_set_keeps_one_channel():
+    data = mock_tfds("tfds:fashion_mnist", val_fraction=0.25, train_examples=12)
+    assert (data.num_train, data.num_val, data.num_test) == (12, 5, 20)
+    assert data.input_shape == (28, 28, 1) and data.num_classes == 10
+    assert data.class_names[:2] == ("T-shirt/top", "Trouser") and data.in_memory
+    assert data.mean.shape == (1,) and data.name == "tfds:fashion_mnist"
+    image, label = next(iter(data.train))
+    assert image.shape == (28, 28, 1) and image.dtype == tf.uint8 and label.dtype == tf.int64
+    images, _ = next(iter(inputs.train_pipeline(data, TINY)))
+    assert images.shape == (8, 28, 28, 1)
+
+
+def test_tfds_colour_set_and_its_many_classes():
+    lines = []
+    data = mock_tfds("tfds:cifar100", val_fraction=0.25, log=lines.append)
+    assert (data.num_train, data.num_val, data.num_test) == (15, 5, 20)
+    assert data.input_shape == (32, 32, 3) and data.num_classes == len(data.class_names) == 100
+    assert lines == []
+    small = mock_tfds("tfds:cifar100", input_size=16, log=lines.append)
+    assert small.input_shape == (16, 16, 3)
+    assert next(iter(small.test))[0].shape == (16, 16, 3)
+    assert lines == ["tfds:cifar100: images of 32x32 resized to 16x16"]
+
+
+def test_tfds_set_of_varying_image_sizes_needs_an_input_size():
+    with pytest.raises(ValueError) as error:
+        mock_tfds("tfds:tf_flowers", num_examples=4)
+    assert str(error.value) == ("tfds:tf_flowers: images differ in size ((None, None, 3)); give "
+                                "an input size (--input_size) to resize them")
+    data = mock_tfds("tfds:tf_flowers", num_examples=4, input_size=24, log=lambda line: None)
+    assert data.input_shape == (24, 24, 3) and data.num_classes == 5
+
+
+def test_tfds_set_without_image_and_label_features_is_refused():
+    with pytest.raises(ValueError) as error:
+        mock_tfds("tfds:imdb_reviews")
+    assert str(error.value) == ("tfds:imdb_reviews: needs an 'image' feature (Image) and a "
+                                "'label' feature (ClassLabel), has label (ClassLabel), text (Text)")
+
+
+@pytest.mark.parametrize("dataset, input_size, message", [
+    ("tfds:", None, "tfds: needs a tensorflow-datasets name, as in tfds:cifar100"),
+    ("folder:", None, "folder: needs a path, as in folder:data/flowers"),
+    ("cifar10", 0, "input_size must be a positive int or (height, width), got 0"),
+    ("cifar10", (32, 32, 3), "input_size must be a positive int or (height, width), got "
+                             "(32, 32, 3)"),
+    ("imagenet2012", 64, "imagenet2012: takes no input size (Section 4.1: shorter side 256, "
+                         "crops of 224), got 64"),
+])
+def test_bad_dataset_name_or_input_size(dataset, input_size, message):
+    with pytest.raises(ValueError) as error:
+        inputs.load_data(dataset, input_size=input_size)
+    assert str(error.value) == message
+
+
+def test_npz_input_size_resizes_every_split(npz):
+    lines = []
+    data = inputs.load_data(f"npz:{npz[0]}", input_size=16, log=lines.append)
+    assert data.input_shape == (16, 16, 3) and data.class_names == ()
+    assert images_and_labels(data.test)[0].shape == (10, 16, 16, 3)
+    assert lines == [f"npz:{npz[0]}: images of 32x32 resized to 16x16"]
+    same = inputs.load_data(f"npz:{npz[0]}", input_size=32, log=lines.append)
+    np.testing.assert_array_equal(images_and_labels(same.test)[0], npz[1]["x_test"])
+    assert len(lines) == 1  # nothing resized, nothing said
 
 
 # ---------------------------------------------------------------------------------------------
