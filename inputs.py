@@ -153,11 +153,12 @@ def _size_pair(input_size):
     """`input_size` as (height, width): an int S is S x S; None stays None."""
     if input_size is None:
         return None
-    pair = (input_size, input_size) if isinstance(input_size, int) else tuple(input_size)
-    if len(pair) != 2 or not all(isinstance(d, int) and d >= 1 for d in pair):
+    pair = (input_size, input_size) if isinstance(input_size, int) else input_size
+    if not (isinstance(pair, (tuple, list)) and len(pair) == 2
+            and all(isinstance(d, int) and d >= 1 for d in pair)):
         raise ValueError(f"input_size must be a positive int or (height, width), "
                          f"got {input_size!r}")
-    return pair
+    return tuple(pair)
 
 
 def _hxw(size):

@@ -356,6 +356,7 @@ def test_tfds_set_without_image_and_label_features_is_refused():
     ("tfds:", None, "tfds: needs a tensorflow-datasets name, as in tfds:cifar100"),
     ("folder:", None, "folder: needs a path, as in folder:data/flowers"),
     ("cifar10", 0, "input_size must be a positive int or (height, width), got 0"),
+    ("cifar10", 64.0, "input_size must be a positive int or (height, width), got 64.0"),
     ("cifar10", (32, 32, 3), "input_size must be a positive int or (height, width), got "
                              "(32, 32, 3)"),
     ("imagenet2012", 64, "imagenet2012: takes no input size (Section 4.1: shorter side 256, "
