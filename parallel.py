@@ -29,6 +29,14 @@ whether a candidate trained in its own process or on another machine. What it do
 
 The local instance a search starts listens on the loopback address only: Ray runs whatever
 code it is sent, and a one-machine search must not open a port on the network.
+
+**Joining a cluster** (``ray_address``). A head started with ``ray start --head`` checks a token
+on every request (Ray turns token authentication on for local clusters from 2.59, for all
+from 2.61), and a driver sends one only when ``RAY_AUTH_MODE=token`` is in its environment. So
+where a token is at hand (``RAY_AUTH_TOKEN``, the file at ``RAY_AUTH_TOKEN_PATH``, or Ray's own
+``~/.ray/auth_token``, which ``ray start --head`` writes and ``ray get-auth-token`` prints) and
+the user did not choose a mode, the driver sends it (``auth_environment``); a head without
+authentication accepts it too. A head that refuses the driver is one line saying what to set.
 """
 
 import contextlib
@@ -95,11 +103,27 @@ def _host_port(address):
     return host, int(port)
 
 
+AUTH_TOKEN_FILE = os.path.join("~", ".ray", "auth_token")  # where `ray start --head` writes it
+
+
+def auth_environment(environ):
+    """The variables to add to `environ` (a mapping) for a driver that joins a cluster: the
+    token mode where a token is at hand and no mode was chosen, else nothing."""
+    if "RAY_AUTH_MODE" in environ:
+        return {}
+    has_token = environ.get("RAY_AUTH_TOKEN") or environ.get("RAY_AUTH_TOKEN_PATH") or \
+        os.path.isfile(os.path.expanduser(AUTH_TOKEN_FILE))
+    return {"RAY_AUTH_MODE": "token"} if has_token else {}
+
+
 def start_ray(settings, num_cpus=None):
     """Start (or join) Ray for `settings` (a checked Parallel): a private instance bound to
     127.0.0.1 with `num_cpus` cores (default: all), or the cluster at settings.ray_address,
     checked first so that an address where nothing listens is a ValueError naming the flag
-    instead of Ray's minute of retries."""
+    instead of Ray's minute of retries; joining it sends the token (`auth_environment`)."""
+    if settings.ray_address is not None:
+        # Ray reads the mode when it is imported: set it first.
+        os.environ.update(auth_environment(os.environ))
     import ray  # only searches with workers need it, and it imports slowly
     if settings.ray_address is not None:
         host, port = _host_port(settings.ray_address)
@@ -109,7 +133,17 @@ def start_ray(settings, num_cpus=None):
             raise ValueError(f"--ray_address: nothing answers at {settings.ray_address} "
                              f"({e.strerror or e}); start the head with `ray start --head`"
                              ) from None
-        ray.init(address=settings.ray_address, log_to_driver=False)
+        try:
+            ray.init(address=settings.ray_address, log_to_driver=False)
+        except ConnectionError:
+            # Ray says only that it could not connect; a head that answers the port and then
+            # refuses is, since 2.59, one that wants a token it did not get.
+            token = ("with the token of RAY_AUTH_MODE=token" if os.environ.get("RAY_AUTH_MODE")
+                     == "token" else "without a token")
+            raise ValueError(
+                f"--ray_address: the head at {settings.ray_address} refused this driver "
+                f"({token}); copy the head's token (`ray get-auth-token` on the head) to "
+                f"{AUTH_TOKEN_FILE} here or set RAY_AUTH_TOKEN") from None
     else:
         ray.init(address="local", _node_ip_address="127.0.0.1", num_cpus=num_cpus,
                  include_dashboard=False, log_to_driver=False)

@@ -73,14 +73,19 @@ class NB201:
 
     @staticmethod
     def memory(arch, filters, config, data):
-        """Stats(None, p, r): p is the benchmark's parameter count (nb201.param_count) at
-        `config.bytes_per_value`, r the peak of nb201.network_parts under `config.schedule`."""
+        """Stats(None, p, r) of the benchmark's whole network as lifetime.py measures ours: p
+        its parameters as deployed (BatchNorm folded, the converter's own constants) at
+        `config.bytes_per_value`, whatever the schedule; r the peak of nb201.network_parts
+        under `config.schedule` (the tensors TensorFlow Lite holds for the deployed schedules,
+        as lifetime.arch_memory does). reproduce/data/nb201_memory.csv has both."""
         del filters  # the benchmark's network has its own widths
-        found = lifetime.parts_memory(nb201.network_parts(arch, data.num_classes,
-                                                          data.input_shape),
-                                      config.bytes_per_value, config.schedule)
-        return Stats(None, nb201.param_count(arch, data.num_classes) * config.bytes_per_value,
-                     found.activation_bytes)
+        deployed = nb201.network_parts(arch, data.num_classes, data.input_shape,
+                                       primitives=True)
+        parts = deployed if config.schedule in lifetime.DEPLOYED else \
+            nb201.network_parts(arch, data.num_classes, data.input_shape)
+        found = lifetime.parts_memory(parts, config.bytes_per_value, config.schedule)
+        params = sum(node.params for nodes, _ in deployed for node in nodes)
+        return Stats(None, params * config.bytes_per_value, found.activation_bytes)
 
     @staticmethod
     def to_json(arch):

@@ -109,8 +109,10 @@ def _proxies(epochs=(1, 2, 4), reference_epochs=20, subset=2000, recalibration=1
     found = [Proxy(REFERENCE, reference_epochs)]
     for e in cheap:
         found += scratch_and_inherited(e)
-    found += [Proxy(f"short e{e} b{small_batch}", e, batch_size=small_batch)
-              for e in reversed(cheap)]
+    small = [Proxy(f"short e{e} b{small_batch}", e, batch_size=small_batch)
+             for e in reversed(cheap)]
+    found += small + [Proxy(f"inherit {p.name}", p.epochs, batch_size=small_batch, inherit=True,
+                            parent=p.name) for p in small]
     found += [Proxy(f"short e{e} n{subset}", e, train_examples=subset) for e in epochs]
     for e in epochs:
         if e not in cheap:

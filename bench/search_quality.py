@@ -28,7 +28,6 @@ a Pareto plot (accuracy against p + r) of every network trained.
 """
 import dataclasses
 import os
-import search_config
 import shutil
 import statistics
 
@@ -47,6 +46,7 @@ import recipes
 import records
 import rounds
 import search
+import search_config
 import train
 from efficiency import memory_efficiency
 from reproduce import report

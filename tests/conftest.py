@@ -3,7 +3,6 @@ data set, running a script as a user would, and search out_dirs written through 
 without training anything."""
 import json
 import os
-import search_config
 import subprocess
 import sys
 
@@ -15,6 +14,7 @@ import pytest  # noqa: E402
 
 import cells  # noqa: E402
 import records  # noqa: E402
+import search_config  # noqa: E402
 from efficiency import Stats  # noqa: E402
 
 # Under pytest absl flags are never parsed; reading one would raise.

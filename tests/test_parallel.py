@@ -95,3 +95,15 @@ def test_two_workers_give_what_one_process_gives_and_a_killed_task_is_retried(ti
         assert log.startswith(key) and log.count(" - loss: ") == 1 and "status ok" in log
     assert lines[0].startswith("ray: 2 workers, 1 CPUs and 0 GPUs per candidate")
     assert lines[-1].startswith("round 0: 2/2 done, 0 running, 0 failed")
+
+
+def test_a_driver_joining_a_cluster_sends_the_token_it_finds_unless_a_mode_was_chosen(
+        tmp_path, monkeypatch):
+    monkeypatch.setenv("HOME", str(tmp_path))  # ~/.ray/auth_token: not there yet
+    assert parallel.auth_environment({}) == {}
+    assert parallel.auth_environment({"RAY_AUTH_TOKEN": "t"}) == {"RAY_AUTH_MODE": "token"}
+    assert parallel.auth_environment({"RAY_AUTH_TOKEN_PATH": "f"}) == {"RAY_AUTH_MODE": "token"}
+    (tmp_path / ".ray").mkdir()
+    (tmp_path / ".ray" / "auth_token").write_text("t")  # as `ray start --head` writes it
+    assert parallel.auth_environment({}) == {"RAY_AUTH_MODE": "token"}
+    assert parallel.auth_environment({"RAY_AUTH_MODE": "disabled"}) == {}

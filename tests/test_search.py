@@ -1,5 +1,7 @@
 """search.py: the round's steps through the evaluator seam (no training), a whole tiny search
 with training, resume after a kill, and bad input."""
+import contextlib
+import csv
 import dataclasses
 import glob
 import json
@@ -7,6 +9,7 @@ import os
 import re
 import shutil
 import signal
+import socket
 import subprocess
 import sys
 import time
@@ -16,14 +19,15 @@ import pytest
 
 import cells
 import evaluation
+import guard
 import lifetime
 import nb201
+import parallel
 import readers
 import recipes
-import guard
 import records
-import scc
 import rounds
+import scc
 import search
 import search_config
 import train
@@ -284,11 +288,43 @@ def search_args(npz, out_dir, *extra):
             "--controller_epochs=3", "--list_size=8", f"--out_dir={out_dir}", *extra]
 
 
-def run_search(npz, out_dir, *extra):
+def run_search(npz, out_dir, *extra, env=None):
     result = subprocess.run(search_args(npz, out_dir, *extra), cwd=ROOT, capture_output=True,
-                            text=True, timeout=600)
+                            text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
+
+
+@contextlib.contextmanager
+def ray_head(token_path, cpus=2):
+    """A Ray head on 127.0.0.1 as the docs start one (`ray start --head`), authenticating with
+    the token in `token_path`: yields its address, and stops it (only it: `ray stop` would stop
+    every Ray instance of the machine) on leaving."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = dict(os.environ, RAY_AUTH_MODE="token", RAY_AUTH_TOKEN_PATH=str(token_path))
+    head = subprocess.Popen([sys.executable, "-m", "ray.scripts.scripts", "start", "--head",
+                             "--block", f"--port={port}",
+                             "--node-ip-address=127.0.0.1", f"--num-cpus={cpus}",
+                             "--include-dashboard=false", "--disable-usage-stats"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.time() + 120
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.time() < deadline and head.poll() is None, "the head did not start"
+                time.sleep(0.5)
+        yield f"127.0.0.1:{port}"
+    finally:
+        head.terminate()  # --block: the head stops the processes it started
+        try:
+            head.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.kill()
 
 
 # The whole search on the command line: with --inherit and a final training, so that the tests
@@ -330,10 +366,15 @@ def test_a_nb201_search_looks_candidates_up_and_resumes_without_a_query_twice(tm
     assert table.queries == len(looked_up) and first.trained == len(run.candidates)
     # Round 0 is every op on each path from input to output, picked by the memory terms.
     assert all(c.arch in nb201.round0() for c in run.candidates if c.round == 0)
+    # p and r as the shipped memory table has them (reproduce/nb201_memory.py, same code).
+    with open(os.path.join(ROOT, "reproduce", "data", "nb201_memory.csv")) as f:
+        memory = {row["arch"]: row for row in csv.DictReader(f)}
     for c in run.candidates:
         assert c.val_accuracy == pytest.approx(table.accuracy[c.arch])
-        p = nb201.param_count(c.arch) * 4
-        assert (c.param_bytes, c.key) == (p, nb201.to_string(c.arch))
+        row = memory[c.key]
+        assert (c.param_bytes, c.activation_bytes) == (int(row["p_float32_bytes"]),
+                                                       int(row["r_float32_paper_bytes"]))
+        assert c.key == nb201.to_string(c.arch)
     assert json.loads(open(tmp_path / "best_arch.json").read()) == \
         nb201.to_string(run.rounds[-1].best_arch)
     # One more round asked for: only its candidates are looked up.
@@ -460,12 +501,14 @@ def test_the_controller_checkpoint_loads_and_ranks(finished):
 
 
 @pytest.mark.slow
-def test_a_killed_search_resumes_on_two_workers_without_retraining(tiny_npz, finished,
-                                                                   tmp_path):
-    # Killed in its own process, resumed with --workers=2 (Ray tasks), compared with the
-    # uninterrupted search of `finished`: neither the kill nor the number of workers changes
-    # what the search finds.
+def test_a_killed_search_resumes_through_a_ray_head_without_retraining(tiny_npz, finished,
+                                                                       tmp_path, monkeypatch):
+    # Killed in its own process, resumed with --workers=2 through a Ray head started as the
+    # docs start one (token authentication on, --ray_address), compared with the uninterrupted
+    # one-process search of `finished`: neither the kill nor the workers change what it finds.
     reference_dir, _ = finished
+    token = tmp_path / "auth_token"
+    token.write_text("0123456789abcdef" * 4)
     out_dir = str(tmp_path / "killed")
     log = os.path.join(out_dir, "candidates.jsonl")
     # --noexport_final: the export is `finished`'s to test, and costs half a minute.
@@ -478,7 +521,22 @@ def test_a_killed_search_resumes_on_two_workers_without_retraining(tiny_npz, fin
     process.wait()
     first = guard.read_jsonl(log)
     assert 1 <= len(first) <= 2  # killed after its first trained candidate
-    result = run_search(tiny_npz, out_dir, *INHERIT, "--noexport_final", "--workers=2")
+    with ray_head(token) as address:
+        # A driver given the wrong token is refused in one line saying what to set.
+        monkeypatch.delenv("RAY_AUTH_MODE", raising=False)  # start_ray sets it: undone after
+        monkeypatch.setenv("RAY_AUTH_TOKEN", "not the token")
+        with pytest.raises(ValueError, match=r"^--ray_address: the head at 127\.0\.0\.1:\d+ "
+                           r"refused this driver \(with the token of RAY_AUTH_MODE=token\); "
+                           r"copy the head's token \(`ray get-auth-token` on the head\)"):
+            parallel.start_ray(parallel.Parallel(workers=2, ray_address=address))
+        import ray  # what start_ray imported: nothing of the refused driver may stay
+        ray.shutdown()
+        # The search finds the token where the user put it and sends it.
+        env = {name: value for name, value in os.environ.items()
+               if name not in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN")}
+        result = run_search(tiny_npz, out_dir, *INHERIT, "--noexport_final", "--workers=2",
+                            f"--ray_address={address}",
+                            env=dict(env, RAY_AUTH_TOKEN_PATH=str(token)))
     assert "(already trained)" in result.stdout
     assert "round 1: 2/2 done, 0 running, 0 failed" in result.stdout
     assert len(glob.glob(os.path.join(out_dir, "logs", "round01_*.log"))) == 2
