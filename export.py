@@ -58,6 +58,7 @@ def define_flags():
     flags.DEFINE_integer("filters", 64, "Filters of the first block (w); ignored with --model.")
     flags.DEFINE_string("dataset", "cifar10", inputs.DATASET_HELP)
     flags.DEFINE_string("data_dir", None, "tensorflow-datasets data directory.")
+    flags.DEFINE_integer("input_size", None, inputs.INPUT_SIZE_HELP)
     flags.DEFINE_float("val_fraction", 0.1, "As in training: the normalization statistics "
                        "come from the training split.")
     flags.DEFINE_integer("train_examples", None, "As in training (None: all).")
@@ -508,7 +509,7 @@ def main(argv):
                                  f"{FLAGS.arch}")
             filters = _filters_of(model)
         data = inputs.load_data(FLAGS.dataset, FLAGS.data_dir, FLAGS.val_fraction,
-                                FLAGS.train_examples, FLAGS.seed)
+                                FLAGS.train_examples, FLAGS.seed, FLAGS.input_size)
     with guard.one_line_errors("export.py", (ValueError, RuntimeError)):
         result = export(arch, data, FLAGS.out, filters, model, FLAGS.representative,
                         FLAGS.seed, FLAGS.schedule, log=(lambda *_: None) if FLAGS.json else print)

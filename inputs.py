@@ -64,6 +64,8 @@ NPZ_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 TEST_FRACTION = 0.2
 TEST_SEED = 0
 IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
+INPUT_SIZE_HELP = ("Resize every image to this many pixels square (a folder of images of "
+                   "several sizes needs it); default: the images' own size.")
 
 # ImageNet: the usual per-channel constants (in pixel units, like the means computed for the
 # other data sets), the resize and the crop of Section 4.1.
@@ -112,15 +114,22 @@ def load_data(dataset, data_dir=None, val_fraction=0.1, train_examples=None, see
     example, at least one left to train on); `train_examples` then keeps that many of the rest
     (all of them if there are fewer). `input_size` (an int S for S x S, or (height, width))
     resizes every image of another size, in every split; None keeps the images' own size, which
-    must then be one size (ImageNet takes none: it has Section 4.1's own). `log` gets one line
-    for each thing decided without being asked (images resized, a test split held out). Raises
-    ValueError with a one-line message for bad input.
+    must then be one size (ImageNet takes none: it has Section 4.1's own); the name of resized
+    data says its size (`cifar10@64x64`), so that a search resumed with another size is refused.
+    `log` gets one line for each thing decided without being asked (images resized, a test
+    split held out). Raises ValueError with a one-line message for bad input.
     """
+    size = _size_pair(input_size)
+    data = _load(dataset, data_dir, val_fraction, train_examples, seed, input_size, size, log)
+    return data if size is None else dataclasses.replace(data, name=f"{data.name}@{_hxw(size)}")
+
+
+def _load(dataset, data_dir, val_fraction, train_examples, seed, input_size, size, log):
+    """`load_data`'s data set, named as given."""
     if not 0 < val_fraction < 1:
         raise ValueError(f"val_fraction must be in (0, 1), got {val_fraction}")
     if train_examples is not None and train_examples < 1:
         raise ValueError(f"train_examples must be at least 1, got {train_examples}")
-    size = _size_pair(input_size)
     split = (val_fraction, train_examples, seed)
     if dataset.startswith("npz:"):
         x_train, y_train, x_test, y_test = _read_npz(dataset[len("npz:"):])

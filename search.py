@@ -69,6 +69,7 @@ def define_flags():
                       "pareto.json).")
     flags.DEFINE_string("dataset", "cifar10", inputs.DATASET_HELP)
     flags.DEFINE_string("data_dir", None, "tensorflow-datasets data directory.")
+    flags.DEFINE_integer("input_size", None, inputs.INPUT_SIZE_HELP)
     flags.DEFINE_integer("rounds", defaults.rounds, "Search rounds, round 0 included.")
     flags.DEFINE_integer("k", defaults.k, "Candidates trained per round.")
     flags.DEFINE_integer("round0_k", defaults.round0_k, "Candidates trained in round 0 "
@@ -195,6 +196,8 @@ def run(out_dir, data, config, train_config, base=None, evaluator=None, log=prin
         config, dataclasses.asdict(train_config), data.name,
         getattr(evaluator, "description", None) or getattr(evaluator, "__name__", "?"),
         None if base is None else spaces.of(config.space).key(base)), MAY_CHANGE, log)
+    if getattr(data, "class_names", ()):  # what the network's outputs mean, for a deployment
+        guard.write_json(out.file("class_names.json"), list(data.class_names))
     search = rounds.Search(out, rounds.State(out.candidates()), config, data, train_config.filters,
                     evaluator, base, tf.summary.create_file_writer(out.tensorboard_dir),
                     front_png, log)
@@ -271,10 +274,9 @@ def main(argv):
                           front_png=FLAGS.front_png)
         else:
             base = cells.load(FLAGS.base) if FLAGS.base else None
-            data = inputs.load_data(FLAGS.dataset, FLAGS.data_dir, FLAGS.val_fraction,
-                                    FLAGS.train_examples, FLAGS.seed)
             load_args = (FLAGS.dataset, FLAGS.data_dir, FLAGS.val_fraction,
-                         FLAGS.train_examples, FLAGS.seed)
+                         FLAGS.train_examples, FLAGS.seed, FLAGS.input_size)
+            data = inputs.load_data(*load_args, log=log)
             with parallel.evaluator(settings, data, train_config, config.inherit, load_args,
                                     log) as evaluator:
                 summary = run(FLAGS.out_dir, data, config, train_config, base, evaluator, log,

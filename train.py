@@ -57,6 +57,7 @@ def define_flags():
     flags.DEFINE_string("arch", None, "JSON architecture file (see cells.py, examples/).")
     flags.DEFINE_string("dataset", "cifar10", inputs.DATASET_HELP)
     flags.DEFINE_string("data_dir", None, "tensorflow-datasets data directory.")
+    flags.DEFINE_integer("input_size", None, inputs.INPUT_SIZE_HELP)
     flags.DEFINE_float("val_fraction", 0.1, "Fraction of the training data held out for "
                        "validation (selection).")
     flags.DEFINE_integer("train_examples", None, "Keep only this many training examples "
@@ -326,7 +327,7 @@ def main(argv):
             raise ValueError("--epochs=0 only evaluates, and needs --init (a trained parent)")
         parent = load_model(FLAGS.init) if FLAGS.init else None
         data = inputs.load_data(FLAGS.dataset, FLAGS.data_dir, FLAGS.val_fraction,
-                                FLAGS.train_examples, FLAGS.seed)
+                                FLAGS.train_examples, FLAGS.seed, FLAGS.input_size)
         start = None
         if parent is not None:
             try:

@@ -239,6 +239,8 @@ def test_folder_input_size_resizes_the_images_of_another_size(tmp_path):
     np.testing.assert_array_equal(images, np.full((1, 8, 8, 3), 100, np.uint8))
     wide = inputs.load_data(f"folder:{tmp_path}", input_size=(6, 9), log=lines.append)
     assert wide.input_shape == (6, 9, 3)
+    # The size is in the name, which a search records: resumed at another size, it refuses.
+    assert (data.name, wide.name) == (f"folder:{tmp_path}@8x8", f"folder:{tmp_path}@6x9")
 
 
 def nothing(root):

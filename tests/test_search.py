@@ -55,12 +55,25 @@ def reversed_order(job):
     yield from reversed(list(params_accuracy(job)))
 
 
-def fake_search(out_dir, evaluator, **settings):
+def fake_search(out_dir, evaluator, data=None, **settings):
     config = search_config.SearchConfig(**{"lambda_": 0.5, "rounds": 2, "k": 3,
                                            "strategy": "memory", "final_epochs": 0, **settings})
-    return search.run(str(out_dir), Task(), config,
+    return search.run(str(out_dir), data or Task(), config,
                       recipes.TrainConfig(filters=FILTERS, verbose=0), evaluator=evaluator,
                       log=lambda line: None, front_png=False)
+
+
+class Named(Task):
+    """A data set whose classes have names (a folder's, tfds')."""
+    class_names = ("cat", "dog")
+    num_classes = 2
+
+
+def test_a_search_keeps_what_the_network_outputs_mean(tmp_path):
+    fake_search(tmp_path / "named", params_accuracy, Named(), rounds=1)
+    assert json.loads((tmp_path / "named" / "class_names.json").read_text()) == ["cat", "dog"]
+    fake_search(tmp_path / "npz", params_accuracy, rounds=1)  # none named: no file
+    assert not (tmp_path / "npz" / "class_names.json").exists()
 
 
 def test_search_config_names_the_bad_flag():
