@@ -189,6 +189,19 @@ def define_recipe_flags(epochs_help=""):
         define(name, None, f"{help_text}; {said}.")
 
 
+def batch_fields(recipe, batch_size):
+    """The TrainConfig fields of `recipe` at batches of `batch_size` ({} for None: the
+    recipe's own): its peak learning rate scaled with the batch, the linear scaling rule
+    (Goyal et al. 2017),
+        lr' = lr * b' / b.
+    A small budget gets more steps from smaller batches at about the same cost on a CPU."""
+    if batch_size is None:
+        return {}
+    base = TrainConfig.of_recipe(recipe)
+    return {"batch_size": batch_size,
+            "learning_rate": base.learning_rate * batch_size / base.batch_size}
+
+
 def recipe_config(values, **fields):
     """The TrainConfig of the recipe flags in `values` (absl FlagValues; a flag left unset
     takes the recipe's value), with `fields` (TrainConfig fields; None: the default) on top."""

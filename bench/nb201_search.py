@@ -30,6 +30,7 @@ are kept in OUT_DIR/searches/.
     python bench/nb201_search.py --smoke         # 1 seed, N = 10, 20, in a minute
 """
 
+import functools
 import os
 import statistics
 
@@ -116,6 +117,13 @@ class Table:
         return {"hv_ratio": pareto.hypervolume(points, self.reference) / self.true_hv,
                 **{f"regret_{int(b * 100)}": 100 * (self.best[b] - self.best_within(found, b))
                    for b in BUDGETS}}
+
+
+@functools.lru_cache(maxsize=2)
+def load_table(path, column, schedule):
+    """The Table of (path, column, schedule), measured once per process: its 15,625 networks
+    take seconds, and a test runs main twice."""
+    return Table(path, column, schedule)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -227,8 +235,8 @@ def main(argv):
                              f"{', '.join(SEARCH_ARMS + BASELINES)}")
         if seeds < 1 or not budgets or budgets[0] < 1:
             raise ValueError("--seeds and --queries must be at least 1")
-        table = Table(nb201.benchmark_path(FLAGS.benchmark), FLAGS.target_column,
-                      FLAGS.schedule)
+        table = load_table(nb201.benchmark_path(FLAGS.benchmark), FLAGS.target_column,
+                           FLAGS.schedule)
         if budgets[-1] > len(table.cells):
             raise ValueError(f"--queries: {budgets[-1]} is more than the table's "
                              f"{len(table.cells)} cells")

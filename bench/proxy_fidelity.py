@@ -82,14 +82,11 @@ class Proxy:
         """The recipes.TrainConfig of this proxy. The paper's recipe gets one SGDR cycle over
         the budget, so that it ends at its lowest rate as its 60 epochs do."""
         fields = {"sgdr_first_epochs": self.epochs} if self.recipe == "paper" else {}
-        if self.batch_size is not None:
-            recipe = recipes.TrainConfig.of_recipe(self.recipe)
-            fields.update(batch_size=self.batch_size, learning_rate=recipe.learning_rate
-                          * self.batch_size / recipe.batch_size)
+        fields.update(recipes.batch_fields(self.recipe, self.batch_size))
         return recipes.TrainConfig.of_recipe(self.recipe, epochs=self.epochs, filters=filters,
-                                           seed=seed, verbose=0, run_eagerly=run_eagerly,
-                                           bn_momentum=self.bn_momentum,
-                                           bn_recalibration=self.bn_recalibration, **fields)
+                                             seed=seed, verbose=0, run_eagerly=run_eagerly,
+                                             bn_momentum=self.bn_momentum,
+                                             bn_recalibration=self.bn_recalibration, **fields)
 
 
 def _proxies(epochs=(1, 2, 4), reference_epochs=20, subset=2000, recalibration=10,

@@ -65,8 +65,11 @@ flags.DEFINE_integer("round0_k", 28, "Candidates trained in round 0 (28: all, as
                      "trained once per seed and shared.")
 flags.DEFINE_enum("recipe", "short", list(recipes.RECIPES), "Training recipe of candidates and "
                   "final networks (recipes.RECIPES).")
-flags.DEFINE_integer("epochs", 1, "Epochs per candidate (with inherit: fine-tuning epochs).")
-flags.DEFINE_integer("final_epochs", 7, "Epochs of the final training of every final network "
+flags.DEFINE_integer("epochs", 2, "Epochs per candidate (with inherit: fine-tuning epochs).")
+flags.DEFINE_integer("batch_size", 64, "Batch size of candidates and final networks, the "
+                     "recipe's learning rate scaled with it (0: the recipe's own). 2 epochs at "
+                     "batch 64 rank networks as 20 epochs do (bench/proxy_fidelity.py).")
+flags.DEFINE_integer("final_epochs", 20, "Epochs of the final training of every final network "
                      "and the reference.")
 flags.DEFINE_integer("controller_epochs", 30, "SCC training epochs per round.")
 flags.DEFINE_list("arms", list(ARMS), f"Arms to run: {', '.join(ARMS)}.")
@@ -146,9 +149,10 @@ class SharedRound0:
 
 
 def train_config(settings, seed, epochs=None):
-    return recipes.TrainConfig.of_recipe(settings.recipe,
-                                       epochs=settings.epochs if epochs is None else epochs,
-                                       filters=settings.filters, seed=seed, verbose=0)
+    return recipes.TrainConfig.of_recipe(
+        settings.recipe, epochs=settings.epochs if epochs is None else epochs,
+        filters=settings.filters, seed=seed, verbose=0,
+        **recipes.batch_fields(settings.recipe, settings.batch_size or None))
 
 
 def test_reference(out_dir, run, data, settings, seed, log):
@@ -261,13 +265,16 @@ def main(argv):
             seeds = [int(s) for s in settings.seeds]
         except ValueError:
             raise ValueError(f"--seeds: not integers: {','.join(settings.seeds)}") from None
+        if settings.batch_size < 0:
+            raise ValueError(f"--batch_size must be at least 0, got {settings.batch_size}")
         for name in ("rounds", "k", "round0_k", "epochs", "final_epochs", "filters"):
             if getattr(settings, name) < 1:
                 raise ValueError(f"--{name} must be at least 1, got {getattr(settings, name)}")
         records.OutDir(settings.out_dir)
         results, points = {"settings": {name: getattr(settings, name) for name in (
             "dataset", "train_examples", "lambda_", "filters", "rounds", "k", "round0_k",
-            "recipe", "epochs", "final_epochs", "controller_epochs", "tau_candidates",
+            "recipe", "epochs", "batch_size", "final_epochs", "controller_epochs",
+            "tau_candidates",
             "tau_epochs")}, "seeds": {}}, {}
         for seed in seeds:
             data = inputs.load_data(settings.dataset, None, 0.1, settings.train_examples, seed)
