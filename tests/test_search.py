@@ -538,6 +538,7 @@ def test_a_killed_search_resumes_through_a_ray_head_without_retraining(tiny_npz,
         # A driver given the wrong token is refused in one line saying what to set.
         monkeypatch.delenv("RAY_AUTH_MODE", raising=False)  # start_ray sets it: undone after
         monkeypatch.setenv("RAY_AUTH_TOKEN", "not the token")
+        monkeypatch.setenv("RAY_gcs_server_port_wait_time_s", "2")  # Ray's 20 tries: 2 here
         with pytest.raises(ValueError, match=r"^--ray_address: the head at 127\.0\.0\.1:\d+ "
                            r"refused this driver \(with the token of RAY_AUTH_MODE=token\); "
                            r"copy the head's token \(`ray get-auth-token` on the head\)"):
