@@ -23,7 +23,7 @@ what lifetime.py predicts (with --json, as one JSON line; DIR/export.json either
   search.py write them): `float_test_accuracy` (Keras) and `int8_test_accuracy` (the int8 file
   run by LiteRT on the test split). Without it an untrained network is measured, and says so.
 
-The model takes normalized images, as in training (inputs.normalize with the training split's
+The model takes normalized images, as in training (pipelines.normalize with the training split's
 mean and std); the int8 input is that, quantized with the input tensor's scale and zero point.
 Conversion runs in a child process: TFLiteConverter.convert() leaks memory on every call in
 TF 2.21, which a search exporting many networks would otherwise accumulate. The
@@ -32,7 +32,6 @@ from_keras_model falls back to legacy Keras 2 code.
 """
 import contextlib
 import dataclasses
-import graph
 import json
 import multiprocessing
 import os
@@ -44,10 +43,12 @@ from absl import flags
 import numpy as np
 
 import cells
+import graph
 import guard
 import inputs
 import lifetime
 import network
+import pipelines
 import tflm
 
 
@@ -385,7 +386,7 @@ def _arrays(data, split, keep=None):
     """(normalized images, labels) of a split as numpy arrays; with `keep` (sorted indices),
     only those examples, so that a sample of a large split is never held whole."""
     images, labels, begin = [], [], 0
-    for x, y in inputs.eval_pipeline(data, split, 256):
+    for x, y in pipelines.eval_pipeline(data, split, 256):
         rows = slice(None) if keep is None else keep[(keep >= begin) &
                                                       (keep < begin + len(y))] - begin
         images.append(x.numpy()[rows])

@@ -1,6 +1,6 @@
-"""Data sets and input pipelines (paper Section 4.1): CIFAR-10, ImageNet, any image
-classification set of tensorflow-datasets, an .npz file or a folder of images, split three ways,
-normalized per channel, and augmented on the training split only.
+"""Data sets (paper Section 4.1): CIFAR-10, ImageNet, any image classification set of
+tensorflow-datasets, an .npz file or a folder of images (image_folders.py), split three ways,
+with the per-channel statistics that normalize them (pipelines.py turns the splits into batches).
 
 Decisions the paper leaves open, made here once:
 
@@ -10,17 +10,6 @@ Decisions the paper leaves open, made here once:
   the validation split is carved, so a quick run trains on less but is still measured on the
   same validation images as a full run with the same seed. `with_validation` gives the
   validation images back to training, for the final network (trained once, tested on test).
-* **Where augmentation runs.** Normalization runs in the `tf.data` pipeline of every split;
-  pad/crop/flip/cutout (one 16x16 hole, from the authors' code) run in a `tf.data` map on the
-  training split only, never inside the model. The model is exactly `network.build_model(...)`,
-  so the trained network is the one `lifetime.py` measures; a user of the saved model
-  normalizes with `Data.mean`/`Data.std` (also written to train.py's result.json).
-  Normalization comes first, so padding and the cutout hole are zeros, i.e. the channel mean.
-* **Why not Keras' augmentation layers.** `keras.layers.RandomCrop` returns the padded image
-  unchanged at inference (keras #21868) and `keras.layers.RandomErasing` erases a random area
-  fraction with a random probability, not one fixed 16x16 hole. Both draw from stateful seed
-  generators, so a parallel `tf.data` map would not be reproducible either. The few lines of
-  `augment` / `cutout` use `tf.image`'s stateless ops with one seed per example instead.
 * **ImageNet.** Images are resized so that the shorter side is 256; training takes a random
   224x224 crop (after the same padding, flip and cutout), validation and test the central
   224x224 crop (Section 4.1, last paragraph). The validation split is the first `val_fraction`
@@ -34,11 +23,6 @@ Decisions the paper leaves open, made here once:
   one channel, and so do the network's input and its measured memory. `input_size` resizes the
   images of an in-memory set (bilinear, aspect ratio not kept, as Keras' image loader does);
   without it all images must already share one size.
-* **Caching.** A data set held in memory (npz, CIFAR-10) is normalized once: its pipelines cache
-  the normalized images (`tf.data.Dataset.cache`, float32, four times the uint8 arrays: 550 MB
-  for CIFAR-10's 45,000 training images). The training pipeline caches them before it shuffles
-  and augments, so each epoch still draws new augmentations, and the batches are the same as
-  without the cache. ImageNet is streamed from disk and never cached: it would not fit.
 """
 
 import dataclasses
@@ -48,6 +32,7 @@ import numpy as np
 import tensorflow as tf
 
 import guard
+import images
 
 
 DATASET_FORMS = "cifar10, imagenet2012, tfds:NAME, npz:PATH or folder:PATH"
@@ -63,7 +48,6 @@ NPZ_ARRAYS = ("x_train", "y_train", "x_test", "y_test")
 # --seed test on the same images.
 TEST_FRACTION = 0.2
 TEST_SEED = 0
-IMAGE_EXTENSIONS = (".jpg", ".jpeg", ".png")
 INPUT_SIZE_HELP = ("Resize every image to this many pixels square (a folder of images of "
                    "several sizes needs it); default: the images' own size.")
 
@@ -84,7 +68,8 @@ class Data:
     `val` and `test` images have `input_shape`. `train` images have it too, except ImageNet's
     (shorter side 256, cropped to `input_shape` by the augmentation). `mean` and `std` are per
     channel in pixel units (0..255), from the training split (ImageNet: the usual constants);
-    `train_pipeline` and `eval_pipeline` turn the splits into normalized batches.
+    `pipelines.train_pipeline` and `pipelines.eval_pipeline` turn the splits into normalized
+    batches.
     `in_memory`: the splits are in-memory arrays (npz, folder, tfds sets but ImageNet), which the
     pipelines cache once normalized; False: streamed (ImageNet), never cached.
     `class_names`: label i's name is class_names[i] (tfds' names, the folder's class folders);
@@ -121,7 +106,7 @@ def load_data(dataset, data_dir=None, val_fraction=0.1, train_examples=None, see
     """
     size = _size_pair(input_size)
     data = _load(dataset, data_dir, val_fraction, train_examples, seed, input_size, size, log)
-    return data if size is None else dataclasses.replace(data, name=f"{data.name}@{_hxw(size)}")
+    return data if size is None else dataclasses.replace(data, name=f"{data.name}@{images.hxw(size)}")
 
 
 def _load(dataset, data_dir, val_fraction, train_examples, seed, input_size, size, log):
@@ -134,15 +119,20 @@ def _load(dataset, data_dir, val_fraction, train_examples, seed, input_size, siz
     if dataset.startswith("npz:"):
         x_train, y_train, x_test, y_test = _read_npz(dataset[len("npz:"):])
         if size is not None and x_train.shape[1:3] != size:
-            log(f"{dataset}: images of {_hxw(x_train.shape[1:3])} resized to {_hxw(size)}")
+            log(f"{dataset}: images of {images.hxw(x_train.shape[1:3])} resized to {images.hxw(size)}")
             (x_train, y_train), (x_test, y_test) = (
                 _in_memory(tf.data.Dataset.from_tensor_slices(arrays), size)
                 for arrays in ((x_train, y_train), (x_test, y_test)))
         num_classes = int(max(y_train.max(), y_test.max())) + 1
         return _from_arrays(dataset, x_train, y_train, x_test, y_test, num_classes, *split)
     if dataset.startswith("folder:"):
-        x_train, y_train, x_test, y_test, names = _read_folder(dataset[len("folder:"):], size,
-                                                               log)
+        x, y, test_start, names = images.read_folder(dataset[len("folder:"):], size, log)
+        if test_start is None:
+            x_train, y_train, x_test, y_test = _hold_out_test(dataset, "no test/ subfolder", x,
+                                                              y, log)
+        else:
+            x_train, y_train, x_test, y_test = (x[:test_start], y[:test_start], x[test_start:],
+                                                y[test_start:])
         return _from_arrays(dataset, x_train, y_train, x_test, y_test, len(names), *split,
                             class_names=names)
     if dataset in ("imagenet2012", "tfds:imagenet2012"):  # streamed: it would not fit in memory
@@ -168,10 +158,6 @@ def _size_pair(input_size):
         raise ValueError(f"input_size must be a positive int or (height, width), "
                          f"got {input_size!r}")
     return tuple(pair)
-
-
-def _hxw(size):
-    return f"{size[0]}x{size[1]}"
 
 
 def _read_npz(path):
@@ -216,120 +202,6 @@ def _read_npz(path):
         raise ValueError(f"{where}: x_test images are {arrays['x_test'].shape[1:]}, "
                          f"x_train images {arrays['x_train'].shape[1:]}")
     return tuple(arrays[name] for name in NPZ_ARRAYS)
-
-
-def _read_folder(path, size, log):
-    """folder:PATH's images: x_train, y_train, x_test, y_test (uint8 (N, H, W, C), int64 (N,))
-    and the class names, sorted; label i is class_names[i].
-
-    The rules, each a one-line ValueError naming the path: PATH is a folder holding at least two
-    class folders (its subfolders but `test`; hidden ones are skipped), each holding at least one
-    image; every file in a class folder but hidden ones is a JPEG or PNG image that decodes;
-    all images are one size unless `size` resizes them (said in a `log` line). `PATH/test`, if
-    there, holds the test split in class folders named as training ones; without it a seeded
-    TEST_FRACTION of the images is held out (said in a `log` line). The images keep one channel
-    if every one is grayscale, else get three (gray repeated, alpha dropped).
-    """
-    where = f"folder:{path}"
-    if not path:
-        raise ValueError("folder: needs a path, as in folder:data/flowers")
-    if not os.path.isdir(path):
-        raise ValueError(f"{where}: no such folder")
-    class_names = _class_folders(where, path, "")
-    if len(class_names) == 1:
-        raise ValueError(f"{where}: one class folder ({class_names[0]}), need at least 2")
-    files = _image_files(where, path, "", class_names, class_names)
-    test_dir = os.path.join(path, "test")
-    has_test = os.path.isdir(test_dir)
-    if has_test:
-        test_classes = _class_folders(where, test_dir, "test/")
-        unknown = [name for name in test_classes if name not in class_names]
-        if unknown:
-            raise ValueError(f"{where}: test/{unknown[0]} is not one of the class folders "
-                             f"({', '.join(class_names)})")
-        test_files = _image_files(where, test_dir, "test/", test_classes, class_names)
-    else:
-        test_files = []
-    images = _decode_images(where, files + test_files, size, log)
-    x = np.stack(images)  # (N, H, W, C) uint8
-    y = np.array([label for _, label, _ in files + test_files], np.int64)
-    n = len(files)
-    if has_test:
-        return x[:n], y[:n], x[n:], y[n:], class_names
-    return _hold_out_test(where, "no test/ subfolder", x, y, log) + (class_names,)
-
-
-def _class_folders(where, folder, prefix):
-    """The sorted names of `folder`'s subfolders, hidden ones and (at the top) test/ aside."""
-    names = sorted(entry.name for entry in os.scandir(folder)
-                   if entry.is_dir() and not entry.name.startswith(".")
-                   and not (prefix == "" and entry.name == "test"))
-    if not names:
-        inside = f" in {prefix}" if prefix else ""
-        raise ValueError(f"{where}: no class folders{inside} (expected one subfolder of JPEG/PNG "
-                         f"images per class)")
-    return names
-
-
-def _image_files(where, folder, prefix, classes, class_names):
-    """(file path, label, name relative to the data set's folder) of each image of the class
-    folders `classes` of `folder`, sorted."""
-    files = []
-    for name in classes:
-        entries = sorted((entry for entry in os.scandir(os.path.join(folder, name))
-                          if not entry.name.startswith(".")), key=lambda entry: entry.name)
-        for entry in entries:
-            relative = f"{prefix}{name}/{entry.name}"
-            if not entry.is_file() or not entry.name.lower().endswith(IMAGE_EXTENSIONS):
-                raise ValueError(f"{where}: {relative} is not a JPEG or PNG image")
-            files.append((entry.path, class_names.index(name), relative))
-        if not entries:
-            raise ValueError(f"{where}: class folder {prefix}{name} has no images")
-    return files
-
-
-def _decode_images(where, files, size, log):
-    """The images of `files` (file path, label, relative name), uint8 (H, W, C), all of one
-    channel count (see `_read_folder`) and of one size: `size` (height, width) if not None."""
-    images = []
-    for path, _, relative in files:
-        try:
-            # One file at a time, so that a file that does not decode can be named.
-            images.append(tf.io.decode_image(tf.io.read_file(path),
-                                             expand_animations=False).numpy())
-        except tf.errors.OpError:
-            raise ValueError(f"{where}: {relative} is not a JPEG or PNG image") from None
-    channels = 1 if all(image.shape[-1] <= 2 for image in images) else 3
-    images = [_with_channels(image, channels) for image in images]
-    sizes = {}  # (height, width) -> the first file of that size
-    for image, (_, _, relative) in zip(images, files):
-        sizes.setdefault(tuple(image.shape[:2]), relative)
-    if size is None and len(sizes) > 1:
-        (size_a, file_a), (size_b, file_b) = list(sizes.items())[:2]
-        raise ValueError(f"{where}: images differ in size ({_hxw(size_a)} {file_a}, "
-                         f"{_hxw(size_b)} {file_b}); give an input size (--input_size) to "
-                         f"resize them")
-    resized = 0
-    for own_size in sizes.keys() - {size} if size is not None else ():
-        # Images of one size are resized a batch at a time: one by one takes 10 times longer.
-        index = [i for i, image in enumerate(images) if image.shape[:2] == own_size]
-        for start in range(0, len(index), 1024):
-            chunk = index[start:start + 1024]
-            batch = _resized(np.stack([images[i] for i in chunk]), size).numpy()  # (B, h, w, C)
-            for i, image in zip(chunk, batch):
-                images[i] = image
-        resized += len(index)
-    if resized:
-        log(f"{where}: {resized} of {len(images)} images resized to {_hxw(size)}")
-    return images
-
-
-def _with_channels(image, channels):
-    """uint8 (H, W, c), c = 1 (gray), 2 (gray, alpha), 3 (RGB) or 4 (RGBA) -> (H, W, channels),
-    channels 1 or 3: alpha dropped, gray repeated."""
-    if image.shape[-1] <= 2:
-        return np.repeat(image[..., :1], channels, axis=-1)
-    return image[..., :3]
 
 
 def _hold_out_test(where, why, x, y, log):
@@ -401,18 +273,11 @@ def _in_memory(examples, size=None):
     Batched reads rather than batch_size=-1, which crashes under tfds' mock data.
     """
     if size is not None:
-        examples = examples.map(lambda image, label: (_resized(image, size), label),
+        examples = examples.map(lambda image, label: (images.resized(image, size), label),
                                 num_parallel_calls=tf.data.AUTOTUNE)
     batches = list(examples.batch(8192).as_numpy_iterator())
     return (np.concatenate([x for x, _ in batches]),
             np.concatenate([y for _, y in batches]).astype(np.int64))
-
-
-def _resized(image, size):
-    """uint8 image (H, W, C) or batch (B, H, W, C) -> the same resized to `size` (height,
-    width), bilinear with antialiasing (when shrinking), rounded back to uint8."""
-    image = tf.image.resize(image, size, antialias=True)  # float32
-    return tf.cast(tf.clip_by_value(tf.round(image), 0, 255), tf.uint8)
 
 
 def _tfds_builder(name, data_dir, where=None, check=None):
@@ -482,8 +347,8 @@ def _load_tfds(dataset, name, data_dir, size, log, val_fraction, train_examples,
         raise ValueError(f"{dataset}: images differ in size ({shape}); give an input size "
                          f"(--input_size) to resize them")
     if size is not None and tuple(shape[:2]) != size:
-        known = _hxw(shape[:2]) if None not in shape[:2] else "varying sizes"
-        log(f"{dataset}: images of {known} resized to {_hxw(size)}")
+        known = images.hxw(shape[:2]) if None not in shape[:2] else "varying sizes"
+        log(f"{dataset}: images of {known} resized to {images.hxw(size)}")
     else:
         size = None
 
@@ -536,119 +401,11 @@ def _decode_resized(jpeg):
     size = tf.cast(tf.shape(image)[:2], tf.float32)
     scale = IMAGENET_RESIZE / tf.reduce_min(size)
     new_size = tf.maximum(tf.cast(tf.round(size * scale), tf.int32), IMAGENET_RESIZE)
-    return _resized(image, new_size)
+    return images.resized(image, new_size)
 
 
 def _decode_center_crop(jpeg):
     return tf.image.resize_with_crop_or_pad(_decode_resized(jpeg), IMAGENET_CROP, IMAGENET_CROP)
-
-
-# ---------------------------------------------------------------------------------------------
-# Input pipelines: normalization everywhere, augmentation on the training split only
-# ---------------------------------------------------------------------------------------------
-
-def normalize(image, mean, std):
-    """uint8 (..., C) -> float32 (..., C), zero mean and unit variance per channel."""
-    return (tf.cast(image, tf.float32) - mean) / std
-
-
-def cutout(image, size, center):
-    """Zero a size x size square centred at `center` (row, col) of image (H, W, C).
-
-    As in DeVries & Taylor's cutout the centre may lie anywhere in the image and the square is
-    clipped at the borders, so a hole near an edge is smaller.
-    """
-    height, width = tf.shape(image)[0], tf.shape(image)[1]
-    top = center[0] - size // 2
-    left = center[1] - size // 2
-    rows = tf.range(height)
-    cols = tf.range(width)
-    in_rows = (rows >= top) & (rows < top + size)  # (H,)
-    in_cols = (cols >= left) & (cols < left + size)  # (W,)
-    hole = in_rows[:, None] & in_cols[None, :]  # (H, W)
-    return tf.where(hole[..., None], tf.zeros_like(image), image)
-
-
-def augment(image, seed, size, pad, cutout_size):
-    """Section 4.1's training augmentation of one normalized image (H, W, C) -> (h, w, C).
-
-    Zero-pad by `pad`, random-crop `size` = (h, w), random horizontal flip, then one cutout
-    hole of side `cutout_size` (0: none). `seed` is a stateless seed, shape (2,): the same seed
-    gives the same augmentation, in any order and in parallel.
-    """
-    crop_seed, flip_seed, row_seed, col_seed = tf.unstack(
-        tf.random.experimental.stateless_split(seed, 4))
-    height, width = size
-    channels = image.shape[-1]  # static in every pipeline here: the model's input needs it
-    image = tf.pad(image, [[pad, pad], [pad, pad], [0, 0]])  # (H + 2 pad, W + 2 pad, C)
-    image = tf.image.stateless_random_crop(image, (height, width, channels), crop_seed)
-    image = tf.image.stateless_random_flip_left_right(image, flip_seed)
-    if cutout_size > 0:
-        row = tf.random.stateless_uniform([], row_seed, 0, height, dtype=tf.int32)
-        col = tf.random.stateless_uniform([], col_seed, 0, width, dtype=tf.int32)
-        image = cutout(image, cutout_size, (row, col))
-    return image
-
-
-def train_pipeline(data, config):
-    """Shuffled, augmented, normalized batches of the training split: ((B, h, w, C), (B,)).
-
-    Only whole batches (see `steps_per_epoch`). Each example gets its own stateless seed from a
-    seeded random stream that is redrawn every epoch, so augmentations differ between epochs but
-    a run with the same seed repeats exactly. An in-memory split is normalized in the first
-    epoch only and cached (module docstring); the shuffle and the augmentation come after the
-    cache, and give the same batches as without it.
-    """
-    normalized = _normalizer(data)
-    size = data.input_shape[:2]
-    examples = data.train
-    if data.in_memory:
-        examples = examples.map(normalized, num_parallel_calls=tf.data.AUTOTUNE).cache()
-    # A streamed split is shuffled as uint8 images: a float32 buffer would be four times larger.
-    examples = examples.shuffle(data.shuffle_buffer, seed=config.seed,
-                                reshuffle_each_iteration=True)
-    seeds = tf.data.Dataset.random(seed=config.seed, rerandomize_each_iteration=True).batch(2)
-
-    def prepare(example, seed):
-        image, label = example if data.in_memory else normalized(*example)
-        return augment(image, seed, size, config.pad, config.cutout), label
-
-    return (tf.data.Dataset.zip(examples, seeds)
-            .map(prepare, num_parallel_calls=tf.data.AUTOTUNE)
-            .batch(config.batch_size, drop_remainder=data.num_train >= config.batch_size)
-            .prefetch(tf.data.AUTOTUNE))
-
-
-def steps_per_epoch(num_train, batch_size):
-    """Training batches per epoch.
-
-    A last, smaller batch would make Keras trace (on a GPU: XLA-compile) the training step a
-    second time for every candidate, so it is dropped: a different few examples each epoch, as
-    the order is reshuffled. A split smaller than one batch is one batch.
-    """
-    return max(1, num_train // batch_size)
-
-
-def eval_pipeline(data, split, batch_size):
-    """Normalized batches of `split` (data.val or data.test), nothing random.
-
-    An in-memory split's normalized images are cached by the first pass over the pipeline, so
-    that later passes (another evaluation with the same pipeline) only batch them.
-    """
-    images = split.map(_normalizer(data), num_parallel_calls=tf.data.AUTOTUNE)
-    if data.in_memory:
-        images = images.cache()
-    return images.batch(batch_size).prefetch(tf.data.AUTOTUNE)
-
-
-def _normalizer(data):
-    """(image, label) -> (normalized image, label) with `data`'s statistics."""
-    mean, std = tf.constant(data.mean), tf.constant(data.std)
-
-    def normalized(image, label):
-        return normalize(image, mean, std), label
-
-    return normalized
 
 
 def with_validation(data):

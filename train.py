@@ -47,6 +47,7 @@ import guard
 import inherit
 import inputs
 import network
+import pipelines
 import recipes
 
 
@@ -148,7 +149,7 @@ def train(arch, data, config, model_path=None, evaluate_test=False, start=None):
                                       bn_momentum=config.bn_momentum)
         else:
             model = start()
-        steps = inputs.steps_per_epoch(data.num_train, config.batch_size)
+        steps = pipelines.steps_per_epoch(data.num_train, config.batch_size)
         # A new optimizer per call: the learning rate starts again from its peak, which for an
         # inherited model is SGDR's warm restart.
         weight_decay = config.weight_decay or None  # Keras wants None, not 0, for "none"
@@ -163,7 +164,7 @@ def train(arch, data, config, model_path=None, evaluate_test=False, start=None):
                       metrics=["accuracy"], run_eagerly=config.run_eagerly,
                       jit_compile=config.jit_compile)
         if config.epochs > 0:
-            model.fit(inputs.train_pipeline(data, config), epochs=config.epochs,
+            model.fit(pipelines.train_pipeline(data, config), epochs=config.epochs,
                       verbose=config.verbose,
                       shuffle=False,  # the pipeline shuffles; Keras cannot shuffle a tf.data set
                       callbacks=[keras.callbacks.TerminateOnNaN(), history])
@@ -173,12 +174,12 @@ def train(arch, data, config, model_path=None, evaluate_test=False, start=None):
         else:
             status = "ok"
             if start is not None and config.bn_recalibration:
-                recalibrate_batchnorm(model, inputs.train_pipeline(data, config),
+                recalibrate_batchnorm(model, pipelines.train_pipeline(data, config),
                                       config.bn_recalibration)
-            val_accuracy = _accuracy(model, inputs.eval_pipeline(data, data.val,
+            val_accuracy = _accuracy(model, pipelines.eval_pipeline(data, data.val,
                                                                  config.batch_size))
             if evaluate_test:
-                test_accuracy = _accuracy(model, inputs.eval_pipeline(data, data.test,
+                test_accuracy = _accuracy(model, pipelines.eval_pipeline(data, data.test,
                                                                       config.batch_size))
             if model_path is not None:
                 save_model(model, arch, str(model_path))

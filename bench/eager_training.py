@@ -18,6 +18,7 @@ from absl import flags
 
 import grow_trim
 import inputs
+import pipelines
 import recipes
 import train
 
@@ -63,7 +64,7 @@ def main(argv):
     for size in map(int, FLAGS.train_examples):
         data = inputs.load_data(FLAGS.dataset, None, 0.1, size, 0)
         traced, eager, same = compare(archs, data, FLAGS.epochs, FLAGS.filters)
-        batches = inputs.steps_per_epoch(data.num_train, 128) * FLAGS.epochs
+        batches = pipelines.steps_per_epoch(data.num_train, 128) * FLAGS.epochs
         print(f"{size:12d}  {batches:7d}  {traced:8.2f}  {eager:7.2f}  {traced / eager:12.2f}"
               f"  {'yes' if same else 'NO'}")
 

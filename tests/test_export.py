@@ -5,6 +5,7 @@ import json
 import os
 
 import numpy as np
+import pipelines
 import pytest
 
 from conftest import assert_one_line_error, run_mains, run_script
@@ -54,7 +55,7 @@ def test_a_trained_network_exports_and_its_int8_model_computes_what_keras_does(
     # int8 quantization changes at most 2 of the 16 test images' predicted class.
     assert abs(measured["int8_test_accuracy"] - measured["float_test_accuracy"]) <= 2 / 16
     data = inputs.load_data(f"npz:{tiny_npz}", val_fraction=0.25)
-    images = np.concatenate([x.numpy() for x, _ in inputs.eval_pipeline(data, data.test, 16)])
+    images = np.concatenate([x.numpy() for x, _ in pipelines.eval_pipeline(data, data.test, 16)])
     model, _ = train.load_model(str(folder.parent / "trained" / "model.keras"))
     keras_classes = model.predict(images, verbose=0).argmax(-1)
     classes = {}

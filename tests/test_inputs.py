@@ -4,6 +4,7 @@ data sets."""
 import dataclasses
 
 import numpy as np
+import pipelines
 import pytest
 import tensorflow as tf
 import tensorflow_datasets as tfds
@@ -87,7 +88,7 @@ def test_imagenet_through_tfds_mock_data(tmp_path):
         for image, _ in data.test.take(2):
             assert image.shape == (224, 224, 3) and image.dtype == tf.uint8
         config = dataclasses.replace(TINY, batch_size=2)
-        images, labels = next(iter(inputs.train_pipeline(data, config)))
+        images, labels = next(iter(pipelines.train_pipeline(data, config)))
     assert images.shape == (2, 224, 224, 3) and images.dtype == tf.float32
     assert labels.dtype == tf.int64
 
@@ -216,7 +217,7 @@ def test_folder_of_grayscale_images_keeps_one_channel(tmp_path):
     write_folder(tmp_path, per_class=4, channels=1, classes=CLASSES[:2])
     data = inputs.load_data(f"folder:{tmp_path}", log=lambda line: None)
     assert data.input_shape == (8, 8, 1) and data.mean.shape == data.std.shape == (1,)
-    images, _ = next(iter(inputs.train_pipeline(data, dataclasses.replace(TINY, batch_size=4))))
+    images, _ = next(iter(pipelines.train_pipeline(data, dataclasses.replace(TINY, batch_size=4))))
     assert images.shape == (4, 8, 8, 1)
 
 
@@ -322,7 +323,7 @@ def test_tfds_grayscale_set_keeps_one_channel():
     assert data.mean.shape == (1,) and data.name == "tfds:fashion_mnist"
     image, label = next(iter(data.train))
     assert image.shape == (28, 28, 1) and image.dtype == tf.uint8 and label.dtype == tf.int64
-    images, _ = next(iter(inputs.train_pipeline(data, TINY)))
+    images, _ = next(iter(pipelines.train_pipeline(data, TINY)))
     assert images.shape == (8, 28, 28, 1)
 
 
@@ -388,7 +389,7 @@ def test_npz_input_size_resizes_every_split(npz):
 def test_validation_and_test_batches_are_exactly_normalized_originals(tiny_data):
     for split in (tiny_data.val, tiny_data.test):
         originals, labels = images_and_labels(split)
-        batches = list(inputs.eval_pipeline(tiny_data, split, 4).as_numpy_iterator())
+        batches = list(pipelines.eval_pipeline(tiny_data, split, 4).as_numpy_iterator())
         images = np.concatenate([x for x, _ in batches])
         expected = (originals.astype(np.float32) - tiny_data.mean) / tiny_data.std
         np.testing.assert_allclose(images, expected, rtol=1e-6, atol=1e-6)
@@ -397,7 +398,7 @@ def test_validation_and_test_batches_are_exactly_normalized_originals(tiny_data)
 
 def test_train_pipeline_augments_and_reshuffles(tiny_data):
     config = dataclasses.replace(TINY, batch_size=tiny_data.num_train)
-    pipeline = inputs.train_pipeline(tiny_data, config)
+    pipeline = pipelines.train_pipeline(tiny_data, config)
     first, labels = next(iter(pipeline))
     second, _ = next(iter(pipeline))  # the next epoch: new order and new augmentation
     assert first.shape == (24, 32, 32, 3) and first.dtype == tf.float32
@@ -408,19 +409,19 @@ def test_train_pipeline_augments_and_reshuffles(tiny_data):
     unchanged = sum(x.tobytes() in normalized for x in first.numpy())
     assert unchanged == 0  # every training image gets a cutout hole at least
     assert not np.array_equal(first.numpy(), second.numpy())
-    again, _ = next(iter(inputs.train_pipeline(tiny_data, config)))
+    again, _ = next(iter(pipelines.train_pipeline(tiny_data, config)))
     np.testing.assert_array_equal(first.numpy(), again.numpy())  # same seed, same batches
 
 
 @pytest.mark.parametrize("batch_size, sizes", [(10, [10, 10]), (8, [8, 8, 8]), (100, [24])])
 def test_train_pipeline_drops_a_last_partial_batch(tiny_data, batch_size, sizes):
-    pipeline = inputs.train_pipeline(tiny_data, dataclasses.replace(TINY, batch_size=batch_size))
+    pipeline = pipelines.train_pipeline(tiny_data, dataclasses.replace(TINY, batch_size=batch_size))
     assert [len(labels) for _, labels in pipeline] == sizes
-    assert inputs.steps_per_epoch(tiny_data.num_train, batch_size) == len(sizes)
+    assert pipelines.steps_per_epoch(tiny_data.num_train, batch_size) == len(sizes)
 
 
 def augmented(image, pad=0, cutout=0, seeds=range(40)):
-    return [inputs.augment(image, tf.constant([s, 7], tf.int64), image.shape[:2], pad,
+    return [pipelines.augment(image, tf.constant([s, 7], tf.int64), image.shape[:2], pad,
                           cutout).numpy() for s in seeds]
 
 
@@ -450,16 +451,16 @@ def test_random_flip_flips_about_half():
 
 def test_cutout_hole_is_16x16_inside_the_image():
     image = tf.ones((32, 32, 3))
-    out = inputs.cutout(image, 16, (16, 16)).numpy()
+    out = pipelines.cutout(image, 16, (16, 16)).numpy()
     hole = out[..., 0] == 0
     assert hole.sum() == 256 and (out[..., 0] == out[..., 2]).all()
     assert hole[8:24, 8:24].all()  # rows and columns 8..23: centre - 8 to centre + 7
 
 
 def test_cutout_hole_is_clipped_at_the_border():
-    out = inputs.cutout(tf.ones((32, 32, 3)), 16, (0, 0)).numpy()
+    out = pipelines.cutout(tf.ones((32, 32, 3)), 16, (0, 0)).numpy()
     assert (out[..., 0] == 0).sum() == 64 and (out[:8, :8] == 0).all()
-    out = inputs.cutout(tf.ones((32, 32, 3)), 16, (31, 20)).numpy()
+    out = pipelines.cutout(tf.ones((32, 32, 3)), 16, (31, 20)).numpy()
     assert (out[..., 0] == 0).sum() == 9 * 16
 
 
@@ -487,16 +488,16 @@ def test_with_validation_gives_the_validation_images_back_to_training(npz):
 # ---------------------------------------------------------------------------------------------
 
 def counting_normalizations(monkeypatch):
-    """Make inputs.normalize count the images it normalizes; returns the counter (a variable,
+    """Make pipelines.normalize count the images it normalizes; returns the counter (a variable,
     as the pipelines run it in tf.data's threads)."""
     count = tf.Variable(0, dtype=tf.int64)
-    original = inputs.normalize
+    original = pipelines.normalize
 
     def normalize(image, mean, std):
         with tf.control_dependencies([count.assign_add(1)]):
             return original(image, mean, std)
 
-    monkeypatch.setattr(inputs, "normalize", normalize)
+    monkeypatch.setattr(pipelines, "normalize", normalize)
     return count
 
 
@@ -505,12 +506,12 @@ def test_in_memory_images_are_normalized_once_not_every_epoch(tiny_data, monkeyp
     streamed = dataclasses.replace(tiny_data, in_memory=False)
     for data, per_pass in [(tiny_data, 0), (streamed, 1)]:
         count.assign(0)
-        pipeline = inputs.train_pipeline(data, TINY)
+        pipeline = pipelines.train_pipeline(data, TINY)
         for _ in range(3):  # epochs
             list(pipeline)
         assert count.numpy() == (1 + 2 * per_pass) * data.num_train
         count.assign(0)
-        pipeline = inputs.eval_pipeline(data, data.val, 4)
+        pipeline = pipelines.eval_pipeline(data, data.val, 4)
         for _ in range(2):
             list(pipeline)
         assert count.numpy() == (1 + per_pass) * data.num_val
@@ -518,12 +519,12 @@ def test_in_memory_images_are_normalized_once_not_every_epoch(tiny_data, monkeyp
 
 def test_cached_pipelines_give_the_batches_of_uncached_ones(tiny_data):
     streamed = dataclasses.replace(tiny_data, in_memory=False)
-    cached, uncached = (inputs.train_pipeline(data, TINY) for data in (tiny_data, streamed))
+    cached, uncached = (pipelines.train_pipeline(data, TINY) for data in (tiny_data, streamed))
     for _ in range(2):  # the second epoch reads the cache, augmented anew
         for (x, y), (x0, y0) in zip(cached, uncached, strict=True):
             np.testing.assert_array_equal(x.numpy(), x0.numpy())
             np.testing.assert_array_equal(y.numpy(), y0.numpy())
-    cached, uncached = (inputs.eval_pipeline(data, data.test, 4) for data in (tiny_data, streamed))
+    cached, uncached = (pipelines.eval_pipeline(data, data.test, 4) for data in (tiny_data, streamed))
     for _ in range(2):
         for (x, y), (x0, y0) in zip(cached, uncached, strict=True):
             np.testing.assert_array_equal(x.numpy(), x0.numpy())

@@ -12,7 +12,7 @@ import tensorflow as tf
 from conftest import run_mains, run_script
 import cells
 import grow_trim
-import inputs
+import pipelines
 import network
 import recipes
 import train
@@ -154,7 +154,7 @@ def test_train_one_epoch_and_save(trained, tiny_data):
     model = keras.models.load_model(path)
     model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
-    val = model.evaluate(inputs.eval_pipeline(tiny_data, tiny_data.val, 8), verbose=0,
+    val = model.evaluate(pipelines.eval_pipeline(tiny_data, tiny_data.val, 8), verbose=0,
                          return_dict=True)
     assert val["accuracy"] == pytest.approx(result.val_accuracy)
 
@@ -164,7 +164,7 @@ def test_same_seed_same_network(trained, tiny_data, tmp_path):
     result = train.train(cells.ROUND0[0], tiny_data, TINY, model_path=path)
     assert result.status == "ok" and result.test_accuracy is None  # test only when asked
     assert result.val_accuracy == trained[0].val_accuracy
-    images = next(iter(inputs.eval_pipeline(tiny_data, tiny_data.val, 8)))[0]
+    images = next(iter(pipelines.eval_pipeline(tiny_data, tiny_data.val, 8)))[0]
     first = keras.models.load_model(trained[1]).predict(images, verbose=0)
     second = keras.models.load_model(path).predict(images, verbose=0)
     np.testing.assert_array_equal(first, second)
@@ -211,7 +211,7 @@ def test_mixed_bfloat16_trains_saves_and_leaves_the_policy_float32(tiny_data, tm
     assert model.get_layer("logits").compute_dtype == "float32" == model.output.dtype
     model.compile(loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
                   metrics=["accuracy"])
-    val = model.evaluate(inputs.eval_pipeline(tiny_data, tiny_data.val, 8), verbose=0,
+    val = model.evaluate(pipelines.eval_pipeline(tiny_data, tiny_data.val, 8), verbose=0,
                          return_dict=True)
     assert val["accuracy"] == pytest.approx(result.val_accuracy)
 
