@@ -1,5 +1,5 @@
 """NAS-Bench-201's whole network (TinyNetwork of the benchmark's code) as a Keras functional
-model, for export.py to convert and TFLite-Micro to measure: what ``nb201.network_parts``
+model, for export.py to convert and TFLite-Micro to measure: what ``nb201_graph.network_parts``
 describes as nodes, as layers. nb201.py stays NumPy-only; Keras is imported only here.
 
 The network: stem Conv3x3(16) + BN; 3 stages of 5 cells at 16, 32, 64 channels with a residual
@@ -19,16 +19,17 @@ Where it departs from the benchmark's PyTorch code, and why:
   moving mean and variance as weights, so its count is ``nb201.param_count`` + 2 per BatchNorm
   channel (PyTorch keeps them as buffers).
 * An edge that reads a node which does not depend on the input (a node of none edges only, or
-  of edges from such nodes) is left out, as ``nb201.cell_graph`` leaves it out: in the
+  of edges from such nodes) is left out, as ``nb201_graph.cell_graph`` leaves it out: in the
   benchmark it adds an input-independent map (zero at initialization: none's zeros through a
   conv without bias and a BatchNorm at its initial statistics), which a deployed network folds
   away. Nodes the output does not read are not in a functional model.
 * A cell whose output does not depend on its input (``nb201.connected`` False) makes the whole
   network a constant: ``build_model`` refuses it with a ValueError (there is nothing to
-  convert; ``nb201.network_parts`` gives it the image alone).
+  convert; ``nb201_graph.network_parts`` gives it the image alone).
 """
 
 import nb201
+import nb201_graph
 
 BN_EPSILON = 1e-5      # PyTorch's
 BN_MOMENTUM = 0.9      # PyTorch's 0.1 in the Keras sense
@@ -51,7 +52,7 @@ def _relu_conv_bn(x, channels, kernel, stride, name):
 
 def _cell(cell, x, prefix):
     """The output of one cell on `x`: node j = the sum of the ops on its edges from the nodes
-    that depend on the input (node 0 does). Layers are named as ``nb201.cell_graph`` names
+    that depend on the input (node 0 does). Layers are named as ``nb201_graph.cell_graph`` names
     the nodes: PREFIX_nJ_eI_OP for an edge's op, PREFIX_nJ_sum for a sum."""
     from keras import layers
     channels = x.shape[-1]
@@ -62,8 +63,8 @@ def _cell(cell, x, prefix):
             if node != j or op == "none" or where[source] is None:
                 continue
             name = f"{prefix}_n{j}_e{source}_{op}"
-            if op in nb201.KERNELS:
-                summed.append(_relu_conv_bn(where[source], channels, nb201.KERNELS[op], 1,
+            if op in nb201_graph.KERNELS:
+                summed.append(_relu_conv_bn(where[source], channels, nb201_graph.KERNELS[op], 1,
                                             name))
             elif op == "avg_pool_3x3":
                 summed.append(layers.AveragePooling2D(3, 1, padding="same", name=name)(

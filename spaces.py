@@ -19,6 +19,7 @@ import grow_trim
 import guard
 import lifetime
 import nb201
+import nb201_graph
 from efficiency import Stats
 
 
@@ -75,14 +76,14 @@ class NB201:
     def memory(arch, filters, config, data):
         """Stats(None, p, r) of the benchmark's whole network as lifetime.py measures ours: p
         its parameters as deployed (BatchNorm folded, the converter's own constants) at
-        `config.bytes_per_value`, whatever the schedule; r the peak of nb201.network_parts
+        `config.bytes_per_value`, whatever the schedule; r the peak of nb201_graph.network_parts
         under `config.schedule` (the tensors TensorFlow Lite holds for the deployed schedules,
         as lifetime.arch_memory does). reproduce/data/nb201_memory.csv has both."""
         del filters  # the benchmark's network has its own widths
-        deployed = nb201.network_parts(arch, data.num_classes, data.input_shape,
+        deployed = nb201_graph.network_parts(arch, data.num_classes, data.input_shape,
                                        primitives=True)
         parts = deployed if config.schedule in lifetime.DEPLOYED else \
-            nb201.network_parts(arch, data.num_classes, data.input_shape)
+            nb201_graph.network_parts(arch, data.num_classes, data.input_shape)
         found = lifetime.parts_memory(parts, config.bytes_per_value, config.schedule)
         params = sum(node.params for nodes, _ in deployed for node in nodes)
         return Stats(None, params * config.bytes_per_value, found.activation_bytes)

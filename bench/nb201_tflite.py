@@ -5,8 +5,8 @@ Each cell's network (nb201_network.build_model, untrained, its BatchNorms and cl
 given random values as a trained network has them) is converted to a full-int8 .tflite
 (export.py) and loaded in TFLite-Micro; its arena head (the feature maps as TFLM's planner lays
 them out) is compared with r of each schedule at 1 byte per value (``lifetime.parts_memory`` of
-``nb201.network_parts``: op-level nodes for paper, with ``primitives`` for the deployed
-schedules), and the file's constant bytes with ``nb201.int8_param_bytes``. Targets, as for our
+``nb201_graph.network_parts``: op-level nodes for paper, with ``primitives`` for the deployed
+schedules), and the file's constant bytes with ``nb201_graph.int8_param_bytes``. Targets, as for our
 space (bench/tflite_memory.py): ``tflm`` exact, ``strict`` within [0.9, 1.1] of the head.
 
 Cells: hand-picked extremes (every edge nor_conv_3x3, one nor_conv_1x1 path, avg_pool only,
@@ -30,6 +30,7 @@ import graph
 import guard
 import lifetime
 import nb201
+import nb201_graph
 import nb201_network
 from reproduce import report
 
@@ -68,10 +69,10 @@ def sample_cells(n, seed):
 
 def predicted(cell):
     """{SCHEDULE: r at 1 byte per value} and the int8 parameter bytes of `cell`'s network."""
-    parts = {False: nb201.network_parts(cell), True: nb201.network_parts(cell, primitives=True)}
+    parts = {False: nb201_graph.network_parts(cell), True: nb201_graph.network_parts(cell, primitives=True)}
     r = {s: lifetime.parts_memory(parts[s in lifetime.DEPLOYED], 1, s).activation_bytes
          for s in SCHEDULES}
-    return r, nb201.int8_param_bytes(graph.join(parts[True]))
+    return r, nb201_graph.int8_param_bytes(graph.join(parts[True]))
 
 
 def _build(cell, seed):

@@ -9,8 +9,8 @@ each of lifetime.py's schedules. How each number is counted:
 * ``params``: folded as deployed, as the converter writes them: BatchNorm folded into the conv
   before it (one bias per channel), the shortcut convs' zero bias the converter adds, the last
   BatchNorm folded into the last cell's conv where that is its output, else a scale and a shift
-  (``nb201.network_parts`` with ``primitives``).
-* ``p_int8_bytes``: ``nb201.int8_param_bytes`` (int8 weights, int32 biases, the last
+  (``nb201_graph.network_parts`` with ``primitives``).
+* ``p_int8_bytes``: ``nb201_graph.int8_param_bytes`` (int8 weights, int32 biases, the last
   BatchNorm's int8 constants); ``p_float32_bytes``: 4 bytes per parameter.
 * ``r_{int8,float32}_{SCHEDULE}_bytes``: ``lifetime.parts_memory`` at 1 and 4 bytes per value;
   ``paper`` on the op-level nodes of Figure 3's rule 1, ``strict``, ``optimal`` and ``tflm`` on
@@ -31,6 +31,7 @@ import graph
 import guard
 import lifetime
 import nb201
+import nb201_graph
 
 BYTES = (("int8", 1), ("float32", 4))
 COLUMNS = ["arch", "connected", "params", "p_int8_bytes", "p_float32_bytes"] + [
@@ -46,11 +47,11 @@ def define_flags():
 
 def row(cell, classes=10, input_shape=nb201.INPUT_SHAPE):
     """The CSV row of `cell` (an nb201.Cell), {column: value} in COLUMNS."""
-    deployed = nb201.network_parts(cell, classes, input_shape, primitives=True)
-    parts = {False: nb201.network_parts(cell, classes, input_shape), True: deployed}
+    deployed = nb201_graph.network_parts(cell, classes, input_shape, primitives=True)
+    parts = {False: nb201_graph.network_parts(cell, classes, input_shape), True: deployed}
     params = sum(node.params for nodes, _ in deployed for node in nodes)
     out = {"arch": nb201.to_string(cell), "connected": int(nb201.connected(cell)),
-           "params": params, "p_int8_bytes": nb201.int8_param_bytes(graph.join(deployed)),
+           "params": params, "p_int8_bytes": nb201_graph.int8_param_bytes(graph.join(deployed)),
            "p_float32_bytes": 4 * params}
     for kind, size in BYTES:
         for schedule in lifetime.SCHEDULES:

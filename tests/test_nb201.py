@@ -9,6 +9,7 @@ import pytest
 import graph
 import lifetime
 import nb201
+import nb201_graph
 import ranking
 import scc
 from conftest import ROOT
@@ -38,7 +39,7 @@ def test_a_cell_s_nodes_are_its_ops_and_sums_without_identities_or_dead_ones():
     # node 1 = conv(node 0); node 3 = node 0 (skip) + conv(node 1): the skip makes no node.
     cell = nb201.parse("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|nor_conv_3x3~1|"
                        "none~2|")
-    nodes, out = nb201.cell_graph(cell, (8, 8, 4))
+    nodes, out = nb201_graph.cell_graph(cell, (8, 8, 4))
     assert [(n.name, n.inputs, n.params) for n in nodes] == [
         ("input", (), 0),
         ("s1_c1_n1_e0_nor_conv_3x3", (0,), 9 * 4 * 4 + 4),  # BatchNorm folded: a bias each
@@ -47,13 +48,13 @@ def test_a_cell_s_nodes_are_its_ops_and_sums_without_identities_or_dead_ones():
     assert out == 3
     # node 1's conv is dead (node 3 reads only node 0): the cell is the identity.
     dead = nb201.parse("|nor_conv_1x1~0|+|none~0|none~1|+|skip_connect~0|none~1|none~2|")
-    assert nb201.cell_graph(dead, (8, 8, 4)) == ([graph.Node("input", (8, 8, 4))], 0)
+    assert nb201_graph.cell_graph(dead, (8, 8, 4)) == ([graph.Node("input", (8, 8, 4))], 0)
 
 
 def test_a_cell_cut_by_none_edges_makes_the_network_a_constant():
     cut = nb201.parse("|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|nor_conv_3x3~2|")
-    assert nb201.cell_graph(cut, (8, 8, 4)) is None and not nb201.connected(cut)
-    assert nb201.network_parts(cut) == [([graph.Node("image", (32, 32, 3))], 0)]
+    assert nb201_graph.cell_graph(cut, (8, 8, 4)) is None and not nb201.connected(cut)
+    assert nb201_graph.network_parts(cut) == [([graph.Node("image", (32, 32, 3))], 0)]
     assert nb201.connected(nb201.parse(ONE_CONV)) and not nb201.connected(nb201.parse(NONE))
 
 
@@ -63,7 +64,7 @@ def test_memory_of_a_one_conv_network_worked_by_hand():
     # first reduction block's peak is as large (input 16,384 + conv_a 8,192 + conv_b 8,192).
     # Paper (ASAP): the input is not counted once its consumer is computed: 16,384, the stem's
     # output and every stage-1 node alike; the reduction block's peak is conv_b + shortcut.
-    parts = nb201.network_parts(nb201.parse(ONE_CONV))
+    parts = nb201_graph.network_parts(nb201.parse(ONE_CONV))
     assert [len(nodes) for nodes, _ in parts] == [2] + [2] * 5 + [6] + [2] * 5 + [6] + [2] * 5 \
         + [3]
     assert lifetime.parts_memory(parts, 4, "strict").activation_bytes == 2 * 16_384 * 4
@@ -73,7 +74,7 @@ def test_memory_of_a_one_conv_network_worked_by_hand():
 
 def test_folded_parameters_are_the_formula_less_one_batchnorm_channel_per_conv():
     cell = nb201.parse(ALL_3X3)
-    params = lifetime.parts_memory(nb201.network_parts(cell)).params
+    params = lifetime.parts_memory(nb201_graph.network_parts(cell)).params
     # Six convs a cell, 15 cells; the stem's conv; conv_a and conv_b of both reduction blocks.
     folded = 6 * 5 * sum(nb201.STAGE_CHANNELS) + 16 + 2 * 32 + 2 * 64
     assert params == nb201.param_count(cell) - folded
@@ -114,7 +115,7 @@ def test_a_relu_is_a_tensor_only_where_its_input_is_also_read_as_it_is():
     # reverses the post-order: ReLU, its conv, the other conv, then the sum.
     cell = nb201.parse("|nor_conv_3x3~0|+|none~0|none~1|+|skip_connect~0|nor_conv_1x1~1|"
                        "none~2|")
-    nodes, out = nb201.cell_graph(cell, (8, 8, 4), primitives=True)
+    nodes, out = nb201_graph.cell_graph(cell, (8, 8, 4), primitives=True)
     assert [(n.name, n.inputs, n.params) for n in nodes] == [
         ("input", (), 0),
         ("s1_c1_n1_e0_nor_conv_3x3_relu", (0,), 0),
@@ -123,7 +124,7 @@ def test_a_relu_is_a_tensor_only_where_its_input_is_also_read_as_it_is():
         ("s1_c1_n3_sum", (0, 3), 0)]
     assert out == 4
     # Read only through ReLUs, x's own ReLU fuses into the op before the cell: no tensor.
-    nodes, _ = nb201.cell_graph(nb201.parse(ALL_3X3), (8, 8, 4), primitives=True)
+    nodes, _ = nb201_graph.cell_graph(nb201.parse(ALL_3X3), (8, 8, 4), primitives=True)
     assert not any(n.name.endswith("_relu") for n in nodes)
 
 
@@ -132,7 +133,7 @@ def test_the_tensors_run_in_the_converters_order():
     # file): from x, the search visits n3_e0, then n2_e0 (node 2's sum, then n3_e2), then
     # n1_e0 (n3_e1, then n2_e1); reversed: n1_e0, n2_e1, n3_e1, n2_e0, node 2's sum, n3_e2,
     # n3_e0, and node 3's two additions ((e0 + e1) + e2, as Keras adds).
-    nodes, out = nb201.cell_graph(nb201.parse(ALL_3X3), (8, 8, 4), primitives=True)
+    nodes, out = nb201_graph.cell_graph(nb201.parse(ALL_3X3), (8, 8, 4), primitives=True)
     prefix = "s1_c1_"
     assert [n.name.removeprefix(prefix) for n in nodes[1:]] == [
         "n1_e0_nor_conv_3x3", "n2_e1_nor_conv_3x3", "n3_e1_nor_conv_3x3", "n2_e0_nor_conv_3x3",
@@ -145,19 +146,19 @@ def test_identical_pools_and_sums_are_one_tensor():
     # so its first addition is node 2's sum: 5 tensors where the op-level graph has 8.
     cell = nb201.parse("|avg_pool_3x3~0|+|avg_pool_3x3~0|avg_pool_3x3~1|+|avg_pool_3x3~0|"
                        "avg_pool_3x3~1|avg_pool_3x3~2|")
-    nodes, out = nb201.cell_graph(cell, (8, 8, 4), primitives=True)
+    nodes, out = nb201_graph.cell_graph(cell, (8, 8, 4), primitives=True)
     assert [(n.name, n.inputs) for n in nodes] == [
         ("input", ()), ("s1_c1_n1_e0_avg_pool_3x3", (0,)), ("s1_c1_n2_e1_avg_pool_3x3", (1,)),
         ("s1_c1_n2_sum", (1, 2)), ("s1_c1_n3_e2_avg_pool_3x3", (3,)), ("s1_c1_n3_sum", (3, 4))]
-    assert out == 5 and len(nb201.cell_graph(cell, (8, 8, 4))[0]) == 9
+    assert out == 5 and len(nb201_graph.cell_graph(cell, (8, 8, 4))[0]) == 9
 
 
 def test_the_last_batchnorm_folds_into_a_last_conv_and_is_two_tensors_after_a_sum():
     # ONE_CONV ends in a conv: the last BatchNorm folds into it. After a sum it is a MUL and an
     # ADD (the ReLU fused), C parameters each.
-    head = nb201.network_parts(nb201.parse(ONE_CONV), primitives=True)[-1][0]
+    head = nb201_graph.network_parts(nb201.parse(ONE_CONV), primitives=True)[-1][0]
     assert [n.name for n in head] == ["input", "gap", "logits"]
-    head = nb201.network_parts(nb201.parse(ALL_3X3), primitives=True)[-1][0]
+    head = nb201_graph.network_parts(nb201.parse(ALL_3X3), primitives=True)[-1][0]
     assert [(n.name, n.params) for n in head] == [
         ("input", 0), ("last_bn/mul", 64), ("last_bn", 64), ("gap", 0), ("logits", 650)]
 
@@ -165,7 +166,7 @@ def test_the_last_batchnorm_folds_into_a_last_conv_and_is_two_tensors_after_a_su
 def test_the_reduction_block_keeps_the_relu_of_its_input():
     # The shortcut pools the input as it is, so conv_a's ReLU is a tensor; conv_b's fuses
     # into conv_a. The shortcut conv has no bias, the converter gives it a zero one.
-    nodes, out = nb201.reduction_graph((8, 8, 4), 8, "r2", primitives=True)
+    nodes, out = nb201_graph.reduction_graph((8, 8, 4), 8, "r2", primitives=True)
     assert [(n.name, n.shape, n.inputs, n.params) for n in nodes] == [
         ("input", (8, 8, 4), (), 0), ("r2_conv_a_relu", (8, 8, 4), (0,), 0),
         ("r2_conv_a", (4, 4, 8), (1,), 9 * 4 * 8 + 8),
@@ -180,7 +181,7 @@ def test_deployed_memory_of_a_one_conv_network_worked_by_hand():
     # input (read again by the pool), its ReLU and conv_a: 16,384 + 16,384 + 8,192 = 40,960,
     # the strict peak. Optimal runs the pool first, so the input dies with the ReLU: input +
     # pool + ReLU = 16,384 + 4,096 + 16,384 = 36,864.
-    parts = nb201.network_parts(nb201.parse(ONE_CONV), primitives=True)
+    parts = nb201_graph.network_parts(nb201.parse(ONE_CONV), primitives=True)
     assert lifetime.parts_memory(parts, 1, "strict").activation_bytes == 40_960
     assert lifetime.parts_memory(parts, 1, "optimal").activation_bytes == 36_864
     assert lifetime.parts_memory(parts, 4, "strict").activation_bytes == 4 * 40_960

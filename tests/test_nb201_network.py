@@ -7,6 +7,7 @@ import pytest
 import keras_graph
 import lifetime
 import nb201
+import nb201_graph
 import nb201_network
 from reproduce import nb201_memory
 
@@ -35,12 +36,12 @@ def test_keras_counts_the_benchmarks_parameters_and_the_moving_statistics(text, 
 @pytest.mark.parametrize("text", [ONE_1X1, IDENTITY, ALL_3X3, ALL_POOL])
 def test_the_keras_graph_of_the_model_is_the_op_level_network(text):
     # keras_graph fuses BatchNorm and every ReLU into the layer before them (Figure 3's rule
-    # 1), as nb201.network_parts does without primitives: the same nodes, so the same memory
+    # 1), as nb201_graph.network_parts does without primitives: the same nodes, so the same memory
     # and folded parameters under every schedule (strict too: Keras's depth order and
     # network_parts's agree on these cells).
     cell = nb201.parse(text)
     model = nb201_network.build_model(cell)
-    parts = nb201.network_parts(cell)
+    parts = nb201_graph.network_parts(cell)
     for schedule in lifetime.SCHEDULES:
         assert lifetime.model_memory(model, 1, schedule) == lifetime.parts_memory(
             parts, 1, schedule)
@@ -53,7 +54,7 @@ def test_the_deployed_network_has_the_relu_tensors_the_keras_graph_fuses():
     # 16,384 + 8,192) against 32,768 (input + conv in a stage-1 cell).
     cell = nb201.parse(ONE_1X1)
     model = nb201_network.build_model(cell)
-    deployed = nb201.network_parts(cell, primitives=True)
+    deployed = nb201_graph.network_parts(cell, primitives=True)
     assert lifetime.model_memory(model, 1, "strict").activation_bytes == 32_768
     assert lifetime.parts_memory(deployed, 1, "strict").activation_bytes == 40_960
 
@@ -115,8 +116,8 @@ def test_tflm_allocates_what_the_tflm_schedule_predicts(tmp_path):
     images = np.random.default_rng(0).normal(size=(8, *nb201.INPUT_SHAPE)).astype(np.float32)
     measured = export.measure(model, {}, images, str(tmp_path))
     head = measured["tflm_arena_head_bytes"]
-    parts = nb201.network_parts(cell, primitives=True)
+    parts = nb201_graph.network_parts(cell, primitives=True)
     assert lifetime.parts_memory(parts, 1, "tflm").activation_bytes == head
     assert 0.9 <= lifetime.parts_memory(parts, 1, "strict").activation_bytes / head <= 1.1
-    # The file's constants: nb201.int8_param_bytes and the pooling's two int32 axes.
-    assert nb201.int8_param_bytes(graph.join(parts)) + 8 == measured["param_bytes"]
+    # The file's constants: nb201_graph.int8_param_bytes and the pooling's two int32 axes.
+    assert nb201_graph.int8_param_bytes(graph.join(parts)) + 8 == measured["param_bytes"]
