@@ -45,7 +45,6 @@ import io
 import os
 import socket
 import tempfile
-import time
 
 import cells
 import evaluation
@@ -318,7 +317,7 @@ class RayEvaluator:
             with open(job.base_model, "rb") as f:
                 parent = self.ray.put((f.read(), cells.load(train.arch_path(job.base_model))))
         waiting = list(job.candidates)
-        running, done, failed, begin = {}, 0, 0, time.time()
+        running, done, failed = {}, 0, 0
         while waiting or running:
             while waiting and len(running) < self.settings.workers:
                 candidate = waiting.pop(0)
@@ -334,12 +333,11 @@ class RayEvaluator:
             outcome = self._collect(ref, candidate, job, out)
             done += 1
             failed += outcome.status != "ok"
-            elapsed = time.time() - begin
-            eta = elapsed / done * (len(waiting) + len(running))
-            # Counted as the loop's next pass leaves it: a freed worker takes the next at once.
+            # Counted as the loop's next pass leaves it: a freed worker takes the next at once;
+            # the search prints how far the round is and its ETA (meters.py).
             busy = min(len(running) + len(waiting), self.settings.workers)
             self.log(f"round {job.round}: {done}/{len(job.candidates)} done, {busy} running, "
-                     f"{failed} failed, {_clock(elapsed)} elapsed, ETA {_clock(eta)}")
+                     f"{failed} failed")
             yield outcome
 
     def _collect(self, ref, candidate, job, out):
@@ -362,8 +360,3 @@ class RayEvaluator:
             guard.replace_atomically(path, write)
         return evaluation.Outcome(candidate.key, result["val_accuracy"], result["status"],
                                   result["seconds"])
-
-
-def _clock(seconds):
-    minutes, seconds = divmod(int(seconds), 60)
-    return f"{minutes // 60}:{minutes % 60:02d}:{seconds:02d}"

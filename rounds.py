@@ -36,6 +36,7 @@ import tensorflow as tf
 import cells
 import evaluation
 import pareto
+import meters
 import records
 import scc
 import search_config
@@ -144,7 +145,7 @@ def evaluate(search, round_index, selected, pre, base):
                                            reused_from=earlier.round)
         else:
             todo.append(candidate)
-    by_key = {c.key: c for c in todo}
+    by_key, meter = {c.key: c for c in todo}, meters.Meter(len(todo))
     job = evaluation.Job(round_index, tuple(todo), base, out.path, config.seed,
                          out.base_model_path(round_index) if config.inherit and base is not None
                          else None)
@@ -154,7 +155,9 @@ def evaluate(search, round_index, selected, pre, base):
                                f"which it was not asked for or returned twice")
         found[outcome.key] = record = _finish(search, round_index, by_key[outcome.key],
                                               outcome, pre)
-        log(_progress(record, len(found), len(selected), config.space))
+        trained = sum(key in found for key in by_key)
+        log(_progress(record, len(found), len(selected), config.space)
+            + f"  (round {round_index}: {meter.line(trained)})")
     missing = [c.key for c in todo if c.key not in found]
     if missing:
         raise RuntimeError(f"round {round_index}: the evaluator returned no outcome for "

@@ -21,6 +21,7 @@ import cells
 import evaluation
 import guard
 import lifetime
+import meters
 import nb201
 import parallel
 import readers
@@ -641,3 +642,24 @@ def test_bad_input_is_one_line_naming_the_problem(tiny_npz, tmp_path):
                                        for args, _ in cases))
     for result, (_, expected) in zip(results, cases):
         assert_one_line_error(result, expected)
+
+
+def test_a_meter_says_how_far_and_when_it_will_end():
+    now = iter([100.0, 130.0, 190.0]).__next__  # made at 100 s; asked at 130 s, then 190 s
+    meter = meters.Meter(4, now=now)
+    assert meter.line(1) == "1/4, 0:00:30 elapsed, ETA 0:01:30"  # 30 s each, 3 left
+    assert meter.line(3) == "3/4, 0:01:30 elapsed, ETA 0:00:30"
+    assert meters.clock(3725) == "1:02:05"
+
+
+def test_a_search_prints_how_far_each_round_and_the_search_are(tmp_path):
+    lines = []
+    config = search_config.SearchConfig(lambda_=0.5, rounds=2, k=3, strategy="memory",
+                                        final_epochs=0)
+    search.run(str(tmp_path), Task(), config, recipes.TrainConfig(filters=FILTERS, verbose=0),
+               evaluator=params_accuracy, log=lines.append, front_png=False)
+    trained = [line for line in lines if line.startswith("  [")]
+    assert len(trained) == 6 and re.search(r"\(round 1: 3/3, 0:00:\d\d elapsed, ETA 0:00:00\)$",
+                                           trained[-1])
+    assert re.fullmatch(r"search: 1/2 rounds, 0:00:\d\d elapsed, ETA 0:00:\d\d \(if it runs "
+                        r"them all\)", next(line for line in lines if line.startswith("search:")))
