@@ -83,6 +83,12 @@ def test_two_workers_give_what_one_process_gives_and_a_killed_task_is_retried(ti
     with parallel.RayEvaluator(tiny_data, config, False, parallel.Parallel(workers=2),
                                log=lines.append, task=crash_once) as evaluator:
         together = {o.key: o for o in evaluator(job)}
+        # The private instance listens on loopback only, and checks a token (Ray 2.60 turns
+        # token authentication on for local instances; pinned Ray, private API).
+        from ray._private.authentication import authentication_utils
+        assert evaluator.ray._private.worker.global_worker.node.gcs_address.startswith(
+            "127.0.0.1:")
+        assert authentication_utils.is_token_auth_enabled()
     assert os.path.exists(marker)
     assert set(together) == set(alone)
     for key, outcome in together.items():
