@@ -4,31 +4,37 @@
 
 writes DIR/model_float32.tflite and DIR/model_int8.tflite (full-integer post-training
 quantization: int8 weights, int32 biases, int8 input and output, calibrated on a seeded sample
-of training images), runs the int8 model in TFLite-Micro and prints what it allocates beside
-what lifetime.py predicts (with --json, as one JSON line; DIR/export.json either way):
+of training images), and the int8 model as a C array for TFLite-Micro firmware,
+DIR/model_data.cc and model_data.h with the arena to allocate (firmware.py); runs the int8
+model in TFLite-Micro and prints what it allocates beside what lifetime.py predicts (with
+--json, as one JSON line; DIR/export.json either way):
 
 * `tflm_arena_head_bytes`: the arena's head, TFLM's plan of the feature maps (its greedy memory
   planner, tensorflow/lite/micro/memory_planner/greedy_memory_planner.cc); the number r models.
   `tflm_arena_tail_bytes` is the interpreter's own state (tensor structs, op data), not feature
   maps.
 * `strict_activation_bytes`, `paper_activation_bytes`, `optimal_activation_bytes`: lifetime.py
-  at 1 byte per value, the int8 size; `planned_arena_bytes`: its prediction of the head
-  (lifetime.py --schedule=tflm, TFLM's planner replayed).
+  at 1 byte per value, the int8 size, of the network (network.build_model, what the search
+  measures); `planned_arena_bytes`: the prediction of the head (lifetime.py --schedule=tflm,
+  TFLM's planner replayed), with the normalization's tensors (`deployed_graph`).
+* `tensor_arena_bytes`: the arena firmware gives TFLM (model_data.h's kTensorArenaSize,
+  firmware.smallest_arena): head + tail, or more where TFLM's planner needs it while it plans.
 * `param_bytes`: the .tflite file's constant tensors (int8 weights, int32 biases, and small
   constants such as the pooling axes); `analytic_param_bytes`: tflm.int8_param_bytes.
 * `--schedule=optimal`: the operators run in lifetime.arch_order's memory-optimal order and the
-  arena is laid out by an offline plan (tflm.best_plan) that TFLM follows (`reorder`);
-  `converter_order_head_bytes` is the head before.
+  arena is laid out by an offline plan (tflm.best_plan) that TFLM follows
+  (tflite_order.reorder); `converter_order_head_bytes` is the head before.
 * With `--model` (a trained .keras file with its architecture beside it, as train.py and
   search.py write them): `float_test_accuracy` (Keras) and `int8_test_accuracy` (the int8 file
   run by LiteRT on the test split). Without it an untrained network is measured, and says so.
 
-The model takes normalized images, as in training (pipelines.normalize with the training split's
-mean and std); the int8 input is that, quantized with the input tensor's scale and zero point.
-Conversion runs in a child process: TFLiteConverter.convert() leaks memory on every call in
-TF 2.21, which a search exporting many networks would otherwise accumulate. The
-Keras 3 path is model.export(format="tf_saved_model") + TFLiteConverter.from_saved_model;
-from_keras_model falls back to legacy Keras 2 code.
+The exported model takes the raw image: a layer (`deployable`) normalizes it as training did
+(pipelines.normalize with the training split's mean and std, pixel units) before the stem. The
+int8 model's input is int8 with scale 1 and zero point -128: value = pixel - 128
+(firmware.pixel_input). Conversion runs in a child process: TFLiteConverter.convert() leaks
+memory on every call in TF 2.21, which a search exporting many networks would otherwise
+accumulate. The Keras 3 path is model.export(format="tf_saved_model") +
+TFLiteConverter.from_saved_model; from_keras_model falls back to legacy Keras 2 code.
 """
 import contextlib
 import dataclasses
@@ -49,6 +55,8 @@ import inputs
 import lifetime
 import network
 import pipelines
+import firmware
+import tflite_order
 import tflm
 
 
@@ -77,6 +85,7 @@ ORDERS = ("strict", "optimal")
 ARENA_LINE = re.compile(r"Arena allocation (head|tail|total) (\d+) bytes")
 FIRST_ARENA = 1 << 24  # bytes; doubled while TFLM says it is too small
 LAST_ARENA = 1 << 31
+NORMALIZE = "normalize"  # the exported model's normalization layer
 
 
 @dataclasses.dataclass(frozen=True)
@@ -99,6 +108,7 @@ class Exported:
     converter_order_head_bytes: int = None  # with --schedule=optimal: the head before reordering
     float_test_accuracy: float = None
     int8_test_accuracy: float = None
+    tensor_arena_bytes: int = None  # firmware.ARENA_SIZE: the arena firmware allocates
 
 
 # ---------------------------------------------------------------------------------------------
@@ -108,7 +118,7 @@ class Exported:
 def _convert(saved_model, representative, float_path, int8_path):
     """Child process: the SavedModel as float32 and full-int8 .tflite files."""
     import tensorflow as tf
-    images = np.load(representative)  # (N, H, W, 3) normalized float32
+    images = np.load(representative)  # (N, H, W, C) float32, as the model takes them
 
     def samples():
         for image in images:
@@ -127,9 +137,11 @@ def _convert(saved_model, representative, float_path, int8_path):
         f.write(converter.convert())
 
 
-def convert(model, representative, out_dir):
+def convert(model, representative, out_dir, pixels=False):
     """Write out_dir/model_float32.tflite and model_int8.tflite of a Keras model, quantized
-    with `representative` (N, H, W, 3) normalized images; returns the two paths."""
+    with `representative` (N, H, W, C) images as the model takes them; with `pixels` (a
+    `deployable` model) the int8 input is declared as raw pixels (firmware.pixel_input).
+    Returns the two paths."""
     paths = [os.path.join(out_dir, f"model_{kind}.tflite") for kind in ("float32", "int8")]
     with tempfile.TemporaryDirectory() as tmp:
         saved_model = os.path.join(tmp, "saved_model")
@@ -142,6 +154,11 @@ def convert(model, representative, out_dir):
         child.join()
     if child.exitcode != 0:
         raise RuntimeError(f"TFLite conversion failed (child process exit {child.exitcode})")
+    if pixels:
+        with open(paths[1], "rb") as f:
+            int8 = firmware.pixel_input(f.read())
+        with open(paths[1], "wb") as f:
+            f.write(int8)
     return paths
 
 
@@ -187,25 +204,20 @@ def tflm_arena(tflite):
         arena *= 2
 
 
-def _schema():
-    from tflite_micro.tensorflow.lite.micro.python import schema_py_generated
-    return schema_py_generated
-
-
 def constant_bytes(tflite):
     """Bytes of a .tflite file's constant tensors: its weights, biases and other constants,
     each tensor counted, as a parameter count counts it. (The file stores identical buffers
     once: an untrained network's all-zero biases share one.)"""
-    schema = _schema()
-    model = schema.Model.GetRootAs(tflite, 0)
+    model = tflite_order.schema().Model.GetRootAs(tflite, 0)
     graph = model.Subgraphs(0)
     return sum(model.Buffers(graph.Tensors(i).Buffer()).DataLength()
                for i in range(graph.TensorsLength()))
 
 
 def predict(tflite, images, batch=256):
-    """Class predictions of a .tflite model (LiteRT) for normalized float `images`; for an int8
-    model they are quantized with the input tensor's scale and zero point."""
+    """Class predictions of a .tflite model (LiteRT) for float `images` as its Keras model takes
+    them (raw pixels for export()'s); for an int8 model they are quantized with the input
+    tensor's scale and zero point: value = round(x / scale) + zero point, clipped."""
     from ai_edge_litert.interpreter import Interpreter
     interpreter = Interpreter(model_content=tflite)
     source = interpreter.get_input_details()[0]
@@ -222,129 +234,6 @@ def predict(tflite, images, batch=256):
         logits = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
         predictions.append(logits.argmax(-1))
     return np.concatenate(predictions)
-
-
-LAYER_SUFFIX = re.compile(r"_\d+$")  # model.export() appends _1 to each layer's name
-
-
-def _layer(tensor_name, layers):
-    """The layer of `layers` whose name is a component of a converted tensor's name
-    ("memnas_1/b1_c1_l1_dwconv3x3_1/batch_normalization_1/..."), or None."""
-    for part in re.split(r"[/;:]", tensor_name):
-        name = LAYER_SUFFIX.sub("", part)
-        if name in layers:
-            return name
-    return None
-
-
-def _renumber(model, graph):
-    """Number the tensors operators compute in the order they now run, the others (input,
-    constants) first as they were: TFLM's planner breaks ties between equal buffers by tensor
-    number, and tflm.planned_arena by execution order."""
-    produced = [t for op in graph.operators for t in op.outputs]
-    kept = sorted(set(range(len(graph.tensors))) - set(produced))
-    new = {old: i for i, old in enumerate(kept + produced)}
-    graph.tensors = [graph.tensors[old] for old in kept + produced]
-    for op in graph.operators:
-        op.inputs = [new[t] if t >= 0 else t for t in op.inputs]
-        op.outputs = [new[t] for t in op.outputs]
-        if op.intermediates is not None:
-            op.intermediates = [new[t] for t in op.intermediates]
-    graph.inputs = [new[t] for t in graph.inputs]
-    graph.outputs = [new[t] for t in graph.outputs]
-    for signature in model.signatureDefs or []:
-        for tensor in (signature.inputs or []) + (signature.outputs or []):
-            tensor.tensorIndex = new[tensor.tensorIndex]
-
-
-# Bytes per value of the TFLite tensor types (schema.TensorType) an exported network uses.
-TYPE_BYTES = {0: 4, 1: 2, 2: 4, 3: 1, 4: 8, 6: 1, 7: 2, 9: 1}
-OFFLINE_PLAN = b"OfflineMemoryAllocation"  # TFLM's metadata name for an offline memory plan
-
-
-def file_buffers(graph):
-    """(tensor numbers, (sizes, first steps, last steps)) of the tensors a subgraph's operators
-    compute and its input, as tflm.buffers gives them for nodes: what TFLM plans."""
-    value_bytes = {t: TYPE_BYTES[tensor.type] for t, tensor in enumerate(graph.tensors)
-                   if tensor.type in TYPE_BYTES}
-    first, last = {}, {}
-    for t in graph.inputs:
-        first[t] = last[t] = 0
-    for step, op in enumerate(graph.operators, start=1):
-        for t in op.inputs:
-            if t in first:
-                last[t] = step
-        for t in op.outputs:
-            first[t] = last[t] = step
-    for t in graph.outputs:
-        last[t] = len(graph.operators)
-    tensors = sorted(first)
-    sizes = [-(-int(np.prod(graph.tensors[t].shape)) * value_bytes[t]
-               // tflm.TFLM_ALIGNMENT) * tflm.TFLM_ALIGNMENT for t in tensors]
-    return tensors, (sizes, [first[t] for t in tensors], [last[t] for t in tensors])
-
-
-def _plan_offline(model, graph):
-    """Write tflm.best_plan's offsets into the model as TFLM's offline memory plan
-    (metadata "OfflineMemoryAllocation": version 1, subgraph 0, the tensor count, then one
-    offset per tensor, -1 for those TFLM plans itself), so that TFLM lays the arena out as
-    planned instead of with its greedy planner, whose gaps can waste the lower peak of a
-    better operator order. Replaces any plan already there."""
-    schema = _schema()
-    tensors, (sizes, first, last) = file_buffers(graph)
-    offsets = np.full(len(graph.tensors), -1, np.int32)
-    offsets[tensors] = tflm.best_plan(sizes, first, last)
-    header = np.array([1, 0, len(graph.tensors)], np.int32)
-    buffer = schema.BufferT()
-    buffer.data = np.concatenate([header, offsets]).view(np.uint8)
-    model.buffers.append(buffer)
-    metadata = schema.MetadataT()
-    metadata.name, metadata.buffer = OFFLINE_PLAN, len(model.buffers) - 1
-    model.metadata = [m for m in (model.metadata or []) if m.name != OFFLINE_PLAN] + [metadata]
-
-
-def reorder(tflite, order):
-    """The .tflite file `tflite` (bytes) with its operators run in `order`: lifetime node names
-    (`lifetime.arch_order`: a layer's output tensor is its name, the tensors inside it NAME/0,
-    NAME/1, ...). Each operator is matched to its layer through its output tensor's name, and
-    the k-th operator of a layer to its k-th tensor; the operators are then sorted
-    topologically, the ready one earliest in `order` first, so a valid `order` is followed
-    exactly, and an operator that matches nothing (the converter's own) runs once it is ready.
-    The tensors the operators compute are renumbered in the new order (`_renumber`), and the
-    arena is laid out offline (`_plan_offline`); weights and everything else stay as they
-    are."""
-    import flatbuffers
-    schema = _schema()
-    model = schema.ModelT.InitFromObj(schema.Model.GetRootAs(tflite, 0))
-    graph = model.subgraphs[0]
-    rank = {name: i for i, name in enumerate(order)}
-    layers = {name.split("/")[0] for name in order}
-    by_layer = {}
-    for j, op in enumerate(graph.operators):
-        name = _layer(graph.tensors[op.outputs[0]].name.decode(), layers)
-        by_layer.setdefault(name, []).append(j)
-    priority = [-1] * len(graph.operators)  # unmatched: as soon as ready
-    for name, ops in by_layer.items():
-        if name is None:
-            continue
-        inner = sorted((n for n in rank if n.split("/")[0] == name), key=rank.get)
-        for k, j in enumerate(ops):
-            priority[j] = rank[inner[k]] if len(inner) == len(ops) else rank[name]
-    producer = {t: j for j, op in enumerate(graph.operators) for t in op.outputs}
-    waiting = [{producer[t] for t in op.inputs if t in producer} for op in graph.operators]
-    done, ready, operators = set(), [], []
-    while len(operators) < len(graph.operators):
-        ready = [j for j in range(len(graph.operators))
-                 if j not in done and waiting[j] <= done]
-        j = min(ready, key=lambda j: (priority[j], j))
-        done.add(j)
-        operators.append(graph.operators[j])
-    graph.operators = operators
-    _renumber(model, graph)
-    _plan_offline(model, graph)
-    builder = flatbuffers.Builder(len(tflite) + 1024)
-    builder.Finish(model.Pack(builder), file_identifier=b"TFL3")
-    return bytes(builder.Output())
 
 
 # ---------------------------------------------------------------------------------------------
@@ -382,32 +271,66 @@ def measure_network(name, build, representative, out_dir, done, log):
 # The whole export
 # ---------------------------------------------------------------------------------------------
 
-def _arrays(data, split, keep=None):
-    """(normalized images, labels) of a split as numpy arrays; with `keep` (sorted indices),
-    only those examples, so that a sample of a large split is never held whole."""
+def _arrays(split, keep=None):
+    """(raw images as float32 pixels, labels) of a split as numpy arrays; with `keep` (sorted
+    indices), only those examples, so that a sample of a large split is never held whole."""
     images, labels, begin = [], [], 0
-    for x, y in pipelines.eval_pipeline(data, split, 256):
+    for x, y in split.batch(256):
         rows = slice(None) if keep is None else keep[(keep >= begin) &
                                                       (keep < begin + len(y))] - begin
-        images.append(x.numpy()[rows])
+        images.append(x.numpy()[rows].astype(np.float32))
         labels.append(y.numpy()[rows])
         begin += len(y)
     return np.concatenate(images), np.concatenate(labels)
 
 
 def representative_set(data, n, seed):
-    """A seeded sample of n normalized training images (fewer if the split is smaller)."""
+    """A seeded sample of n raw training images (fewer if the split is smaller): what calibrates
+    a `deployable` model."""
     pick = np.random.default_rng(seed).permutation(data.num_train)[:n]
-    return _arrays(data, data.train, np.sort(pick))[0]
+    return _arrays(data.train, np.sort(pick))[0]
 
 
-def optimal_plan(arch, filters, input_shape=(32, 32, 3), num_classes=10):
+def deployable(model, mean, std):
+    """`model` (network.build_model's, which takes normalized images) behind a layer named
+    NORMALIZE that normalizes raw pixels as training did, (x - mean) / std per channel
+    (pipelines.normalize, `mean` and `std` in pixel units: inputs.Data's): the model export()
+    converts, whose input is the raw image. Its own memory is `normalization_part`'s."""
+    import keras
+    image = keras.Input(model.input_shape[1:], name="image")
+    normalized = keras.layers.Lambda(lambda x: pipelines.normalize(x, mean, std),
+                                     name=NORMALIZE)(image)
+    return keras.Model(image, model(normalized), name="deployed")
+
+
+def normalization_part(input_shape):
+    """The tensors TFLite makes of `deployable`'s normalization, as a part for graph.join: the
+    raw image (the model's input), x - mean (SUB), and its product with 1 / std (MUL: the
+    converter's form of the division), which the stem reads. Its constants (2 x C values) are
+    not counted as parameters."""
+    shape = tuple(input_shape)
+    return [graph.Node("image", shape), graph.Node(f"{NORMALIZE}/0", shape, (0,)),
+            graph.Node(NORMALIZE, shape, (1,))], 2
+
+
+def deployed_graph(arch, filters, input_shape=(32, 32, 3), num_classes=10):
+    """The tensors (primitives) of the exported model: `normalization_part`, then the network's
+    (graph.arch_graph) reading its output."""
+    nodes = graph.arch_graph(arch, filters, input_shape, num_classes, primitives=True)
+    return graph.join([normalization_part(input_shape), (nodes, len(nodes) - 1)])
+
+
+def optimal_plan(arch, filters, input_shape=(32, 32, 3), num_classes=10, normalized=False):
     """(node names in lifetime.arch_order's memory-optimal order, the arena bytes of
-    tflm.best_plan for that order at 1 byte per value): what `reorder` writes and what
-    TFLM should then allocate."""
+    tflm.best_plan for that order at 1 byte per value): what tflite_order.reorder writes and
+    what TFLM should then allocate. `normalized`: of the `deployable` model, its normalization
+    run first."""
     order = [name for part in lifetime.arch_order(arch, filters, input_shape, num_classes)
              for name in part]
     nodes = graph.arch_graph(arch, filters, input_shape, num_classes, primitives=True)
+    if normalized:
+        nodes = deployed_graph(arch, filters, input_shape, num_classes)
+        order = [node.name for node in normalization_part(input_shape)[0][1:]] + order
     index = {node.name: k for k, node in enumerate(nodes)}
     return order, tflm.planned_arena(nodes, 1, [0] + [index[name] for name in order],
                                          best=True)
@@ -426,12 +349,13 @@ def predicted(memory_of, nodes):
                 analytic_param_bytes=tflm.int8_param_bytes(nodes))
 
 
-def measure(model, prediction, representative, out_dir, test=None, order=None):
+def measure(model, prediction, representative, out_dir, test=None, order=None, pixels=False):
     """Convert a Keras model to out_dir's two .tflite files and measure them: a dict of
-    Exported's fields but `trained` and `filters`. `prediction`: `predicted(...)`; `test`:
-    (normalized images, labels) or None; `order`: node names to run the operators in
-    (`reorder`), None for the converter's order."""
-    float_path, int8_path = convert(model, representative, out_dir)
+    Exported's fields but `trained`, `filters` and `tensor_arena_bytes`. `prediction`:
+    `predicted(...)`; `representative` and `test` (or None): images as `model` takes them (and
+    labels); `order`: node names to run the operators in (tflite_order.reorder), None for the
+    converter's order; `pixels`: as in `convert`."""
+    float_path, int8_path = convert(model, representative, out_dir, pixels)
     with open(float_path, "rb") as f:
         float32 = f.read()
     with open(int8_path, "rb") as f:
@@ -440,7 +364,7 @@ def measure(model, prediction, representative, out_dir, test=None, order=None):
     if order is not None:
         measured.update(schedule="optimal",
                         converter_order_head_bytes=tflm_arena(int8)["head"])
-        float32, int8 = reorder(float32, order), reorder(int8, order)
+        float32, int8 = (tflite_order.reorder(data, order) for data in (float32, int8))
         for path, data in ((float_path, float32), (int8_path, int8)):
             with open(path, "wb") as f:
                 f.write(data)
@@ -459,9 +383,10 @@ def measure(model, prediction, representative, out_dir, test=None, order=None):
 
 def export(arch, data, out_dir, filters, model=None, representative=200, seed=0,
            schedule="strict", log=print):
-    """Convert `model` (or, if None, `arch` built untrained with `seed`) to out_dir's two .tflite
-    files, their operators in `schedule`'s order, measure them in TFLM and against lifetime.py,
-    and write out_dir/export.json."""
+    """Convert `model` (or, if None, `arch` built untrained with `seed`), normalization included
+    (`deployable`), to out_dir's two .tflite files, their operators in `schedule`'s order,
+    measure them in TFLM and against lifetime.py, and write out_dir/export.json and the int8
+    model for firmware (out_dir/model_data.cc and .h: firmware.write)."""
     import keras
     trained = model is not None
     if not trained:
@@ -475,12 +400,23 @@ def export(arch, data, out_dir, filters, model=None, representative=200, seed=0,
     prediction = predicted(
         lambda s: lifetime.arch_memory(arch, filters, 1, s, shape, classes),
         graph.arch_graph(arch, filters, shape, classes, primitives=True))
+    # The head holds the normalization's tensors too: the network's prediction replaced.
+    prediction["planned_arena_bytes"] = tflm.planned_arena(
+        deployed_graph(arch, filters, shape, classes), 1)
     order = None
     if schedule == "optimal":
-        order, prediction["planned_arena_bytes"] = optimal_plan(arch, filters, shape, classes)
-    result = Exported(trained=trained, filters=filters, **measure(
-        model, prediction, representative_set(data, representative, seed), out_dir,
-        _arrays(data, data.test) if trained else None, order))
+        order, prediction["planned_arena_bytes"] = optimal_plan(arch, filters, shape, classes,
+                                                                normalized=True)
+    measured = measure(deployable(model, data.mean, data.std), prediction,
+                       representative_set(data, representative, seed), out_dir,
+                       _arrays(data.test) if trained else None, order, pixels=True)
+    int8_path = os.path.join(out_dir, "model_int8.tflite")
+    arena = firmware.smallest_arena(int8_path, measured["tflm_arena_total_bytes"])
+    with open(int8_path, "rb") as f:
+        firmware.write(f.read(), arena, out_dir)
+    log(f"wrote {firmware.SOURCE} and {firmware.HEADER}: {firmware.MODEL_ARRAY} "
+        f"{measured['tflite_int8_bytes']:,} B, {firmware.ARENA_SIZE} {arena:,} B")
+    result = Exported(trained=trained, filters=filters, tensor_arena_bytes=arena, **measured)
     with open(os.path.join(out_dir, "export.json"), "w") as f:
         json.dump(dataclasses.asdict(result), f, indent=1)
     return result

@@ -43,9 +43,11 @@ def train_final(out, data, arch, memory, config, train_config, log=print, deploy
 
 
 def deploy_final(out, data, arch, final, config, train_config, log=print):
-    """The trained final network as final/model_float32.tflite and model_int8.tflite, its
-    operators in the memory-optimal order if the search used that schedule, measured in
-    TFLite-Micro (export.py); `final` with `deployed` set, written to final/result.json."""
+    """The trained final network as final/model_float32.tflite and model_int8.tflite (taking
+    raw pixels: the normalization of `data` inside), its operators in the memory-optimal
+    order if the search used that schedule, measured in TFLite-Micro, and the int8 model as a C
+    array for firmware, final/model_data.cc and model_data.h with the arena size (export.py);
+    `final` with `deployed` set, written to final/result.json."""
     import export
     log("final: exporting to TFLite (int8) and measuring its TFLite-Micro arena")
     model, _ = train.load_model(out.final_model_path)

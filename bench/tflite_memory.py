@@ -27,6 +27,7 @@ import grow_trim
 import guard
 import lifetime
 import network
+import tflite_order
 from reproduce import baselines
 from reproduce import report
 
@@ -124,7 +125,7 @@ def reordered(archs, done, filters, out_dir):
     """A row per search network whose operators export.py --schedule=optimal would run in
     another order or lay out in a smaller arena than TFLM's own planner: the TFLM head of the
     converter's file beside that of the same file reordered and planned offline (no new
-    conversion: export.reorder on the int8 file kept)."""
+    conversion: tflite_order.reorder on the int8 file kept)."""
     rows = []
     for name, arch in archs.items():
         row = done.get(name)
@@ -135,7 +136,7 @@ def reordered(archs, done, filters, out_dir):
             continue
         folder = os.path.join(out_dir, "".join(c if c.isalnum() else "_" for c in name))
         with open(os.path.join(folder, "model_int8.tflite"), "rb") as f:
-            head = export.tflm_arena(export.reorder(f.read(), names))["head"]
+            head = export.tflm_arena(tflite_order.reorder(f.read(), names))["head"]
         rows.append([name, lifetime.arch_memory(arch, filters, 1, "strict").activation_bytes,
                      lifetime.arch_memory(arch, filters, 1, "optimal").activation_bytes,
                      row["tflm_arena_head_bytes"], predicted, head,

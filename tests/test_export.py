@@ -1,8 +1,12 @@
-"""export.py: a network as float32 and int8 TFLite files, what TFLite-Micro allocates for it, and
-lifetime.py's prediction of both. Tiny networks (width 4, 16x16 images): a conversion still
-costs seconds, so each file here is converted once."""
+"""export.py: a network as float32 and int8 TFLite files taking raw pixels, what TFLite-Micro
+allocates for it, lifetime.py's prediction of both, and the int8 model as a C array for firmware
+(firmware.py). Tiny networks (width 4, 16x16 images): a conversion still costs seconds, so each
+file here is converted once."""
 import json
 import os
+import re
+import shutil
+import subprocess
 
 import numpy as np
 import pipelines
@@ -11,9 +15,12 @@ import pytest
 from conftest import assert_one_line_error, run_mains, run_script
 import cells
 import export
+import firmware
 import graph
 import lifetime
 import network
+import tflite_order
+import tflm
 
 THREE_CELLS = "examples/three_cells.json"  # a block whose optimal order beats the program order
 SHAPE, CLASSES, WIDTH = (16, 16, 3), 4, 4
@@ -55,13 +62,21 @@ def test_a_trained_network_exports_and_its_int8_model_computes_what_keras_does(
     # int8 quantization changes at most 2 of the 16 test images' predicted class.
     assert abs(measured["int8_test_accuracy"] - measured["float_test_accuracy"]) <= 2 / 16
     data = inputs.load_data(f"npz:{tiny_npz}", val_fraction=0.25)
-    images = np.concatenate([x.numpy() for x, _ in pipelines.eval_pipeline(data, data.test, 16)])
+    normalized = np.concatenate([x.numpy()
+                                 for x, _ in pipelines.eval_pipeline(data, data.test, 16)])
+    pixels = np.concatenate([x.numpy() for x, _ in data.test.batch(16)])
     model, _ = train.load_model(str(folder.parent / "trained" / "model.keras"))
-    keras_classes = model.predict(images, verbose=0).argmax(-1)
+    keras_classes = model.predict(normalized, verbose=0).argmax(-1)
+    # The files take raw pixels (the normalization is inside them): the int8 input is
+    # pixel - 128, and export.predict quantizes with the file's own scale and zero point.
+    from ai_edge_litert.interpreter import Interpreter
+    with open(folder / "model_int8.tflite", "rb") as f:
+        source = Interpreter(model_content=f.read()).get_input_details()[0]
+    assert source["dtype"] == np.int8 and source["quantization"] == (1.0, -128)
     classes = {}
     for kind in ("float32", "int8"):
         with open(folder / f"model_{kind}.tflite", "rb") as f:
-            classes[kind] = export.predict(f.read(), images)
+            classes[kind] = export.predict(f.read(), pixels.astype(np.float32))
     # The float32 file computes Keras's function (a near tie may flip one class in float
     # rounding); int8 changes at most 2 of the 16 predictions.
     assert (classes["float32"] == keras_classes).sum() >= 15
@@ -80,8 +95,12 @@ def test_the_optimal_order_and_its_offline_plan_are_what_tflm_allocates(exported
         lifetime.arch_memory(arch, WIDTH, 1, "strict", SHAPE, CLASSES).activation_bytes,
         lifetime.arch_memory(arch, WIDTH, 1, "optimal", SHAPE, CLASSES).activation_bytes)
     assert measured["schedule"] == "optimal"
-    assert measured["converter_order_head_bytes"] == lifetime.arch_memory(
-        arch, WIDTH, 1, "tflm", SHAPE, CLASSES).activation_bytes
+    # The normalization's tensors (the raw image, x - mean) fit where the network leaves room:
+    # the prediction with them is the network's, here and for the optimal order.
+    deployed = export.deployed_graph(arch, WIDTH, SHAPE, CLASSES)
+    assert measured["converter_order_head_bytes"] == tflm.planned_arena(deployed, 1) == \
+        lifetime.arch_memory(arch, WIDTH, 1, "tflm", SHAPE, CLASSES).activation_bytes
+    assert measured["planned_arena_bytes"] == export.optimal_plan(arch, WIDTH, SHAPE, CLASSES)[1]
     assert measured["tflm_arena_head_bytes"] == measured["planned_arena_bytes"]
     assert measured["tflm_arena_head_bytes"] < measured["converter_order_head_bytes"]
     # The reordered, offline-planned file computes what the same file in program order does:
@@ -89,8 +108,7 @@ def test_the_optimal_order_and_its_offline_plan_are_what_tflm_allocates(exported
     from tflite_micro.python.tflite_micro import runtime
     with open(folder / "model_int8.tflite", "rb") as f:
         optimal = f.read()
-    nodes = graph.arch_graph(arch, WIDTH, SHAPE, CLASSES, primitives=True)
-    program = export.reorder(optimal, [n.name for n in nodes[1:]])
+    program = tflite_order.reorder(optimal, [n.name for n in deployed[1:]])
     image = np.random.default_rng(0).integers(-128, 128, (1, *SHAPE), dtype=np.int8)
     outputs = []
     for tflite in (optimal, program):
@@ -138,3 +156,62 @@ def test_bad_input_is_one_line(exported, tmp_path):
     for result, (_, expected) in zip(run_mains("export.py", *(args for args, _ in cases)),
                                      cases):
         assert_one_line_error(result, expected)
+
+
+def _c_array(source):
+    """The bytes of firmware.MODEL_ARRAY and the value of MODEL_LENGTH, read back from
+    model_data.cc's text."""
+    body = re.search(rf"{firmware.MODEL_ARRAY}\[\] = \{{(.*?)\}};", source, re.S).group(1)
+    length = re.search(rf"{firmware.MODEL_LENGTH} = (\d+);", source).group(1)
+    return bytes(int(value, 16) for value in body.replace(",", " ").split()), int(length)
+
+
+CHECK_MAIN = r"""
+#include <cstdio>
+#include "model_data.h"
+int main() {
+  unsigned long sum = 0;
+  for (unsigned int i = 0; i < g_model_len; ++i) sum += g_model[i];
+  std::printf("%u %lu %d %d\n", g_model_len, sum,
+              static_cast<int>(reinterpret_cast<unsigned long>(g_model) % 16), kTensorArenaSize);
+}
+"""
+
+
+def test_the_c_array_is_the_model_byte_for_byte_and_compiles_with_its_header(tmp_path):
+    model = bytes(np.random.default_rng(0).integers(0, 256, 1000, dtype=np.uint8))
+    source_path, header_path = firmware.write(model, 4096, str(tmp_path))
+    source, header = open(source_path).read(), open(header_path).read()
+    assert _c_array(source) == (model, len(model))
+    assert f"alignas({tflm.TFLM_ALIGNMENT}) const unsigned char {firmware.MODEL_ARRAY}[]" in source
+    assert f'#include "{firmware.HEADER}"' in source  # gives the consts external linkage
+    # The header declares what the source defines, and the arena size.
+    assert f"extern const unsigned char {firmware.MODEL_ARRAY}[];" in header
+    assert f"extern const unsigned int {firmware.MODEL_LENGTH};" in header
+    assert f"constexpr int {firmware.ARENA_SIZE} = 4096;" in header
+    with pytest.raises(ValueError, match="arena: 4100 B is not a multiple of 16"):
+        firmware.write(model, 4100, str(tmp_path))
+    compiler = shutil.which("c++")
+    if compiler is None:
+        pytest.skip("no C++ compiler (c++) on this machine")
+    (tmp_path / "check.cc").write_text(CHECK_MAIN)
+    subprocess.run([compiler, "-std=c++11", "-Wall", "-Werror", "-o", str(tmp_path / "check"),
+                    source_path, str(tmp_path / "check.cc")], check=True, cwd=tmp_path)
+    printed = subprocess.run([str(tmp_path / "check")], capture_output=True, text=True,
+                             check=True).stdout.split()
+    assert printed == [str(len(model)), str(sum(model)), "0", "4096"]
+
+
+@pytest.mark.slow
+def test_the_exported_c_array_is_the_int8_file_and_tflm_runs_it_in_its_arena(exported):
+    measured, folder = exported
+    int8 = (folder / "model_int8.tflite").read_bytes()
+    assert _c_array((folder / firmware.SOURCE).read_text()) == (int8, len(int8))
+    arena = measured["tensor_arena_bytes"]
+    assert f"constexpr int {firmware.ARENA_SIZE} = {arena};" in \
+        (folder / firmware.HEADER).read_text()
+    # The smallest arena TFLM runs the model in: at least what it reports allocated (head +
+    # tail), and 16 B less is too small.
+    assert arena % 16 == 0 and arena >= measured["tflm_arena_total_bytes"]
+    assert firmware._runs(str(folder / "model_int8.tflite"), arena)
+    assert not firmware._runs(str(folder / "model_int8.tflite"), arena - 16)
