@@ -227,8 +227,9 @@ def record(search, round_record):
         tf.summary.scalar("best/activation_bytes", best.activation_bytes)
     writer.flush()
     pareto.write(out, search.state.records, None, search.config, search.front_png)
-    search.log(f"round {round_record.round} done: best y {round_record.best_y:+.4f}, val acc "
-               f"{best.accuracy:.4f}, p {best.param_bytes / 2**20:.3f} MiB, "
+    search.log(f"round {round_record.round} done: best y {round_record.best_y:+.4f}, "
+               f"{ACCURACY[search.config.space]} {best.accuracy:.4f}, "
+               f"p {best.param_bytes / 2**20:.3f} MiB, "
                f"r {best.activation_bytes / 2**20:.3f} MiB"
                + ("" if round_record.improved else "; no candidate improves y, base kept"))
 
@@ -318,10 +319,13 @@ def run_round(search, round_index, progress):
 
 
 
+ACCURACY = {"memnas": "val acc", "nb201": "table acc"}  # nb201: looked up in the table
+
+
 def _progress(record, n, total, space="memnas"):
     if not record.ok:
         return f"  [{n}/{total}] {record.status} ({record.seconds:.1f}s)"
-    accuracy = "val acc" if space == "memnas" else "table acc"  # nb201: looked up
+    accuracy = ACCURACY[space]
     return (f"  [{n}/{total}] {accuracy} {record.val_accuracy:.4f}  "
             f"p {record.param_bytes / 2**20:.3f} MiB  "
             f"r {record.activation_bytes / 2**20:.3f} MiB  y {record.y:+.4f}  "

@@ -286,7 +286,7 @@ def main(argv):
                 summary = run(FLAGS.out_dir, data, config, train_config, base, evaluator, log,
                               front_png=FLAGS.front_png, deploy=FLAGS.export_final)
     best, ref = summary.best, summary.round0_best
-    accuracy = "val acc" if FLAGS.space == "memnas" else "table acc"
+    accuracy = rounds.ACCURACY[FLAGS.space]
     print(f"final network ({FLAGS.out_dir}/best_arch.json): {accuracy} {best.accuracy:.4f}, "
           f"p {best.param_bytes / 2**20:.3f} MiB, r {best.activation_bytes / 2**20:.3f} MiB; "
           f"round-0 best: {accuracy} {ref.accuracy:.4f}, p {ref.param_bytes / 2**20:.3f} MiB, "

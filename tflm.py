@@ -43,7 +43,7 @@ def place(sizes, first, last, key=None):
 
     TFLite-Micro's greedy planner (tensorflow/lite/micro/memory_planner/greedy_memory_planner.cc)
     takes the largest first, ties in reverse tensor order; the converter numbers tensors in the
-    order it runs them (export.reorder renumbers them in the order it writes), hence the key
+    order it runs them (tflite_order.reorder renumbers them in the order it writes), hence the key
     (-size, -first step)."""
     key = key or (lambda b: (-sizes[b], -first[b]))
     placed, offsets = [], [0] * len(sizes)  # placed: (offset, buffer), sorted by offset
