@@ -32,6 +32,7 @@ import time
 
 from absl import app
 from absl import flags
+from absl import logging
 import tensorflow as tf
 
 import cells
@@ -233,6 +234,12 @@ def run(out_dir, data, config, train_config, base=None, evaluator=None, log=prin
 def main(argv):
     del argv
     FLAGS = flags.FLAGS
+    if not FLAGS["verbosity"].present:
+        # A search builds, traces and exports many models: TensorFlow's INFO lines (absl's
+        # default) and its retracing warnings would bury the search's own lines. --verbosity=0
+        # brings them back.
+        logging.set_verbosity(logging.WARNING)
+        tf.get_logger().setLevel("ERROR")
     with guard.one_line_errors("search.py"):
         budgets = {}
         for name in ("max_param_bytes", "max_activation_bytes"):

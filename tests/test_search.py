@@ -436,6 +436,10 @@ def test_with_patience_rounds_that_improve_nothing_keep_the_base_and_try_new_can
 @pytest.mark.slow
 def test_a_whole_search_writes_every_output(finished):
     out_dir, result = finished
+    # TensorFlow's INFO lines and retracing warnings stay out of a search's output.
+    for noise in ("Assets written", "signature_serialization", "triggered tf.function "
+                  "retracing"):
+        assert noise not in result.stdout + result.stderr
     run = readers.load_run(out_dir)
     assert [c.round for c in run.candidates] == [0, 0, 1, 1]
     for c in run.candidates:
