@@ -133,3 +133,18 @@ def npz(tmp_path_factory):
 def tiny_data(npz):
     import inputs  # here, not at the top: some tests check what importing a module loads
     return inputs.load_data(f"npz:{npz[0]}", val_fraction=0.25, train_examples=24)
+
+
+# The files that take longest on the development machine (their slowest tests: a whole search
+# killed and resumed through Ray, TFLite conversions, the benchmarks' smoke runs), first: with
+# `--dist loadfile` each file runs on one process in this order, so none of them starts last
+# and keeps one process busy while the other has nothing left.
+SLOWEST_FILES = ("test_search.py", "test_export.py", "test_nb201_search.py", "test_parallel.py",
+                 "test_proxy_fidelity.py", "test_reproduce_controller.py")
+
+
+def pytest_collection_modifyitems(items):
+    def rank(item):
+        name = os.path.basename(str(item.fspath))
+        return SLOWEST_FILES.index(name) if name in SLOWEST_FILES else len(SLOWEST_FILES)
+    items.sort(key=rank)  # stable: each file's own order is kept
