@@ -106,7 +106,9 @@ def load_data(dataset, data_dir=None, val_fraction=0.1, train_examples=None, see
     """
     size = _size_pair(input_size)
     data = _load(dataset, data_dir, val_fraction, train_examples, seed, input_size, size, log)
-    return data if size is None else dataclasses.replace(data, name=f"{data.name}@{images.hxw(size)}")
+    if size is None:
+        return data
+    return dataclasses.replace(data, name=f"{data.name}@{images.hxw(size)}")
 
 
 def _load(dataset, data_dir, val_fraction, train_examples, seed, input_size, size, log):
@@ -119,7 +121,8 @@ def _load(dataset, data_dir, val_fraction, train_examples, seed, input_size, siz
     if dataset.startswith("npz:"):
         x_train, y_train, x_test, y_test = _read_npz(dataset[len("npz:"):])
         if size is not None and x_train.shape[1:3] != size:
-            log(f"{dataset}: images of {images.hxw(x_train.shape[1:3])} resized to {images.hxw(size)}")
+            log(f"{dataset}: images of {images.hxw(x_train.shape[1:3])} resized to "
+                f"{images.hxw(size)}")
             (x_train, y_train), (x_test, y_test) = (
                 _in_memory(tf.data.Dataset.from_tensor_slices(arrays), size)
                 for arrays in ((x_train, y_train), (x_test, y_test)))

@@ -316,7 +316,8 @@ class OutDir:
         return Selection.from_json(guard.read_json(path)) if os.path.exists(path) else None
 
     def write_selection(self, selection):
-        guard.write_json(self.file(f"selected_round{selection.round:02d}.json"), selection.to_json())
+        guard.write_json(self.file(f"selected_round{selection.round:02d}.json"),
+                         selection.to_json())
 
     def save_base(self, arch, round_index):
         """The network kept after `round_index`: base_round{NN}.json with NN = round_index + 1

@@ -69,7 +69,8 @@ def sample_cells(n, seed):
 
 def predicted(cell):
     """{SCHEDULE: r at 1 byte per value} and the int8 parameter bytes of `cell`'s network."""
-    parts = {False: nb201_graph.network_parts(cell), True: nb201_graph.network_parts(cell, primitives=True)}
+    parts = {False: nb201_graph.network_parts(cell),
+             True: nb201_graph.network_parts(cell, primitives=True)}
     r = {s: lifetime.parts_memory(parts[s in lifetime.DEPLOYED], 1, s).activation_bytes
          for s in SCHEDULES}
     return r, nb201_graph.int8_param_bytes(graph.join(parts[True]))

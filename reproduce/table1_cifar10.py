@@ -309,8 +309,9 @@ def trained_rows(out_dir, memnas, prepared, bytes_per_value, schedule, smoke, lo
 def run(out_dir, runs=None, bytes_per_value=4, schedule="paper", smoke=False, log=print,
         training=None):
     """Table 1: prints the paper's columns beside ours, writes table1_cifar10.json and .png;
-    returns the rows (dicts with model, paper and ours). training: a baseline_training.Training to also train
-    the narrowed baselines (--train_baselines), or None."""
+    returns the rows (dicts with model, paper and ours). training: a
+    baseline_training.Training to also train the narrowed baselines (--train_baselines), or
+    None."""
     if bytes_per_value < 1:
         raise ValueError(f"--bytes must be at least 1, got {bytes_per_value}")
     found = sweep.find_runs(runs) if runs else []

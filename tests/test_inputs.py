@@ -524,7 +524,8 @@ def test_cached_pipelines_give_the_batches_of_uncached_ones(tiny_data):
         for (x, y), (x0, y0) in zip(cached, uncached, strict=True):
             np.testing.assert_array_equal(x.numpy(), x0.numpy())
             np.testing.assert_array_equal(y.numpy(), y0.numpy())
-    cached, uncached = (pipelines.eval_pipeline(data, data.test, 4) for data in (tiny_data, streamed))
+    cached, uncached = (pipelines.eval_pipeline(data, data.test, 4)
+                        for data in (tiny_data, streamed))
     for _ in range(2):
         for (x, y), (x0, y0) in zip(cached, uncached, strict=True):
             np.testing.assert_array_equal(x.numpy(), x0.numpy())
