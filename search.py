@@ -83,7 +83,7 @@ def define_flags():
                       "How a round picks its k: memnas (the SCC), memory (the memory terms of "
                       "Eq. 4 only) or random (seeded).")
     recipes.define_recipe_flags(epochs_help="per candidate (with --inherit: fine-tuning epochs; "
-                              "round 0 trains from scratch)")
+                                "round 0 trains from scratch)")
     flags.DEFINE_bool("inherit", defaults.inherit, "Candidates start from their base's trained "
                       "weights (network morphism, inherit.py) instead of from scratch.")
     flags.DEFINE_integer("final_epochs", defaults.final_epochs, "Train the final network from "
@@ -200,9 +200,9 @@ def run(out_dir, data, config, train_config, base=None, evaluator=None, log=prin
         None if base is None else spaces.of(config.space).key(base)), MAY_CHANGE, log)
     if getattr(data, "class_names", ()):  # what the network's outputs mean, for a deployment
         guard.write_json(out.file("class_names.json"), list(data.class_names))
-    search = rounds.Search(out, rounds.State(out.candidates()), config, data, train_config.filters,
-                    evaluator, base, tf.summary.create_file_writer(out.tensorboard_dir),
-                    front_png, log)
+    search = rounds.Search(out, rounds.State(out.candidates()), config, data,
+                           train_config.filters, evaluator, base,
+                           tf.summary.create_file_writer(out.tensorboard_dir), front_png, log)
     start = time.time()
     progress, front_written = replay(out.rounds(), config.patience), False
     meter = meters.Meter(config.rounds - progress.rounds, " rounds")  # those left to run

@@ -177,10 +177,10 @@ def train(arch, data, config, model_path=None, evaluate_test=False, start=None):
                 recalibrate_batchnorm(model, pipelines.train_pipeline(data, config),
                                       config.bn_recalibration)
             val_accuracy = _accuracy(model, pipelines.eval_pipeline(data, data.val,
-                                                                 config.batch_size))
+                                                                    config.batch_size))
             if evaluate_test:
                 test_accuracy = _accuracy(model, pipelines.eval_pipeline(data, data.test,
-                                                                      config.batch_size))
+                                                                         config.batch_size))
             if model_path is not None:
                 save_model(model, arch, str(model_path))
     except Exception as e:  # a bad candidate is a result to record, not a crash

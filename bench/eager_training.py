@@ -45,7 +45,7 @@ def compare(archs, data, epochs, filters):
         accuracy = {}
         for eager in (False, True):  # interleaved, so drift in machine speed hits both
             config = recipes.TrainConfig(epochs=epochs, filters=filters, verbose=0,
-                                       run_eagerly=eager)
+                                         run_eagerly=eager)
             start = time.perf_counter()
             result = train.train(arch, data, config)
             seconds[eager].append(time.perf_counter() - start)

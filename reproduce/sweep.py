@@ -116,7 +116,7 @@ def synthetic_search(out_dir, lambda_, rounds=3, k=8, filters=8, strategy="memor
     "random" draws k per round, so that they span the whole range of y (Table 3 ranks them).
     pareto.json is written, pareto.png not (drawing would take most of the time)."""
     config = search_config.SearchConfig(lambda_=lambda_, rounds=rounds, k=k, strategy=strategy,
-                                  seed=seed, final_epochs=0)
+                                        seed=seed, final_epochs=0)
     search.run(out_dir, SyntheticData(), config, recipes.TrainConfig(filters=filters, verbose=0),
                evaluator=StandInEvaluator(filters), log=lambda line: None, front_png=False)
     return readers.load_run(out_dir)

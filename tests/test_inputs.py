@@ -422,7 +422,7 @@ def test_train_pipeline_drops_a_last_partial_batch(tiny_data, batch_size, sizes)
 
 def augmented(image, pad=0, cutout=0, seeds=range(40)):
     return [pipelines.augment(image, tf.constant([s, 7], tf.int64), image.shape[:2], pad,
-                          cutout).numpy() for s in seeds]
+                              cutout).numpy() for s in seeds]
 
 
 def test_random_crop_is_a_window_of_the_padded_image():

@@ -135,7 +135,7 @@ def test_an_out_dir_from_before_memory_budgets_resumes_without_one(tmp_path):
     out.start(CONFIG, log=quiet)
     (tmp_path / "config.json").write_text(json.dumps(old))
     budget = records.RunConfig(search_config.SearchConfig(lambda_=0.5, rounds=3, k=2,
-                                                    max_param_bytes=10_000),
+                                                          max_param_bytes=10_000),
                                CONFIG.train, CONFIG.data, CONFIG.evaluation)
     # A budget changes which candidates are ranked: a resume may not change it.
     with pytest.raises(ValueError, match=r"search.max_param_bytes: None before, 10000 now"):

@@ -191,7 +191,7 @@ def test_the_search_writes_its_pareto_front_every_round(tmp_path):
             after_round0.extend(json.load(open(tmp_path / "pareto.json"))["points"])
 
     config = search_config.SearchConfig(lambda_=0.5, rounds=2, k=4, strategy="random", round0_k=8,
-                                  final_epochs=0)
+                                        final_epochs=0)
     search.run(str(tmp_path), Task(), config, recipes.TrainConfig(filters=FILTERS),
                evaluator=hashed_accuracy, log=log)
     assert [p["round"] for p in after_round0] == [0] * 8
