@@ -289,6 +289,13 @@ def head_tensors(shape, classes, folded):
 HEAD_BN = ("last_bn/mul", "last_bn")  # the last BatchNorm's MUL and ADD, when not folded
 
 
+def deployed_params(parts):
+    """The parameters of a network given as `network_parts(..., primitives=True)`: as the
+    converter writes them (BatchNorm folded, its own constants), which is p whatever the
+    schedule of r."""
+    return sum(node.params for nodes, _ in parts for node in nodes)
+
+
 def int8_param_bytes(nodes):
     """Parameter bytes of the network's tensors (`network_parts` with `primitives`, joined)
     deployed as int8, as the .tflite file stores them: tflm.int8_param_bytes for the convs and

@@ -149,13 +149,12 @@ def evaluate(search, round_index, selected, pre, base):
     job = evaluation.Job(round_index, tuple(todo), base, out.path, config.seed,
                          out.base_model_path(round_index) if config.inherit and base is not None
                          else None)
-    for outcome in search.evaluator(job):
+    for trained, outcome in enumerate(search.evaluator(job), start=1):
         if outcome.key not in by_key or outcome.key in found:
             raise RuntimeError(f"round {round_index}: the evaluator returned {outcome.key}, "
                                f"which it was not asked for or returned twice")
         found[outcome.key] = record = _finish(search, round_index, by_key[outcome.key],
                                               outcome, pre)
-        trained = sum(key in found for key in by_key)
         log(_progress(record, len(found), len(selected), config.space)
             + f"  (round {round_index}: {meter.line(trained)})")
     missing = [c.key for c in todo if c.key not in found]

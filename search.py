@@ -205,14 +205,14 @@ def run(out_dir, data, config, train_config, base=None, evaluator=None, log=prin
                            tf.summary.create_file_writer(out.tensorboard_dir), front_png, log)
     start = time.time()
     progress, front_written = replay(out.rounds(), config.patience), False
-    meter = meters.Meter(config.rounds - progress.rounds, " rounds")  # those left to run
+    resumed_at = progress.rounds
+    meter = meters.Meter(config.rounds - resumed_at, " rounds")  # those left to run
     while not progress.stopped and progress.rounds < config.rounds:
         round_record = rounds.run_round(search, progress.rounds, progress)
         if round_record is None:
             break
         progress, front_written = progress.after(round_record, config.patience), True
-        log(f"search: {meter.line(meter.total - (config.rounds - progress.rounds))} (if it "
-            "runs them all)")
+        log(f"search: {meter.line(progress.rounds - resumed_at)} (if it runs them all)")
         if progress.stopped:
             log(f"no candidate improved y in {progress.stalled} round(s) in a row "
                 f"(--patience={config.patience}): stopping")

@@ -81,12 +81,12 @@ class NB201:
         as lifetime.arch_memory does). reproduce/data/nb201_memory.csv has both."""
         del filters  # the benchmark's network has its own widths
         deployed = nb201_graph.network_parts(arch, data.num_classes, data.input_shape,
-                                       primitives=True)
+                                             primitives=True)
         parts = deployed if config.schedule in lifetime.DEPLOYED else \
             nb201_graph.network_parts(arch, data.num_classes, data.input_shape)
         found = lifetime.parts_memory(parts, config.bytes_per_value, config.schedule)
-        params = sum(node.params for nodes, _ in deployed for node in nodes)
-        return Stats(None, params * config.bytes_per_value, found.activation_bytes)
+        return Stats(None, nb201_graph.deployed_params(deployed) * config.bytes_per_value,
+                     found.activation_bytes)
 
     @staticmethod
     def to_json(arch):

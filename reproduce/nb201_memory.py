@@ -49,7 +49,7 @@ def row(cell, classes=10, input_shape=nb201.INPUT_SHAPE):
     """The CSV row of `cell` (an nb201.Cell), {column: value} in COLUMNS."""
     deployed = nb201_graph.network_parts(cell, classes, input_shape, primitives=True)
     parts = {False: nb201_graph.network_parts(cell, classes, input_shape), True: deployed}
-    params = sum(node.params for nodes, _ in deployed for node in nodes)
+    params = nb201_graph.deployed_params(deployed)
     out = {"arch": nb201.to_string(cell), "connected": int(nb201.connected(cell)),
            "params": params, "p_int8_bytes": nb201_graph.int8_param_bytes(graph.join(deployed)),
            "p_float32_bytes": 4 * params}
