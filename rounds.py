@@ -112,7 +112,7 @@ def select(search, round_index, candidates, pre):
     else:
         predictions, how = None, "memory terms of Eq. 4"
         if config.strategy == "memnas" and controller_ready:
-            controller = scc.Controller.load(out.controller_path)
+            controller = search.controller or scc.Controller.load(out.controller_path)
             predictions = controller.predict([c.arch for c in candidates])
             how = ("controller (predicted y)" if config.controller_target == "y" else
                    "controller (Eq. 4 of predicted accuracy and exact memory)")
@@ -201,8 +201,12 @@ def train_controller(search, round_index):
                 key=lambda record: (record.round, record.key))
     targets = [record.y if config.controller_target == "y" else record.val_accuracy
                for record in ok]
-    controller = scc.Controller(kind="scc", list_size=config.list_size,
-                                seed=config.seed + round_index, space=config.space)
+    if search.controller is None:
+        search.controller = scc.Controller(kind="scc", list_size=config.list_size,
+                                           seed=config.seed + round_index, space=config.space)
+    else:
+        search.controller.reinitialize(config.seed + round_index)
+    controller = search.controller
     controller.fit([record.arch for record in ok], targets, epochs=config.controller_epochs)
     controller.save(search.out.controller_path)
     search.log(f"round {round_index}: controller trained on {len(ok)} candidates")
@@ -258,7 +262,8 @@ class Search:
     """What the steps of a round share: the out_dir and what the search knows from it, the
     settings, the data and width the candidates are measured at, the evaluator that trains
     them, the --base network round 0 starts from (None: the one-cell networks), TensorBoard's
-    writer, whether to draw pareto.png, and where progress lines go."""
+    writer, whether to draw pareto.png, where progress lines go, and the controller, kept
+    between rounds so that its model is traced once (a resumed search loads it)."""
     out: records.OutDir
     state: State
     config: search_config.SearchConfig
@@ -269,6 +274,7 @@ class Search:
     writer: object = None
     front_png: bool = True
     log: typing.Callable = print
+    controller: object = None  # the SCC last trained in this process (scc.Controller)
 
 
 

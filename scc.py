@@ -259,7 +259,10 @@ class _Lists(keras.utils.PyDataset):
     """Training batches: each epoch the candidates are shuffled into new lists of `list_size`.
 
     Yields (tokens (B, L, T, D), y (B, L), weights (B, L)); the last list is padded with
-    all-zero candidates of weight 0. All lists share one T, so every batch has one shape.
+    all-zero candidates of weight 0, and the last batch with all-zero lists, so that every
+    batch of every fit has one shape (B = batch_size) as long as T stays: a controller
+    retrained each round traces its training step once (Controller.reinitialize). Padding
+    has weight 0, which the loss's weighted mean leaves out.
     """
 
     def __init__(self, tokens, y, list_size, batch_size, rng):
@@ -280,7 +283,9 @@ class _Lists(keras.utils.PyDataset):
         self.index = self.index.reshape(self.num_lists, self.list_size)  # (lists, L)
 
     def __getitem__(self, batch):
-        index = self.index[batch * self.batch_size:(batch + 1) * self.batch_size]  # (B, L)
+        index = np.full((self.batch_size, self.list_size), -1, np.int64)  # (B, L)
+        lists = self.index[batch * self.batch_size:(batch + 1) * self.batch_size]
+        index[:len(lists)] = lists
         real = index >= 0
         tokens = np.where(real[..., None, None], self.tokens[index], 0)  # (B, L, T, D)
         y = np.where(real, self.y[index], 0).astype(np.float32)  # (B, L)
@@ -318,6 +323,23 @@ class Controller:
         # weight initialization (and so the whole controller) repeatable.
         keras.utils.set_random_seed(seed)
         self.model = build_model(kind, units, learning_rate, jit_compile, DEPTHS[space], loss)
+
+    def reinitialize(self, seed):
+        """Back to the state of a new Controller of the same settings and `seed` (weights,
+        optimizer state, fits), keeping the model and so its traced training and scoring
+        functions: tracing them costs more than training on a round's few hundred candidates.
+        """
+        keras.utils.set_random_seed(seed)
+        fresh = build_model(self.kind, self.units, self.learning_rate, self.jit_compile,
+                            DEPTHS[self.space], self.loss)
+        self.model.set_weights(fresh.get_weights())
+        optimizer = self.model.optimizer
+        if optimizer.built:  # a new optimizer is built on its first step with zero state
+            fresh.optimizer.build(fresh.trainable_variables)
+            for variable, initial in zip(optimizer.variables, fresh.optimizer.variables):
+                variable.assign(initial)
+        self.seed, self.fits = seed, 0
+        self.y_mean, self.y_std = 0.0, 1.0
 
     @property
     def trained(self):

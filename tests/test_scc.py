@@ -247,6 +247,20 @@ def test_fit_is_deterministic_and_save_load_predicts_identically(synthetic, tmp_
     np.testing.assert_array_equal(loaded.predict(archs), first.predict(archs))
 
 
+def test_reinitialized_controller_trains_and_scores_as_a_new_one_of_its_seed():
+    """What lets a search keep one controller (one traced model) across its rounds."""
+    archs, y = cells.ROUND0[:12], np.linspace(0.0, 1.0, 12)
+    reused = scc.Controller("scc", list_size=4, seed=1)
+    reused.fit(archs[:8], y[:8], epochs=2, batch_size=2)
+    reused.reinitialize(2)
+    assert (reused.seed, reused.trained) == (2, False)
+    new = scc.Controller("scc", list_size=4, seed=2)
+    for ctrl in (reused, new):
+        ctrl.fit(archs, y, epochs=2, batch_size=2)  # 3 lists: the last batch is padded
+    np.testing.assert_array_equal(reused.predict(archs), new.predict(archs))
+    assert int(reused.model.optimizer.iterations) == int(new.model.optimizer.iterations) == 4
+
+
 def test_fit_errors():
     ctrl = scc.Controller("single", list_size=4)
     with pytest.raises(ValueError, match="3 candidates but y has shape"):
