@@ -26,7 +26,8 @@ model in TFLite-Micro and prints what it allocates beside what lifetime.py predi
   (tflite_order.reorder); `converter_order_head_bytes` is the head before.
 * With `--model` (a trained .keras file with its architecture beside it, as train.py and
   search.py write them): `float_test_accuracy` (Keras) and `int8_test_accuracy` (the int8 file
-  run by LiteRT on the test split). Without it an untrained network is measured, and says so.
+  run by LiteRT on the test split), and `int8_agreement`, the fraction of test images on which
+  the two predict the same class. Without it an untrained network is measured, and says so.
 
 The exported model takes the raw image: a layer (`deployable`) normalizes it as training did
 (pipelines.normalize with the training split's mean and std, pixel units) before the stem. The
@@ -108,6 +109,7 @@ class Exported:
     converter_order_head_bytes: int = None  # with --schedule=optimal: the head before reordering
     float_test_accuracy: float = None
     int8_test_accuracy: float = None
+    int8_agreement: float = None   # test images on which int8 and Keras predict one class
     tensor_arena_bytes: int = None  # firmware.ARENA_SIZE: the arena firmware allocates
 
 
@@ -376,8 +378,10 @@ def measure(model, prediction, representative, out_dir, test=None, order=None, p
     if test is not None:
         images, labels = test
         predicted = model.predict(images, batch_size=256, verbose=0).argmax(-1)
+        predicted_int8 = predict(int8, images)
         measured.update(float_test_accuracy=float((predicted == labels).mean()),
-                        int8_test_accuracy=float((predict(int8, images) == labels).mean()))
+                        int8_test_accuracy=float((predicted_int8 == labels).mean()),
+                        int8_agreement=float((predicted_int8 == predicted).mean()))
     return measured
 
 

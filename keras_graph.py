@@ -18,7 +18,8 @@ from graph import Node
 FUSED_LAYERS = ("BatchNormalization", "Activation", "ReLU", "LeakyReLU", "PReLU", "ELU",
                 "Softmax", "Dropout", "ZeroPadding2D", "Flatten", "Reshape", "Identity",
                 "Rescaling", "Normalization")
-_CONV_LAYERS = ("Conv1D", "Conv2D", "Conv3D", "DepthwiseConv2D", "SeparableConv2D", "Dense")
+_CONV_LAYERS = ("Conv1D", "Conv2D", "Conv3D", "DepthwiseConv2D", "SeparableConv2D", "Dense",
+                "StridedPointwise")  # pointwise.py's Conv2D
 
 
 def _call_node(model, op):

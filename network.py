@@ -24,9 +24,14 @@ def _keras_layers(spec, filters, stride, bn_momentum):
     strides = tuple(stride if axis in spec.strided else 1 for axis in (0, 1))
     # Keras refuses strides > 1 together with dilation > 1: subsample the stride-1 result.
     subsample = spec.dilation > 1 and max(strides) > 1
-    out = [layers.Conv2D(filters, spec.kernel, strides=(1, 1) if subsample else strides,
-                         dilation_rate=spec.dilation, padding="same", use_bias=False,
-                         kernel_initializer="he_normal"),
+    if spec.kernel == (1, 1) and max(strides) > 1:
+        import pointwise  # oneDNN's gradient of this convolution can crash: see there
+        conv = pointwise.StridedPointwise(filters, strides, kernel_initializer="he_normal")
+    else:
+        conv = layers.Conv2D(filters, spec.kernel, strides=(1, 1) if subsample else strides,
+                             dilation_rate=spec.dilation, padding="same", use_bias=False,
+                             kernel_initializer="he_normal")
+    out = [conv,
            layers.BatchNormalization(momentum=bn_momentum)] + ([layers.ReLU()] if spec.relu else [])
     return out + [layers.MaxPooling2D(1, strides)] if subsample else out
 

@@ -48,6 +48,7 @@ import inherit
 import inputs
 import network
 import pipelines
+import pointwise
 import recipes
 
 
@@ -284,7 +285,8 @@ def load_model(path):
                          f"--out and search.py write one with every model")
     arch = cells.load(arch_path(path))
     try:
-        model = keras.models.load_model(path, compile=False)
+        model = keras.models.load_model(path, compile=False, custom_objects={
+            "memnas>StridedPointwise": pointwise.StridedPointwise})
     except Exception as e:  # Keras raises several types for a file that is not a model
         raise ValueError(f"{path}: not a readable Keras model "
                          f"({guard.first_line(e, type(e).__name__)})") from None
