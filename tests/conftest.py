@@ -3,6 +3,7 @@ data set, running a script as a user would, and search out_dirs written through 
 without training anything."""
 import json
 import os
+import re
 import subprocess
 import sys
 
@@ -13,6 +14,7 @@ import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
 import cells  # noqa: E402
+import firmware  # noqa: E402
 import records  # noqa: E402
 import search_config  # noqa: E402
 from efficiency import Stats  # noqa: E402
@@ -148,3 +150,11 @@ def pytest_collection_modifyitems(items):
         name = os.path.basename(str(item.fspath))
         return SLOWEST_FILES.index(name) if name in SLOWEST_FILES else len(SLOWEST_FILES)
     items.sort(key=rank)  # stable: each file's own order is kept
+
+
+def c_array(source):
+    """The bytes of firmware.MODEL_ARRAY and the value of MODEL_LENGTH, read back from
+    model_data.cc's text."""
+    body = re.search(rf"{firmware.MODEL_ARRAY}\[\] = \{{(.*?)\}};", source, re.S).group(1)
+    length = re.search(rf"{firmware.MODEL_LENGTH} = (\d+);", source).group(1)
+    return bytes(int(value, 16) for value in body.replace(",", " ").split()), int(length)

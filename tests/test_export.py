@@ -4,7 +4,6 @@ allocates for it, lifetime.py's prediction of both, and the int8 model as a C ar
 file here is converted once."""
 import json
 import os
-import re
 import shutil
 import subprocess
 
@@ -12,7 +11,7 @@ import numpy as np
 import pipelines
 import pytest
 
-from conftest import assert_one_line_error, run_mains, run_script
+from conftest import assert_one_line_error, c_array, run_mains, run_script
 import cells
 import export
 import firmware
@@ -158,14 +157,6 @@ def test_bad_input_is_one_line(exported, tmp_path):
         assert_one_line_error(result, expected)
 
 
-def _c_array(source):
-    """The bytes of firmware.MODEL_ARRAY and the value of MODEL_LENGTH, read back from
-    model_data.cc's text."""
-    body = re.search(rf"{firmware.MODEL_ARRAY}\[\] = \{{(.*?)\}};", source, re.S).group(1)
-    length = re.search(rf"{firmware.MODEL_LENGTH} = (\d+);", source).group(1)
-    return bytes(int(value, 16) for value in body.replace(",", " ").split()), int(length)
-
-
 CHECK_MAIN = r"""
 #include <cstdio>
 #include "model_data.h"
@@ -182,7 +173,7 @@ def test_the_c_array_is_the_model_byte_for_byte_and_compiles_with_its_header(tmp
     model = bytes(np.random.default_rng(0).integers(0, 256, 1000, dtype=np.uint8))
     source_path, header_path = firmware.write(model, 4096, str(tmp_path))
     source, header = open(source_path).read(), open(header_path).read()
-    assert _c_array(source) == (model, len(model))
+    assert c_array(source) == (model, len(model))
     assert f"alignas({tflm.TFLM_ALIGNMENT}) const unsigned char {firmware.MODEL_ARRAY}[]" in source
     assert f'#include "{firmware.HEADER}"' in source  # gives the consts external linkage
     # The header declares what the source defines, and the arena size.
@@ -206,7 +197,7 @@ def test_the_c_array_is_the_model_byte_for_byte_and_compiles_with_its_header(tmp
 def test_the_exported_c_array_is_the_int8_file_and_tflm_runs_it_in_its_arena(exported):
     measured, folder = exported
     int8 = (folder / "model_int8.tflite").read_bytes()
-    assert _c_array((folder / firmware.SOURCE).read_text()) == (int8, len(int8))
+    assert c_array((folder / firmware.SOURCE).read_text()) == (int8, len(int8))
     arena = measured["tensor_arena_bytes"]
     assert f"constexpr int {firmware.ARENA_SIZE} = {arena};" in \
         (folder / firmware.HEADER).read_text()

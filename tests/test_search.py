@@ -32,7 +32,7 @@ import scc
 import search
 import search_config
 import train
-from conftest import ROOT, assert_one_line_error, run_mains, run_scripts
+from conftest import ROOT, assert_one_line_error, c_array, run_mains, run_scripts
 
 FILTERS = 4
 
@@ -297,7 +297,10 @@ def test_an_evaluator_that_answers_for_another_candidate_stops_the_search(tmp_pa
 
 
 def search_args(npz, out_dir, *extra):
-    return [sys.executable, "search.py", f"--dataset=npz:{npz}", "--rounds=2", "--k=2",
+    """search.py's command line for a 2-round search of tiny networks on `npz` (a path) or
+    another --dataset (a string with its form: "folder:PATH")."""
+    dataset = npz if ":" in npz else f"npz:{npz}"
+    return [sys.executable, "search.py", f"--dataset={dataset}", "--rounds=2", "--k=2",
             "--epochs=1", "--filters=4", "--batch_size=16", "--val_fraction=0.25",
             "--controller_epochs=3", "--list_size=8", f"--out_dir={out_dir}", *extra]
 
@@ -346,10 +349,28 @@ def ray_head(token_path, cpus=2):
 INHERIT = ("--inherit", "--final_epochs=1")
 
 
+FOLDER_CLASSES = ("blue", "green", "red")  # as image_dataset_from_directory orders them
+
+
 @pytest.fixture(scope="module")
-def finished(tiny_npz, tmp_path_factory):
+def png_folder(tmp_path_factory):
+    """A user's images: 80 PNGs of 64x64 per class folder, each class a colour plus noise."""
+    import tensorflow as tf
+    root, rng = tmp_path_factory.mktemp("images"), np.random.default_rng(0)
+    for name, colour in zip(FOLDER_CLASSES, ([40, 40, 200], [40, 200, 40], [200, 40, 40])):
+        (root / name).mkdir()
+        for i in range(80):
+            pixels = np.clip(rng.normal(colour, 40, (64, 64, 3)), 0, 255).astype(np.uint8)
+            tf.io.write_file(str(root / name / f"{i}.png"), tf.io.encode_png(pixels))
+    return str(root)
+
+
+@pytest.fixture(scope="module")
+def finished(png_folder, tmp_path_factory):
+    """A whole search as a user runs it on a folder of images, with its final network trained
+    and exported (the default --export_final)."""
     out_dir = str(tmp_path_factory.mktemp("search") / "run")
-    return out_dir, run_search(tiny_npz, out_dir, *INHERIT)
+    return out_dir, run_search(f"folder:{png_folder}", out_dir, *INHERIT)
 
 
 class CountingTable(evaluation.TableEvaluator):
@@ -493,6 +514,38 @@ def test_inherit_keeps_each_base_model_and_the_final_network_is_tested(finished)
     assert len(points) == len(run.candidates) + 1
     assert (points[-1]["round"], points[-1]["key"], points[-1]["accuracy"],
             points[-1]["accuracy_kind"]) == (None, final.key, final.test_accuracy, "test")
+
+
+@pytest.mark.slow
+def test_a_folder_of_images_ends_as_a_model_firmware_takes_as_it_is(finished):
+    out_dir, result = finished
+    assert "48 of its 240 images (20%, seed 0) are held out as the test split" in result.stdout
+    assert json.load(open(os.path.join(out_dir, "class_names.json"))) == list(FOLDER_CLASSES)
+    deployed = readers.load_run(out_dir).summary.final.deployed
+    # The int8 model reads raw pixels and predicts what the Keras model predicts.
+    assert deployed["int8_agreement"] >= 0.95, deployed
+    int8 = open(os.path.join(out_dir, "final", "model_int8.tflite"), "rb").read()
+    source = open(os.path.join(out_dir, "final", "model_data.cc")).read()
+    assert c_array(source) == (int8, len(int8))
+
+
+@pytest.mark.slow
+def test_a_tfds_set_of_grayscale_images_is_searched_and_deployed_end_to_end(tmp_path):
+    import tensorflow_datasets as tfds
+    import inputs
+    with tfds.testing.mock_data(num_examples=64, policy=tfds.testing.MockPolicy.USE_CODE):
+        data = inputs.load_data("tfds:fashion_mnist", val_fraction=0.25, log=lambda line: None)
+    config = search_config.SearchConfig(rounds=2, k=2, controller_epochs=2, list_size=8,
+                                        final_epochs=1)
+    summary = search.run(str(tmp_path), data, config,
+                         recipes.TrainConfig(epochs=1, filters=4, batch_size=16, verbose=0),
+                         log=lambda line: None, front_png=False)
+    assert summary.rounds == 2 and summary.trained == 4
+    deployed = summary.final.deployed
+    assert deployed["int8_agreement"] >= 0.95, deployed
+    assert deployed["tflm_arena_head_bytes"] == deployed["planned_arena_bytes"]
+    names = json.load(open(tmp_path / "class_names.json"))
+    assert len(names) == 10 and names[0] == "T-shirt/top"
 
 
 @pytest.mark.slow
