@@ -10,6 +10,7 @@ about the same); for the rounds it is an upper bound, as a search may stop early
 candidate improves y) and a resumed one counts only the rounds run since it resumed.
 """
 
+import sys
 import time
 
 
@@ -22,12 +23,29 @@ def clock(seconds):
 class Meter:
     """Progress through `total` items, started when made: `line(done)` says how many are done
     (of `unit`), the time elapsed and the ETA (the module docstring's formula; none before
-    the first)."""
+    the first). With `bar` (the name of one item), `draw(done)` also draws Keras' progress
+    bar of them, for a terminal: `terminal_log` prints the lines that go between updates."""
 
-    def __init__(self, total, unit="", now=time.monotonic):
+    def __init__(self, total, unit="", now=time.monotonic, bar=None):
         self.total, self.unit, self.now, self.begin = total, unit, now, now()
+        self.bar = None
+        if bar and total:
+            import keras  # only a terminal's search draws a bar
+            self.bar = keras.utils.Progbar(total, unit_name=bar)
+
+    def draw(self, done):
+        if self.bar is not None:
+            self.bar.update(done)
+            sys.stdout.flush()
 
     def line(self, done):
         elapsed = self.now() - self.begin
         eta = f", ETA {clock(elapsed / done * (self.total - done))}" if done else ""
         return f"{done}/{self.total}{self.unit}, {clock(elapsed)} elapsed{eta}"
+
+
+def terminal_log(line):
+    """print for a terminal with a progress bar on its last line: the line replaces the bar
+    (carriage return, erase to the end of the line), which its next update draws again."""
+    sys.stdout.write(f"\r\033[K{line}\n")
+    sys.stdout.flush()

@@ -145,7 +145,8 @@ def evaluate(search, round_index, selected, pre, base):
                                            reused_from=earlier.round)
         else:
             todo.append(candidate)
-    by_key, meter = {c.key: c for c in todo}, meters.Meter(len(todo))
+    by_key = {c.key: c for c in todo}
+    meter = meters.Meter(len(todo), bar="candidate" if search.progress_bar else None)
     job = evaluation.Job(round_index, tuple(todo), base, out.path, config.seed,
                          out.base_model_path(round_index) if config.inherit and base is not None
                          else None)
@@ -157,6 +158,7 @@ def evaluate(search, round_index, selected, pre, base):
                                               outcome, pre)
         log(_progress(record, len(found), len(selected), config.space)
             + f"  (round {round_index}: {meter.line(trained)})")
+        meter.draw(trained)
     missing = [c.key for c in todo if c.key not in found]
     if missing:
         raise RuntimeError(f"round {round_index}: the evaluator returned no outcome for "
@@ -275,6 +277,7 @@ class Search:
     front_png: bool = True
     log: typing.Callable = print
     controller: object = None  # the SCC last trained in this process (scc.Controller)
+    progress_bar: bool = False  # a terminal's bar of each round's candidates (meters.Meter)
 
 
 

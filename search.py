@@ -28,6 +28,7 @@ an uninterrupted one would.
 
 import dataclasses
 import functools
+import sys
 import time
 
 from absl import app
@@ -172,7 +173,7 @@ def replay(finished, patience=0):
 
 
 def run(out_dir, data, config, train_config, base=None, evaluator=None, log=print,
-        front_png=True, deploy=True):
+        front_png=True, deploy=True, progress_bar=False):
     """Search, writing to `out_dir`; resumes what `out_dir` already holds; a records.Summary.
 
     data: an inputs.Data (or, with an `evaluator` that needs no data, anything with `name`,
@@ -187,6 +188,8 @@ def run(out_dir, data, config, train_config, base=None, evaluator=None, log=prin
     search that trains nothing, drawing would take most of its time).
     deploy: export the final network to TFLite and measure it in TFLite-Micro
     (`final.deploy_final`).
+    progress_bar: draw a bar of each round's candidates between the lines (a terminal's; `log`
+    then meters.terminal_log).
     """
     rounds.check_start(base, train_config.filters, config, data)
     if evaluator is None:
@@ -202,7 +205,8 @@ def run(out_dir, data, config, train_config, base=None, evaluator=None, log=prin
         guard.write_json(out.file("class_names.json"), list(data.class_names))
     search = rounds.Search(out, rounds.State(out.candidates()), config, data,
                            train_config.filters, evaluator, base,
-                           tf.summary.create_file_writer(out.tensorboard_dir), front_png, log)
+                           tf.summary.create_file_writer(out.tensorboard_dir), front_png, log,
+                           progress_bar=progress_bar)
     start = time.time()
     progress, front_written = replay(out.rounds(), config.patience), False
     resumed_at = progress.rounds
@@ -277,12 +281,14 @@ def main(argv):
                       "run_eagerly": FLAGS.run_eagerly, "mixed_precision": FLAGS.mixed_precision,
                       "jit_compile": "auto" if FLAGS.jit_compile is None else FLAGS.jit_compile,
                       **earlier})
-        log = functools.partial(print, flush=True)
+        # On a terminal, a bar of each round's candidates; in a log file, only the lines.
+        terminal = sys.stdout.isatty()
+        log = meters.terminal_log if terminal else functools.partial(print, flush=True)
         if looked_up:  # nothing to load or train: the benchmark's table is the evaluator
             base = nb201.parse(FLAGS.base) if FLAGS.base else None
             data = nb201.Benchmark(nb201.benchmark_path(FLAGS.benchmark), FLAGS.target_column)
             summary = run(FLAGS.out_dir, data, config, train_config, base, log=log,
-                          front_png=FLAGS.front_png)
+                          front_png=FLAGS.front_png, progress_bar=terminal)
         else:
             base = cells.load(FLAGS.base) if FLAGS.base else None
             load_args = (FLAGS.dataset, FLAGS.data_dir, FLAGS.val_fraction,
@@ -291,7 +297,8 @@ def main(argv):
             with parallel.evaluator(settings, data, train_config, config.inherit, load_args,
                                     log) as evaluator:
                 summary = run(FLAGS.out_dir, data, config, train_config, base, evaluator, log,
-                              front_png=FLAGS.front_png, deploy=FLAGS.export_final)
+                              front_png=FLAGS.front_png, deploy=FLAGS.export_final,
+                              progress_bar=terminal)
     best, ref = summary.best, summary.round0_best
     accuracy = rounds.ACCURACY[FLAGS.space]
     print(f"final network ({FLAGS.out_dir}/best_arch.json): {accuracy} {best.accuracy:.4f}, "

@@ -572,18 +572,19 @@ def test_the_controller_checkpoint_loads_and_ranks(finished):
 
 
 @pytest.mark.slow
-def test_a_killed_search_resumes_through_a_ray_head_without_retraining(tiny_npz, finished,
+def test_a_killed_search_resumes_through_a_ray_head_without_retraining(png_folder, finished,
                                                                        tmp_path):
     # Killed in its own process, resumed with --workers=2 through a Ray head started as the
     # docs start one (token authentication on, --ray_address), compared with the uninterrupted
     # one-process search of `finished`: neither the kill nor the workers change what it finds.
     reference_dir, _ = finished
+    images = f"folder:{png_folder}"
     token = tmp_path / "auth_token"
     token.write_text("0123456789abcdef" * 4)
     out_dir = str(tmp_path / "killed")
     log = os.path.join(out_dir, "candidates.jsonl")
     # --noexport_final: the export is `finished`'s to test, and costs half a minute.
-    process = subprocess.Popen(search_args(tiny_npz, out_dir, *INHERIT, "--noexport_final"),
+    process = subprocess.Popen(search_args(images, out_dir, *INHERIT, "--noexport_final"),
                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline and not (os.path.exists(log) and open(log).read().count("\n")):
@@ -598,7 +599,7 @@ def test_a_killed_search_resumes_through_a_ray_head_without_retraining(tiny_npz,
         # A driver given the wrong token is refused in one line saying what to set (in a
         # process of its own: Ray keeps the token it was imported with).
         refused = subprocess.run(
-            search_args(tiny_npz, out_dir, *INHERIT, "--noexport_final", "--workers=2",
+            search_args(images, out_dir, *INHERIT, "--noexport_final", "--workers=2",
                         f"--ray_address={address}"), cwd=ROOT, capture_output=True, text=True,
             timeout=300, env=dict(env, RAY_AUTH_TOKEN="not the token",
                                   RAY_gcs_server_port_wait_time_s="2"))  # Ray's 20 tries: 2
@@ -607,7 +608,7 @@ def test_a_killed_search_resumes_through_a_ray_head_without_retraining(tiny_npz,
                               "copy the head's token (`ray get-auth-token` on the head) to "
                               f"{parallel.AUTH_TOKEN_FILE} here or set RAY_AUTH_TOKEN")
         # The search finds the token where the user put it and sends it.
-        result = run_search(tiny_npz, out_dir, *INHERIT, "--noexport_final", "--workers=2",
+        result = run_search(images, out_dir, *INHERIT, "--noexport_final", "--workers=2",
                             f"--ray_address={address}",
                             env=dict(env, RAY_AUTH_TOKEN_PATH=str(token)))
     assert "(already trained)" in result.stdout
@@ -630,7 +631,7 @@ def test_a_killed_search_resumes_through_a_ray_head_without_retraining(tiny_npz,
 
 @pytest.mark.slow
 def test_an_out_dir_from_before_recipes_resumes_with_its_settings_and_says_so(
-        tiny_npz, finished, tmp_path):
+        png_folder, finished, tmp_path):
     # `finished` as a search before recipes and BatchNorm momentum were settings left it.
     out_dir = str(tmp_path / "old")
     shutil.copytree(finished[0], out_dir)
@@ -644,8 +645,8 @@ def test_an_out_dir_from_before_recipes_resumes_with_its_settings_and_says_so(
     changed = tmp_path / "changed"
     shutil.copytree(out_dir, changed)
     resumed, refused = run_scripts(
-        search_args(tiny_npz, out_dir, *INHERIT)[1:],
-        search_args(tiny_npz, changed, *INHERIT, "--bn_momentum=0.9")[1:])
+        search_args(f"folder:{png_folder}", out_dir, *INHERIT)[1:],
+        search_args(f"folder:{png_folder}", changed, *INHERIT, "--bn_momentum=0.9")[1:])
     assert resumed.returncode == 0, resumed.stderr
     assert "resumes with what it computed then: mixed_precision float32, recipe paper, " \
            "nesterov False, lr_schedule sgdr, warmup_fraction 0.0, label_smoothing 0.0, " \
@@ -708,6 +709,23 @@ def test_a_meter_says_how_far_and_when_it_will_end():
     assert meter.line(1) == "1/4, 0:00:30 elapsed, ETA 0:01:30"  # 30 s each, 3 left
     assert meter.line(3) == "3/4, 0:01:30 elapsed, ETA 0:00:30"
     assert meters.clock(3725) == "1:02:05"
+
+
+def test_on_a_terminal_a_bar_of_the_rounds_candidates_is_drawn_between_the_lines(tmp_path,
+                                                                                 capsys):
+    config = search_config.SearchConfig(lambda_=0.5, rounds=1, k=3, strategy="memory",
+                                        final_epochs=0)
+    search.run(str(tmp_path / "bar"), Task(), config,
+               recipes.TrainConfig(filters=FILTERS, verbose=0), evaluator=params_accuracy,
+               log=meters.terminal_log, front_png=False, progress_bar=True)
+    out = capsys.readouterr().out
+    # Each line first erases the bar; Keras' bar counts candidates and ends at 3/3.
+    assert out.count("\r\033[K  [") == 3 and "3/3" in out and "/candidate" in out
+    search.run(str(tmp_path / "log"), Task(), config,
+               recipes.TrainConfig(filters=FILTERS, verbose=0), evaluator=params_accuracy,
+               log=print, front_png=False)
+    out = capsys.readouterr().out
+    assert "\r" not in out and "/candidate" not in out  # a log file: only the lines
 
 
 def test_a_search_prints_how_far_each_round_and_the_search_are(tmp_path):
