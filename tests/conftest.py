@@ -141,8 +141,8 @@ def tiny_data(npz):
 # killed and resumed through Ray, TFLite conversions, the benchmarks' smoke runs), first: with
 # `--dist loadfile` each file runs on one process in this order, so none of them starts last
 # and keeps one process busy while the other has nothing left.
-SLOWEST_FILES = ("test_search.py", "test_export.py", "test_nb201_search.py", "test_parallel.py",
-                 "test_proxy_fidelity.py", "test_reproduce_controller.py")
+SLOWEST_FILES = ("test_search.py", "test_export.py", "test_own_data.py", "test_nb201_search.py",
+                 "test_parallel.py", "test_proxy_fidelity.py", "test_reproduce_controller.py")
 
 
 def pytest_collection_modifyitems(items):
@@ -158,3 +158,19 @@ def c_array(source):
     body = re.search(rf"{firmware.MODEL_ARRAY}\[\] = \{{(.*?)\}};", source, re.S).group(1)
     length = re.search(rf"{firmware.MODEL_LENGTH} = (\d+);", source).group(1)
     return bytes(int(value, 16) for value in body.replace(",", " ").split()), int(length)
+
+
+def search_args(npz, out_dir, *extra):
+    """search.py's command line for a 2-round search of tiny networks on `npz` (a path) or
+    another --dataset (a string with its form: "folder:PATH")."""
+    dataset = npz if ":" in npz else f"npz:{npz}"
+    return [sys.executable, "search.py", f"--dataset={dataset}", "--rounds=2", "--k=2",
+            "--epochs=1", "--filters=4", "--batch_size=16", "--val_fraction=0.25",
+            "--controller_epochs=3", "--list_size=8", f"--out_dir={out_dir}", *extra]
+
+
+def run_search(npz, out_dir, *extra, env=None):
+    result = subprocess.run(search_args(npz, out_dir, *extra), cwd=ROOT, capture_output=True,
+                            text=True, timeout=600, env=env)
+    assert result.returncode == 0, result.stdout + result.stderr
+    return result

@@ -32,7 +32,8 @@ import scc
 import search
 import search_config
 import train
-from conftest import ROOT, assert_one_line_error, c_array, run_mains, run_scripts
+from conftest import (ROOT, assert_one_line_error, run_mains, run_scripts, run_search,
+                      search_args)
 
 FILTERS = 4
 
@@ -296,22 +297,6 @@ def test_an_evaluator_that_answers_for_another_candidate_stops_the_search(tmp_pa
         fake_search(tmp_path, wrong)
 
 
-def search_args(npz, out_dir, *extra):
-    """search.py's command line for a 2-round search of tiny networks on `npz` (a path) or
-    another --dataset (a string with its form: "folder:PATH")."""
-    dataset = npz if ":" in npz else f"npz:{npz}"
-    return [sys.executable, "search.py", f"--dataset={dataset}", "--rounds=2", "--k=2",
-            "--epochs=1", "--filters=4", "--batch_size=16", "--val_fraction=0.25",
-            "--controller_epochs=3", "--list_size=8", f"--out_dir={out_dir}", *extra]
-
-
-def run_search(npz, out_dir, *extra, env=None):
-    result = subprocess.run(search_args(npz, out_dir, *extra), cwd=ROOT, capture_output=True,
-                            text=True, timeout=600, env=env)
-    assert result.returncode == 0, result.stdout + result.stderr
-    return result
-
-
 @contextlib.contextmanager
 def ray_head(token_path, cpus=2):
     """A Ray head on 127.0.0.1 as the docs start one (`ray start --head`), authenticating with
@@ -349,28 +334,10 @@ def ray_head(token_path, cpus=2):
 INHERIT = ("--inherit", "--final_epochs=1")
 
 
-FOLDER_CLASSES = ("blue", "green", "red")  # as image_dataset_from_directory orders them
-
-
 @pytest.fixture(scope="module")
-def png_folder(tmp_path_factory):
-    """A user's images: 80 PNGs of 64x64 per class folder, each class a colour plus noise."""
-    import tensorflow as tf
-    root, rng = tmp_path_factory.mktemp("images"), np.random.default_rng(0)
-    for name, colour in zip(FOLDER_CLASSES, ([40, 40, 200], [40, 200, 40], [200, 40, 40])):
-        (root / name).mkdir()
-        for i in range(80):
-            pixels = np.clip(rng.normal(colour, 40, (64, 64, 3)), 0, 255).astype(np.uint8)
-            tf.io.write_file(str(root / name / f"{i}.png"), tf.io.encode_png(pixels))
-    return str(root)
-
-
-@pytest.fixture(scope="module")
-def finished(png_folder, tmp_path_factory):
-    """A whole search as a user runs it on a folder of images, with its final network trained
-    and exported (the default --export_final)."""
+def finished(tiny_npz, tmp_path_factory):
     out_dir = str(tmp_path_factory.mktemp("search") / "run")
-    return out_dir, run_search(f"folder:{png_folder}", out_dir, *INHERIT)
+    return out_dir, run_search(tiny_npz, out_dir, *INHERIT)
 
 
 class CountingTable(evaluation.TableEvaluator):
@@ -517,38 +484,6 @@ def test_inherit_keeps_each_base_model_and_the_final_network_is_tested(finished)
 
 
 @pytest.mark.slow
-def test_a_folder_of_images_ends_as_a_model_firmware_takes_as_it_is(finished):
-    out_dir, result = finished
-    assert "48 of its 240 images (20%, seed 0) are held out as the test split" in result.stdout
-    assert json.load(open(os.path.join(out_dir, "class_names.json"))) == list(FOLDER_CLASSES)
-    deployed = readers.load_run(out_dir).summary.final.deployed
-    # The int8 model reads raw pixels and predicts what the Keras model predicts.
-    assert deployed["int8_agreement"] >= 0.95, deployed
-    int8 = open(os.path.join(out_dir, "final", "model_int8.tflite"), "rb").read()
-    source = open(os.path.join(out_dir, "final", "model_data.cc")).read()
-    assert c_array(source) == (int8, len(int8))
-
-
-@pytest.mark.slow
-def test_a_tfds_set_of_grayscale_images_is_searched_and_deployed_end_to_end(tmp_path):
-    import tensorflow_datasets as tfds
-    import inputs
-    with tfds.testing.mock_data(num_examples=64, policy=tfds.testing.MockPolicy.USE_CODE):
-        data = inputs.load_data("tfds:fashion_mnist", val_fraction=0.25, log=lambda line: None)
-    config = search_config.SearchConfig(rounds=2, k=2, controller_epochs=2, list_size=8,
-                                        final_epochs=1)
-    summary = search.run(str(tmp_path), data, config,
-                         recipes.TrainConfig(epochs=1, filters=4, batch_size=16, verbose=0),
-                         log=lambda line: None, front_png=False)
-    assert summary.rounds == 2 and summary.trained == 4
-    deployed = summary.final.deployed
-    assert deployed["int8_agreement"] >= 0.95, deployed
-    assert deployed["tflm_arena_head_bytes"] == deployed["planned_arena_bytes"]
-    names = json.load(open(tmp_path / "class_names.json"))
-    assert len(names) == 10 and names[0] == "T-shirt/top"
-
-
-@pytest.mark.slow
 def test_tensorboard_has_a_scalar_per_round(finished):
     import tensorflow as tf
     out_dir, _ = finished
@@ -572,19 +507,18 @@ def test_the_controller_checkpoint_loads_and_ranks(finished):
 
 
 @pytest.mark.slow
-def test_a_killed_search_resumes_through_a_ray_head_without_retraining(png_folder, finished,
+def test_a_killed_search_resumes_through_a_ray_head_without_retraining(tiny_npz, finished,
                                                                        tmp_path):
     # Killed in its own process, resumed with --workers=2 through a Ray head started as the
     # docs start one (token authentication on, --ray_address), compared with the uninterrupted
     # one-process search of `finished`: neither the kill nor the workers change what it finds.
     reference_dir, _ = finished
-    images = f"folder:{png_folder}"
     token = tmp_path / "auth_token"
     token.write_text("0123456789abcdef" * 4)
     out_dir = str(tmp_path / "killed")
     log = os.path.join(out_dir, "candidates.jsonl")
     # --noexport_final: the export is `finished`'s to test, and costs half a minute.
-    process = subprocess.Popen(search_args(images, out_dir, *INHERIT, "--noexport_final"),
+    process = subprocess.Popen(search_args(tiny_npz, out_dir, *INHERIT, "--noexport_final"),
                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline and not (os.path.exists(log) and open(log).read().count("\n")):
@@ -599,7 +533,7 @@ def test_a_killed_search_resumes_through_a_ray_head_without_retraining(png_folde
         # A driver given the wrong token is refused in one line saying what to set (in a
         # process of its own: Ray keeps the token it was imported with).
         refused = subprocess.run(
-            search_args(images, out_dir, *INHERIT, "--noexport_final", "--workers=2",
+            search_args(tiny_npz, out_dir, *INHERIT, "--noexport_final", "--workers=2",
                         f"--ray_address={address}"), cwd=ROOT, capture_output=True, text=True,
             timeout=300, env=dict(env, RAY_AUTH_TOKEN="not the token",
                                   RAY_gcs_server_port_wait_time_s="2"))  # Ray's 20 tries: 2
@@ -608,7 +542,7 @@ def test_a_killed_search_resumes_through_a_ray_head_without_retraining(png_folde
                               "copy the head's token (`ray get-auth-token` on the head) to "
                               f"{parallel.AUTH_TOKEN_FILE} here or set RAY_AUTH_TOKEN")
         # The search finds the token where the user put it and sends it.
-        result = run_search(images, out_dir, *INHERIT, "--noexport_final", "--workers=2",
+        result = run_search(tiny_npz, out_dir, *INHERIT, "--noexport_final", "--workers=2",
                             f"--ray_address={address}",
                             env=dict(env, RAY_AUTH_TOKEN_PATH=str(token)))
     assert "(already trained)" in result.stdout
@@ -631,7 +565,7 @@ def test_a_killed_search_resumes_through_a_ray_head_without_retraining(png_folde
 
 @pytest.mark.slow
 def test_an_out_dir_from_before_recipes_resumes_with_its_settings_and_says_so(
-        png_folder, finished, tmp_path):
+        tiny_npz, finished, tmp_path):
     # `finished` as a search before recipes and BatchNorm momentum were settings left it.
     out_dir = str(tmp_path / "old")
     shutil.copytree(finished[0], out_dir)
@@ -645,8 +579,8 @@ def test_an_out_dir_from_before_recipes_resumes_with_its_settings_and_says_so(
     changed = tmp_path / "changed"
     shutil.copytree(out_dir, changed)
     resumed, refused = run_scripts(
-        search_args(f"folder:{png_folder}", out_dir, *INHERIT)[1:],
-        search_args(f"folder:{png_folder}", changed, *INHERIT, "--bn_momentum=0.9")[1:])
+        search_args(tiny_npz, out_dir, *INHERIT)[1:],
+        search_args(tiny_npz, changed, *INHERIT, "--bn_momentum=0.9")[1:])
     assert resumed.returncode == 0, resumed.stderr
     assert "resumes with what it computed then: mixed_precision float32, recipe paper, " \
            "nesterov False, lr_schedule sgdr, warmup_fraction 0.0, label_smoothing 0.0, " \
