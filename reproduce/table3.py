@@ -44,11 +44,20 @@ class Budget:
             raise ValueError(f"--loss: must be one of {', '.join(scc.LOSSES)}, got "
                              f"{self.loss!r}")
 
-    def train(self, kind, seed, archs, y, space="memnas"):
-        """A controller of `kind` trained on `archs` and their `y` with this budget."""
-        controller = scc.Controller(kind, list_size=self.list_size,
-                                    learning_rate=self.learning_rate, seed=seed, space=space,
-                                    loss=self.loss)
+    def train(self, kind, seed, archs, y, space="memnas", kept=None):
+        """A controller of `kind` trained on `archs` and their `y` with this budget. `kept`: a
+        dict the caller keeps across calls; the controller of the same kind and space trained
+        last is reinitialized (scc.Controller.reinitialize: the state of a new one of `seed`)
+        instead of built again, so its model is traced once: seconds a controller."""
+        controller = (kept or {}).get((kind, space))
+        if controller is None:
+            controller = scc.Controller(kind, list_size=self.list_size,
+                                        learning_rate=self.learning_rate, seed=seed,
+                                        space=space, loss=self.loss)
+            if kept is not None:
+                kept[(kind, space)] = controller
+        else:
+            controller.reinitialize(seed)
         controller.fit(archs, y, epochs=self.epochs, batch_size=self.batch_size)
         return controller
 

@@ -194,10 +194,11 @@ def split_by_round(records, holdout_round=None):
 # The comparison
 # ---------------------------------------------------------------------------------------------
 
-def score_controller(kind, seed, split, budget, target="y"):
-    """Train one controller on split.train and rank split.holdout; ranking.ranking_report."""
+def score_controller(kind, seed, split, budget, target="y", kept=None):
+    """Train one controller on split.train and rank split.holdout; ranking.ranking_report.
+    kept: as in table3.Budget.train."""
     controller = budget.train(kind, seed, [rec["arch"] for rec in split.train],
-                              [rec[target] for rec in split.train])
+                              [rec[target] for rec in split.train], kept=kept)
     return table3.rank_held_out(controller, [rec["arch"] for rec in split.holdout],
                          [rec[target] for rec in split.holdout], seed)
 
@@ -218,12 +219,12 @@ def references(split, target, seed=0):
 def compare(split, budget, target="y", log=print):
     """Every controller kind over every seed: {label: table3.summarize(...)}, in
     table3.CONTROLLERS order."""
-    results = {}
+    results, kept = {}, {}
     for kind, label in table3.CONTROLLERS:
         reports = []
         for seed in range(budget.seeds):
             start = time.time()
-            reports.append(score_controller(kind, seed, split, budget, target))
+            reports.append(score_controller(kind, seed, split, budget, target, kept))
             log(f"{label} seed {seed}: " + "  ".join(
                 f"{m} {reports[-1][m]:.3f}" for m in table3.METRICS)
                 + f"  ({time.time() - start:.1f}s)")

@@ -86,13 +86,14 @@ def compare(cells, y, setup, budget, log=print):
     rows CONTROLLERS' labels and then "SCC - X" (paired differences by seed)."""
     reports = {h: {n: {label: [] for _, label in table3.CONTROLLERS}
                    for n in setup.train_sizes} for h in setup.holdout_sizes}
+    kept = {}  # one controller a kind, reinitialized for each seed and n
     for seed in range(budget.seeds):
         train, held = sample(len(cells), setup, seed)
         for n in setup.train_sizes:
             for kind, label in table3.CONTROLLERS:
                 start = time.time()
                 controller = budget.train(kind, seed, [cells[i] for i in train[n]], y[train[n]],
-                                          space="nb201")
+                                          space="nb201", kept=kept)
                 for h in setup.holdout_sizes:
                     reports[h][n][label].append(table3.rank_held_out(
                         controller, [cells[i] for i in held[h]], y[held[h]], seed))
