@@ -87,50 +87,6 @@ def op_params(op, cin, filters):
 
 
 
-@functools.lru_cache(maxsize=1 << 12)
-def op_tensors(op, in_shape, filters, stride):
-    """The tensors operation layer `op` computes from an (H, W, C) input, one per primitive
-    layer of OPS that a deployed network keeps (BatchNorm and ReLU fuse into the conv before
-    them): ((shape, folded params), ...), the last being the layer's output. A dilated conv is
-    four tensors as the converter lowers it (`dilated_tensors`), and if it must stride it runs
-    at stride 1 and is then subsampled (a 1x1 max pool), as build_model does. Their params add
-    up to `op_params(op, in_shape[-1], filters)` (None counts as 0)."""
-    h, w, c = in_shape
-    out = []
-    for spec in OPS[op]:
-        if type(spec) is Pool:
-            h, w = -(-h // stride), -(-w // stride)  # 'same' padding rounds up
-            out.append(((h, w, c), 0))
-        elif type(spec) is Depthwise:
-            h, w = -(-h // stride), -(-w // stride)
-            out.append(((h, w, c), spec.kernel * spec.kernel * c + c))
-        elif spec.dilation > 1:
-            out += dilated_tensors(spec.kernel, spec.dilation, (h, w, c), filters)
-            h, w, c = -(-h // stride), -(-w // stride), filters
-            if stride > 1:
-                out.append(((h, w, c), 0))  # the subsampling 1x1 max pool
-        else:
-            sh, sw = (stride if axis in spec.strided else 1 for axis in (0, 1))
-            params = math.prod(spec.kernel) * c * filters + filters
-            h, w, c = -(-h // sh), -(-w // sw), filters
-            out.append(((h, w, c), params))
-    return tuple(out)
-
-
-def dilated_tensors(kernel, dilation, in_shape, filters):
-    """The tensors of a dilated conv (stride 1) as TensorFlow Lite's converter lowers it (TF
-    2.21): SPACE_TO_BATCH_ND (the padded input split into dilation^2 images, whose static shape
-    says batch 1, and TFLite-Micro plans that), a plain conv on it, BATCH_TO_SPACE_ND back, and
-    a MUL (the BatchNorm scale, not folded into a dilated conv). The space-to-batch tensor
-    depends on the input alone, and the converter computes it once for all the dilated convs
-    that read one input: its params are None, the mark `_cell_nodes` shares it by."""
-    h, w, c = in_shape
-    d, (kh, kw) = dilation, kernel
-    sh, sw = -(-(h + d * (kh - 1)) // d), -(-(w + d * (kw - 1)) // d)
-    return (((sh, sw, c), None),
-            ((sh - kh + 1, sw - kw + 1, filters), kh * kw * c * filters + filters),
-            ((h, w, filters), 0), ((h, w, filters), 0))
-
 # The CIFAR-10 template of Figure 1b: per-block stride and width (a multiple of --filters).
 BLOCK_STRIDES = (1, 2, 1, 2, 1)
 BLOCK_WIDTHS = (1, 1, 2, 2, 4)

@@ -27,6 +27,51 @@ class Node(typing.NamedTuple):
 
 
 
+@functools.lru_cache(maxsize=1 << 12)
+def op_tensors(op, in_shape, filters, stride):
+    """The tensors operation layer `op` computes from an (H, W, C) input, one per primitive
+    layer of OPS that a deployed network keeps (BatchNorm and ReLU fuse into the conv before
+    them): ((shape, folded params), ...), the last being the layer's output. A dilated conv is
+    four tensors as the converter lowers it (`dilated_tensors`), and if it must stride it runs
+    at stride 1 and is then subsampled (a 1x1 max pool), as network.build_model does. Their params add
+    up to `cells.op_params(op, in_shape[-1], filters)` (None counts as 0)."""
+    h, w, c = in_shape
+    out = []
+    for spec in cells.OPS[op]:
+        if type(spec) is cells.Pool:
+            h, w = -(-h // stride), -(-w // stride)  # 'same' padding rounds up
+            out.append(((h, w, c), 0))
+        elif type(spec) is cells.Depthwise:
+            h, w = -(-h // stride), -(-w // stride)
+            out.append(((h, w, c), spec.kernel * spec.kernel * c + c))
+        elif spec.dilation > 1:
+            out += dilated_tensors(spec.kernel, spec.dilation, (h, w, c), filters)
+            h, w, c = -(-h // stride), -(-w // stride), filters
+            if stride > 1:
+                out.append(((h, w, c), 0))  # the subsampling 1x1 max pool
+        else:
+            sh, sw = (stride if axis in spec.strided else 1 for axis in (0, 1))
+            params = math.prod(spec.kernel) * c * filters + filters
+            h, w, c = -(-h // sh), -(-w // sw), filters
+            out.append(((h, w, c), params))
+    return tuple(out)
+
+
+def dilated_tensors(kernel, dilation, in_shape, filters):
+    """The tensors of a dilated conv (stride 1) as TensorFlow Lite's converter lowers it (TF
+    2.21): SPACE_TO_BATCH_ND (the padded input split into dilation^2 images, whose static shape
+    says batch 1, and TFLite-Micro plans that), a plain conv on it, BATCH_TO_SPACE_ND back, and
+    a MUL (the BatchNorm scale, not folded into a dilated conv). The space-to-batch tensor
+    depends on the input alone, and the converter computes it once for all the dilated convs
+    that read one input: its params are None, the mark `_cell_nodes` shares it by."""
+    h, w, c = in_shape
+    d, (kh, kw) = dilation, kernel
+    sh, sw = -(-(h + d * (kh - 1)) // d), -(-(w + d * (kw - 1)) // d)
+    return (((sh, sw, c), None),
+            ((sh - kh + 1, sw - kw + 1, filters), kh * kw * c * filters + filters),
+            ((h, w, filters), 0), ((h, w, filters), 0))
+
+
 def block_graph(block, in_shape, filters, stride, prefix="b1", primitives=False):
     """Nodes of one block, node 0 being its input; returns (nodes, index of the output node).
 
@@ -34,7 +79,7 @@ def block_graph(block, in_shape, filters, stride, prefix="b1", primitives=False)
     cell's combine output and the block's final concatenation; BatchNorm and activations are
     fused into the layer before them, and an identity makes no node unless it has to project.
     Names match the layers network.build_model creates, one node per operation layer; with
-    `primitives`, one per tensor the layer computes (cells.op_tensors): the last keeps the
+    `primitives`, one per tensor the layer computes (op_tensors): the last keeps the
     layer's name, the ones before it are NAME/0, NAME/1, ...
     """
     nodes, loc = _cell_nodes(block, tuple(in_shape), filters, stride, prefix, primitives)
@@ -75,7 +120,7 @@ def _cell_nodes(block, in_shape, filters, stride, prefix, primitives=False):
         name = cells.op_layer_name(prefix, j, i, op)
         if primitives:
             last = loc[src]
-            for k, (shape, params) in enumerate(cells.op_tensors(op, nodes[last].shape,
+            for k, (shape, params) in enumerate(op_tensors(op, nodes[last].shape,
                                                                  filters, s)):
                 if params is None:  # shared by every layer that reads this input
                     found = [n for n, node in enumerate(nodes) if node.inputs == (last,)

@@ -10,7 +10,7 @@ Reads a functional model's call graph through Keras' private `keras.src` API (`_
 import math
 
 import cells
-from graph import Node
+from graph import Node, dilated_tensors
 
 
 
@@ -93,10 +93,10 @@ def model_graph(model, primitives=False):
                                  for i in sub.inputs)))
             k = len(nodes) - 1
         elif primitives and kind == "Conv2D" and max(op.dilation_rate) > 1:
-            # As the converter lowers it (cells.dilated_tensors); the space-to-batch tensor is
+            # As the converter lowers it (graph.dilated_tensors); the space-to-batch tensor is
             # not shared here, where a Keras model has no cells to find its readers in.
             shape = tuple(node.input_tensors[0].shape[1:])
-            tensors = cells.dilated_tensors(tuple(op.kernel_size), max(op.dilation_rate),
+            tensors = dilated_tensors(tuple(op.kernel_size), max(op.dilation_rate),
                                             shape, op.filters)
             for j, (sub_shape, params) in enumerate(tensors):
                 last = j == len(tensors) - 1

@@ -67,7 +67,7 @@ def define_flags():
 
 SCHEDULES = ("paper", "strict", "optimal", "tflm")
 # Schedules of a deployed network: every tensor a runtime holds is a node, those inside an
-# operation layer too (a depthwise output before its pointwise conv: cells.op_tensors).
+# operation layer too (a depthwise output before its pointwise conv: graph.op_tensors).
 DEPLOYED = ("strict", "optimal", "tflm")
 
 

@@ -360,7 +360,7 @@ def test_optimal_beats_strict_on_a_real_block_by_hand():
               for s in ("paper", "strict", "optimal")}
     assert memory == {"paper": 1_310_720, "strict": 1_310_720, "optimal": 1_048_576}
     parts = lifetime.arch_order(THREE_CELLS)
-    # arch_order runs the deployed tensors (cells.op_tensors): here in the same order of layers,
+    # arch_order runs the deployed tensors (graph.op_tensors): here in the same order of layers,
     # each layer's inner tensors (NAME/0, ...) right before its output.
     assert [name for name in parts[1] if "/" not in name] == names[1:]
     assert parts[1][:2] == ("b1_c2_l1_dwconv3x3/0", "b1_c2_l1_dwconv3x3")
@@ -438,7 +438,7 @@ def test_optimal_on_round_0_and_sampled_candidates():
             _check_optimal(nodes, [n.size for n in nodes], brute_force=len(nodes) <= 8)
     # Figure 1b: the network's peak is block 1's output concatenation beside its inputs, which
     # no order avoids, so optimal is strict there; inside block 2 another order of the tensors
-    # (cells.op_tensors) does lower that block's own peak.
+    # (graph.op_tensors) does lower that block's own peak.
     strict, optimal = (lifetime.arch_memory(cells.FIGURE_1B, schedule=s) for s in ("strict",
                                                                                    "optimal"))
     assert optimal.activation_bytes == strict.activation_bytes
@@ -528,7 +528,7 @@ def test_a_dilated_conv_is_the_four_tensors_the_converter_lowers_it_to():
     # TFLite's converter runs a 3x3 conv of dilation 2 on 32x32x16 as SPACE_TO_BATCH_ND (padded
     # to 36x36 and split in 4: 18x18x16, static batch 1), a plain conv (16x16), BATCH_TO_SPACE_ND
     # back to 32x32 and a MUL (BatchNorm's scale), as read off its .tflite files.
-    assert [shape for shape, _ in cells.op_tensors("dilconv3x3", (32, 32, 16), 16, 1)] == [
+    assert [shape for shape, _ in graph.op_tensors("dilconv3x3", (32, 32, 16), 16, 1)] == [
         (18, 18, 16), (16, 16, 16), (32, 32, 16), (32, 32, 16)]
     # Two dilated convs reading one input share its space-to-batch tensor.
     arch = cells.one_cell("dilconv3x3", "dilconv3x3")
