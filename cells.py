@@ -86,7 +86,6 @@ def op_params(op, cin, filters):
     return total
 
 
-
 # The CIFAR-10 template of Figure 1b: per-block stride and width (a multiple of --filters).
 BLOCK_STRIDES = (1, 2, 1, 2, 1)
 BLOCK_WIDTHS = (1, 1, 2, 2, 4)

@@ -26,15 +26,14 @@ class Node(typing.NamedTuple):
         return math.prod(self.shape)
 
 
-
 @functools.lru_cache(maxsize=1 << 12)
 def op_tensors(op, in_shape, filters, stride):
     """The tensors operation layer `op` computes from an (H, W, C) input, one per primitive
     layer of OPS that a deployed network keeps (BatchNorm and ReLU fuse into the conv before
     them): ((shape, folded params), ...), the last being the layer's output. A dilated conv is
     four tensors as the converter lowers it (`dilated_tensors`), and if it must stride it runs
-    at stride 1 and is then subsampled (a 1x1 max pool), as network.build_model does. Their params add
-    up to `cells.op_params(op, in_shape[-1], filters)` (None counts as 0)."""
+    at stride 1 and is then subsampled (a 1x1 max pool), as network.build_model does. Their
+    params add up to `cells.op_params(op, in_shape[-1], filters)` (None counts as 0)."""
     h, w, c = in_shape
     out = []
     for spec in cells.OPS[op]:
@@ -121,7 +120,7 @@ def _cell_nodes(block, in_shape, filters, stride, prefix, primitives=False):
         if primitives:
             last = loc[src]
             for k, (shape, params) in enumerate(op_tensors(op, nodes[last].shape,
-                                                                 filters, s)):
+                                                           filters, s)):
                 if params is None:  # shared by every layer that reads this input
                     found = [n for n, node in enumerate(nodes) if node.inputs == (last,)
                              and node.shape == shape and node.name.endswith("/0")]

@@ -97,7 +97,7 @@ def model_graph(model, primitives=False):
             # not shared here, where a Keras model has no cells to find its readers in.
             shape = tuple(node.input_tensors[0].shape[1:])
             tensors = dilated_tensors(tuple(op.kernel_size), max(op.dilation_rate),
-                                            shape, op.filters)
+                                      shape, op.filters)
             for j, (sub_shape, params) in enumerate(tensors):
                 last = j == len(tensors) - 1
                 nodes.append(Node(op.name if last else f"{op.name}/{j}", sub_shape,

@@ -174,3 +174,10 @@ def run_search(npz, out_dir, *extra, env=None):
                             text=True, timeout=600, env=env)
     assert result.returncode == 0, result.stdout + result.stderr
     return result
+
+
+def write_image(path, pixels):
+    """A PNG of uint8 pixels (H, W, C), written by TensorFlow (Pillow is not a requirement)."""
+    import tensorflow as tf
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tf.io.write_file(str(path), tf.io.encode_png(pixels))

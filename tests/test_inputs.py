@@ -11,7 +11,7 @@ import tensorflow_datasets as tfds
 
 import inputs
 import recipes
-from conftest import images_and_labels, write_npz
+from conftest import images_and_labels, write_image, write_npz
 
 # The pipelines read the recipe's batch size, seed, padding and cutout.
 TINY = recipes.TrainConfig(epochs=1, batch_size=8, filters=4, verbose=0)
@@ -160,12 +160,6 @@ def test_not_an_npz_file(tmp_path, write):
 # ---------------------------------------------------------------------------------------------
 
 CLASSES = ("cat", "dog", "owl")
-
-
-def write_image(path, pixels):
-    """A PNG of uint8 pixels (H, W, C), written by TensorFlow (Pillow is not a requirement)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tf.io.write_file(str(path), tf.io.encode_png(pixels))
 
 
 def write_folder(root, per_class=10, size=(8, 8), channels=3, classes=CLASSES):

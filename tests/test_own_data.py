@@ -10,7 +10,7 @@ import readers
 import recipes
 import search
 import search_config
-from conftest import c_array, run_search
+from conftest import c_array, run_search, write_image
 
 FOLDER_CLASSES = ("blue", "green", "red")  # as image_dataset_from_directory orders them
 
@@ -18,13 +18,11 @@ FOLDER_CLASSES = ("blue", "green", "red")  # as image_dataset_from_directory ord
 @pytest.fixture(scope="module")
 def png_folder(tmp_path_factory):
     """A user's images: 80 PNGs of 64x64 per class folder, each class a colour plus noise."""
-    import tensorflow as tf
     root, rng = tmp_path_factory.mktemp("images"), np.random.default_rng(0)
     for name, colour in zip(FOLDER_CLASSES, ([40, 40, 200], [40, 200, 40], [200, 40, 40])):
-        (root / name).mkdir()
         for i in range(80):
             pixels = np.clip(rng.normal(colour, 40, (64, 64, 3)), 0, 255).astype(np.uint8)
-            tf.io.write_file(str(root / name / f"{i}.png"), tf.io.encode_png(pixels))
+            write_image(root / name / f"{i}.png", pixels)
     return str(root)
 
 
