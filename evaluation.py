@@ -4,17 +4,20 @@ search.py hands an evaluator one ``Job`` per round (the candidates to train, ``M
 the round's base and seed) and records one ``Outcome`` per candidate, in whatever order they
 come back. ``TrainEvaluator`` trains them one after the other in this process; parallel.py's
 ``RayEvaluator`` trains several at once in Ray tasks; ``TableEvaluator`` trains nothing and
-looks each candidate up in a benchmark's table (NAS-Bench-201); reproduce/ and bench/ stand in
-evaluators that train nothing or share work between searches. Every evaluator seeds a
+looks each candidate up in a benchmark's table (NAS-Bench-201); ``SharedRound0`` trains round 0
+once for several searches that share it; reproduce/ and bench/ stand in evaluators that train
+nothing. Every evaluator seeds a
 candidate with ``candidate_seed``, so that where it trains does not change what it measures.
 """
 
 import dataclasses
 import hashlib
+import shutil
 
 import cells
 import nb201
 import records
+import search_config
 import train
 from efficiency import Stats
 
@@ -110,3 +113,54 @@ class TableEvaluator:
             else:
                 yield Outcome(candidate.key, accuracy, "ok", 0.0)
 
+
+
+class SharedRound0:
+    """An evaluator for several searches that differ only after round 0 (the arms of a
+    benchmark, the lambdas of a sweep): round 0 is trained once, in `cache_dir`, and read from
+    there by every search; later rounds go to `later` (None: a TrainEvaluator). `round0`: what
+    trains round 0 (None: a TrainEvaluator that saves every model).
+
+    Round 0 trains from scratch with each candidate's own seed whatever the search's lambda,
+    strategy or k, so a search gets what it would have trained itself: a cache, not a change of
+    results. The cache's config.json holds the training recipe, and a search with another one
+    is refused (records.OutDir.start, with `may_change` the settings allowed to differ). Round 0
+    trains here, one candidate after the other, saving each model, which is copied into the
+    search's out_dir where an `inherit` search keeps its base.
+    """
+
+    def __init__(self, cache_dir, data, train_config, inherit, may_change=(), later=None,
+                 round0=None):
+        self.later = later or TrainEvaluator(data, train_config, inherit)
+        self.round0 = round0 or TrainEvaluator(data, train_config, inherit=True)
+        self.description = getattr(self.later, "description", None)
+        self.inherit = inherit
+        self.cache = records.OutDir(cache_dir)
+        self.cache.start(records.RunConfig(search_config.SearchConfig(seed=train_config.seed),
+                                           dataclasses.asdict(train_config), data.name,
+                                           "round 0, shared by the arms"), may_change)
+
+    def __call__(self, job):
+        if job.round > 0:
+            yield from self.later(job)
+            return
+        done = {c.key: c for c in self.cache.candidates()}
+        for candidate in job.candidates:
+            if candidate.key not in done:
+                outcome, = self.round0(dataclasses.replace(job, candidates=(candidate,),
+                                                           out_dir=self.cache.path))
+                done[candidate.key] = record = records.Candidate(
+                    round=0, key=candidate.key, arch=candidate.arch,
+                    val_accuracy=outcome.val_accuracy,
+                    param_bytes=candidate.memory.param_bytes,
+                    activation_bytes=candidate.memory.activation_bytes, y=None,
+                    seconds=round(outcome.seconds, 3), status=outcome.status)
+                self.cache.append_candidate(record)
+            record = done[candidate.key]
+            if self.inherit and record.ok:
+                source = self.cache.model_path(0, candidate.key)
+                target = records.OutDir(job.out_dir).model_path(0, candidate.key)
+                for ending in (".keras", ".json"):
+                    shutil.copyfile(source[:-len(".keras")] + ending,
+                                    target[:-len(".keras")] + ending)
+            yield Outcome(candidate.key, record.val_accuracy, record.status, record.seconds)

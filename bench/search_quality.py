@@ -28,7 +28,6 @@ a Pareto plot (accuracy against p + r) of every network trained.
 """
 import dataclasses
 import os
-import shutil
 import statistics
 
 from absl import app
@@ -98,54 +97,11 @@ def run_arm(out_dir, arm, data, settings, seed, log):
         lambda_=settings.lambda_, rounds=settings.rounds, k=settings.k, strategy=strategy,
         controller_epochs=settings.controller_epochs, seed=seed, inherit=inherit,
         final_epochs=settings.final_epochs, round0_k=settings.round0_k)
-    evaluator = SharedRound0(os.path.join(os.path.dirname(out_dir), "round0"), data,
-                             train_config(settings, seed), inherit)
+    evaluator = evaluation.SharedRound0(os.path.join(os.path.dirname(out_dir), "round0"), data,
+                                        train_config(settings, seed), inherit, search.MAY_CHANGE)
     search.run(out_dir, data, config, train_config(settings, seed), evaluator=evaluator,
                log=lambda line: log(f"[{arm}, seed {seed}] {line}"))
     return readers.load_run(out_dir)
-
-
-class SharedRound0:
-    """evaluation.TrainEvaluator, except that round 0 is trained once in `cache_dir` and read from
-    there by every arm. Round 0 trains from scratch with each candidate's own seed in every
-    arm, so an arm gets what it would have trained itself: a cache, not a change of results.
-    Its models are copied into the arm's out_dir, where an --inherit search keeps its base."""
-
-    def __init__(self, cache_dir, data, config, inherit):
-        self.arm = evaluation.TrainEvaluator(data, config, inherit)
-        self.saving = evaluation.TrainEvaluator(data, config, inherit=True)
-        self.description, self.inherit = self.arm.description, inherit
-        self.cache = records.OutDir(cache_dir)
-        self.cache.start(records.RunConfig(search_config.SearchConfig(seed=config.seed),
-                                           dataclasses.asdict(config), data.name,
-                                           "round 0, shared by the arms"),
-                         search.MAY_CHANGE)
-
-    def __call__(self, job):
-        if job.round > 0:
-            yield from self.arm(job)
-            return
-        done = {c.key: c for c in self.cache.candidates()}
-        for candidate in job.candidates:
-            if candidate.key not in done:
-                outcome, = self.saving(dataclasses.replace(job, candidates=(candidate,),
-                                                           out_dir=self.cache.path))
-                done[candidate.key] = record = records.Candidate(
-                    round=0, key=candidate.key, arch=candidate.arch,
-                    val_accuracy=outcome.val_accuracy,
-                    param_bytes=candidate.memory.param_bytes,
-                    activation_bytes=candidate.memory.activation_bytes, y=None,
-                    seconds=round(outcome.seconds, 3), status=outcome.status)
-                self.cache.append_candidate(record)
-            record = done[candidate.key]
-            if self.inherit and record.ok:
-                source = self.cache.model_path(0, candidate.key)
-                target = records.OutDir(job.out_dir).model_path(0, candidate.key)
-                for ending in (".keras", ".json"):
-                    shutil.copyfile(source[:-len(".keras")] + ending,
-                                    target[:-len(".keras")] + ending)
-            yield evaluation.Outcome(candidate.key, record.val_accuracy, record.status,
-                                 record.seconds)
 
 
 def train_config(settings, seed, epochs=None):

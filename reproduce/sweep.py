@@ -11,7 +11,6 @@ path runs in seconds on the real grow/trim candidates with their exact memory.
 import dataclasses
 import math
 import os
-import search_config
 import typing
 
 from absl import flags
@@ -23,6 +22,7 @@ import parallel
 import readers
 import recipes
 import search
+import search_config
 
 # One lambda sweep serves Figure 4, Figure 5 and Table 1 (--runs runs/reproduce/searches).
 SEARCHES = os.path.join("runs", "reproduce", "searches")
@@ -38,11 +38,14 @@ class Scale:
     The candidates' training (2 epochs of the short recipe at batch 64, width 16, all training
     images) is the cheapest that bench/proxy_fidelity.py found to rank a panel of networks as
     20 epochs do (Kendall tau >= 0.6 at <= 1/8 of the cost); the final network is trained for
-    those 20 epochs.
+    those 20 epochs. Round 0 trains all 28 one-cell networks (round0_k; the paper's k = 100
+    does the same): with only k of them, ranked by memory alone, it would start every search
+    from the smallest pooling networks (bench/search_quality.py measured that).
     """
     dataset: str = "cifar10"
     rounds: int = 3
-    k: int = 2
+    k: int = 3
+    round0_k: int | None = 28  # None: k
     epochs: int = 2
     filters: int = 16
     train_examples: int | None = None
@@ -60,16 +63,20 @@ class Scale:
         return (f"{self.dataset} ({images}, 10% held out for validation), filters {self.filters} "
                 f"(paper 64), {self.epochs} epochs of the {self.recipe} recipe"
                 + ("" if self.batch_size is None else f" at batch {self.batch_size}")
-                + f" (paper: 60 of its own), k {self.k} (paper 100), up to "
-                f"{self.rounds} rounds"
+                + f" (paper: 60 of its own), k {self.k} (paper 100)"
+                + ("" if self.round0_k is None else f", {self.round0_k} in round 0")
+                + f", up to {self.rounds} rounds"
                 + (f", final network trained {self.final_epochs} epochs and tested"
                    if self.final_epochs else ""))
 
 
-def scaled_search(out_dir, scale, lambda_, log=print):
-    """A search.py run at `scale` (a Scale) into out_dir, resumed if it exists; its readers.Run."""
+def scaled_search(out_dir, scale, lambda_, log=print, round0_cache=None):
+    """A search.py run at `scale` (a Scale) into out_dir, resumed if it exists; its readers.Run.
+    round0_cache: a folder where round 0 is trained once for every search of this scale that
+    names it (evaluation.SharedRound0), e.g. the lambdas of a sweep; None: trained here."""
     data = inputs.load_data(scale.dataset, None, 0.1, scale.train_examples, scale.seed)
     config = search_config.SearchConfig(lambda_=lambda_, rounds=scale.rounds, k=scale.k,
+                                        round0_k=scale.round0_k,
                                         controller_epochs=scale.controller_epochs,
                                         seed=scale.seed, final_epochs=scale.final_epochs)
     train_config = recipes.TrainConfig.of_recipe(
@@ -78,6 +85,9 @@ def scaled_search(out_dir, scale, lambda_, log=print):
     load_args = (scale.dataset, None, 0.1, scale.train_examples, scale.seed)
     with parallel.evaluator(parallel.Parallel(workers=scale.workers), data, train_config, False,
                             load_args, log) as evaluator:
+        if round0_cache is not None:
+            evaluator = evaluation.SharedRound0(round0_cache, data, train_config, False,
+                                                search.MAY_CHANGE, later=evaluator)
         search.run(out_dir, data, config, train_config, evaluator=evaluator, log=log)
     return readers.load_run(out_dir)
 
@@ -123,8 +133,10 @@ def synthetic_search(out_dir, lambda_, rounds=3, k=8, filters=8, strategy="memor
 
 
 def lambda_runs(lambdas, root, scale=Scale(), log=print):
-    """One scaled-down search per lambda into ROOT/lambda_LAM, run or resumed; their Runs."""
-    return [scaled_search(os.path.join(root, f"lambda_{float(lam)}"), scale, float(lam), log)
+    """One scaled-down search per lambda into ROOT/lambda_LAM, run or resumed; their Runs.
+    Round 0 does not depend on lambda: it is trained once, into ROOT/round0."""
+    return [scaled_search(os.path.join(root, f"lambda_{float(lam)}"), scale, float(lam), log,
+                          round0_cache=os.path.join(root, "round0"))
             for lam in lambdas]
 
 
@@ -176,6 +188,8 @@ def define_sweep_flags(name, runs_help):
     flags.DEFINE_integer("rounds", default.rounds, "Search rounds, round 0 included (paper: "
                          "until no improvement).")
     flags.DEFINE_integer("k", default.k, "Candidates trained per round (paper: 100).")
+    flags.DEFINE_integer("round0_k", default.round0_k, "Candidates trained in round 0 (28: "
+                         "all; 0: k), shared by the lambdas.")
     flags.DEFINE_enum("recipe", default.recipe, list(recipes.RECIPES), "Training recipe of "
                       "candidates and final networks (paper: its own, 'paper').")
     flags.DEFINE_integer("epochs", default.epochs, "Training epochs per candidate (paper: 60).")
@@ -198,7 +212,8 @@ def define_sweep_flags(name, runs_help):
 
 def scale_from_flags(values):
     """The Scale that define_sweep_flags' flags (parsed, in `values`) ask for."""
-    return Scale(dataset=values.dataset, rounds=values.rounds, k=values.k, epochs=values.epochs,
+    return Scale(dataset=values.dataset, rounds=values.rounds, k=values.k,
+                 round0_k=values.round0_k or None, epochs=values.epochs,
                  filters=values.filters, train_examples=values.train_examples or None,
                  controller_epochs=values.controller_epochs, final_epochs=values.final_epochs,
                  run_eagerly=values.run_eagerly, workers=values.workers,

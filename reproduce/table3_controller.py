@@ -67,7 +67,7 @@ from reproduce import table3
 from reproduce import table3_nb201
 
 TARGETS = ("y", "val_accuracy")
-SCALE = sweep.Scale(rounds=3, k=150, epochs=1, filters=8, train_examples=256,
+SCALE = sweep.Scale(rounds=3, k=150, round0_k=None, epochs=1, filters=8, train_examples=256,
                      run_eagerly=True)  # 2 batches per candidate: tracing would cost more
 RANDOM_ORDERS = 200  # random rankings averaged for the reference row
 MEMORY_ROW = "Memory terms of Eq. 4"  # the reference row ranking by Eq. 4 without accuracy

@@ -167,16 +167,17 @@ def test_a_missing_runs_dir_is_a_one_line_error(tmp_path):
 def test_lambda_runs_gives_each_lambda_its_own_resumable_search(tmp_path, monkeypatch):
     calls = []
 
-    def fake_search(out_dir, scale, lambda_, log=print):
-        calls.append((out_dir, scale, lambda_))
+    def fake_search(out_dir, scale, lambda_, log=print, round0_cache=None):
+        calls.append((out_dir, scale, lambda_, round0_cache))
         return lambda_
 
     monkeypatch.setattr(sweep, "scaled_search", fake_search)
     scale = sweep.Scale(dataset="npz:x.npz", rounds=5, k=3, epochs=7, filters=6,
                         train_examples=100, controller_epochs=9, seed=2)
     assert sweep.lambda_runs([0, 0.5], str(tmp_path), scale, quiet) == [0.0, 0.5]
-    assert calls == [(str(tmp_path / "lambda_0.0"), scale, 0.0),
-                     (str(tmp_path / "lambda_0.5"), scale, 0.5)]
+    shared = str(tmp_path / "round0")  # round 0 does not depend on lambda: trained once
+    assert calls == [(str(tmp_path / "lambda_0.0"), scale, 0.0, shared),
+                     (str(tmp_path / "lambda_0.5"), scale, 0.5, shared)]
 
 
 def test_smoke_searches_are_search_py_out_dirs_made_by_search_run(tmp_path):

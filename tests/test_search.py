@@ -263,6 +263,36 @@ def test_round0_k_trains_that_many_in_round_0_and_k_afterwards(tmp_path):
                    for block in best.blocks for cell in block)
 
 
+def lines_but_seconds(path):
+    return [{k: v for k, v in json.loads(line).items() if k != "seconds"}
+            for line in path.read_text().splitlines()]
+
+
+def test_searches_sharing_round0_train_it_once_and_end_as_if_each_had_trained_it(tmp_path):
+    trained = []
+
+    def counting(job):
+        trained.extend(c.key for c in job.candidates)
+        yield from params_accuracy(job)
+
+    def shared(out_dir, lambda_, train_config=recipes.TrainConfig(filters=FILTERS, verbose=0)):
+        evaluator = evaluation.SharedRound0(str(tmp_path / "round0"), Task(), train_config,
+                                            False, later=params_accuracy, round0=counting)
+        return fake_search(out_dir, evaluator, lambda_=lambda_, round0_k=28)
+
+    shared(tmp_path / "a", 0.2)
+    assert len(trained) == 28
+    shared(tmp_path / "b", 0.8)
+    assert len(trained) == 28  # the second search read round 0 from the cache
+    fake_search(tmp_path / "alone", params_accuracy, lambda_=0.8, round0_k=28)
+    for name in ("candidates.jsonl", "rounds.jsonl"):
+        assert lines_but_seconds(tmp_path / "b" / name) == lines_but_seconds(
+            tmp_path / "alone" / name)
+    other = recipes.TrainConfig(filters=FILTERS + 1, verbose=0)
+    with pytest.raises(ValueError, match=r"holds a search with other settings \(train.filters"):
+        shared(tmp_path / "c", 0.5, other)
+
+
 def test_strategy_random_draws_k_with_the_seed_and_is_recorded(tmp_path):
     fake_search(tmp_path / "a", params_accuracy, strategy="random", seed=3)
     fake_search(tmp_path / "b", params_accuracy, strategy="random", seed=3)
