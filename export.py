@@ -32,18 +32,11 @@ model in TFLite-Micro and prints what it allocates beside what lifetime.py predi
 The exported model takes the raw image: a layer (`deployable`) normalizes it as training did
 (pipelines.normalize with the training split's mean and std, pixel units) before the stem. The
 int8 model's input is int8 with scale 1 and zero point -128: value = pixel - 128
-(firmware.pixel_input). Conversion runs in a child process: TFLiteConverter.convert() leaks
-memory on every call in TF 2.21, which a search exporting many networks would otherwise
-accumulate. The Keras 3 path is model.export(format="tf_saved_model") +
-TFLiteConverter.from_saved_model; from_keras_model falls back to legacy Keras 2 code.
+(firmware.pixel_input). Converting and running the files is litert.py's.
 """
-import contextlib
 import dataclasses
 import json
-import multiprocessing
 import os
-import re
-import tempfile
 
 from absl import app
 from absl import flags
@@ -54,6 +47,7 @@ import graph
 import guard
 import inputs
 import lifetime
+import litert
 import network
 import pipelines
 import firmware
@@ -83,9 +77,6 @@ def define_flags():
 
 
 ORDERS = ("strict", "optimal")
-ARENA_LINE = re.compile(r"Arena allocation (head|tail|total) (\d+) bytes")
-FIRST_ARENA = 1 << 24  # bytes; doubled while TFLM says it is too small
-LAST_ARENA = 1 << 31
 NORMALIZE = "normalize"  # the exported model's normalization layer
 
 
@@ -111,131 +102,6 @@ class Exported:
     int8_test_accuracy: float = None
     int8_agreement: float = None   # test images on which int8 and Keras predict one class
     tensor_arena_bytes: int = None  # firmware.ARENA_SIZE: the arena firmware allocates
-
-
-# ---------------------------------------------------------------------------------------------
-# Conversion (in a child process)
-# ---------------------------------------------------------------------------------------------
-
-def _convert(saved_model, representative, float_path, int8_path):
-    """Child process: the SavedModel as float32 and full-int8 .tflite files."""
-    import tensorflow as tf
-    images = np.load(representative)  # (N, H, W, C) float32, as the model takes them
-
-    def samples():
-        for image in images:
-            yield [image[None]]
-
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
-    with open(float_path, "wb") as f:
-        f.write(converter.convert())
-    converter = tf.lite.TFLiteConverter.from_saved_model(saved_model)
-    converter.optimizations = [tf.lite.Optimize.DEFAULT]
-    converter.representative_dataset = samples
-    converter.target_spec.supported_ops = [tf.lite.OpsSet.TFLITE_BUILTINS_INT8]
-    converter.inference_input_type = tf.int8
-    converter.inference_output_type = tf.int8
-    with open(int8_path, "wb") as f:
-        f.write(converter.convert())
-
-
-def convert(model, representative, out_dir, pixels=False):
-    """Write out_dir/model_float32.tflite and model_int8.tflite of a Keras model, quantized
-    with `representative` (N, H, W, C) images as the model takes them; with `pixels` (a
-    `deployable` model) the int8 input is declared as raw pixels (firmware.pixel_input).
-    Returns the two paths."""
-    paths = [os.path.join(out_dir, f"model_{kind}.tflite") for kind in ("float32", "int8")]
-    with tempfile.TemporaryDirectory() as tmp:
-        saved_model = os.path.join(tmp, "saved_model")
-        model.export(saved_model, format="tf_saved_model", verbose=False)
-        samples = os.path.join(tmp, "representative.npy")
-        np.save(samples, representative.astype(np.float32))
-        child = multiprocessing.get_context("spawn").Process(
-            target=_convert, args=(saved_model, samples, *paths))
-        child.start()
-        child.join()
-    if child.exitcode != 0:
-        raise RuntimeError(f"TFLite conversion failed (child process exit {child.exitcode})")
-    if pixels:
-        with open(paths[1], "rb") as f:
-            int8 = firmware.pixel_input(f.read())
-        with open(paths[1], "wb") as f:
-            f.write(int8)
-    return paths
-
-
-# ---------------------------------------------------------------------------------------------
-# Measuring a .tflite file
-# ---------------------------------------------------------------------------------------------
-
-@contextlib.contextmanager
-def _c_stderr(sink):
-    """Redirect file descriptor 2 (C's stderr, where TFLM prints) into the file `sink`."""
-    saved = os.dup(2)
-    os.dup2(sink.fileno(), 2)
-    try:
-        yield
-    finally:
-        os.dup2(saved, 2)
-        os.close(saved)
-
-
-def tflm_arena(tflite):
-    """{"head", "tail", "total"}: bytes TFLite-Micro's arena holds for a model (bytes of a
-    .tflite file). TFLM has no Python getter: print_allocations() writes them to C's stderr."""
-    from tflite_micro.python.tflite_micro import runtime
-    arena = FIRST_ARENA
-    while True:
-        with tempfile.TemporaryFile("w+") as sink:
-            with _c_stderr(sink):
-                try:
-                    interpreter = runtime.Interpreter.from_bytes(tflite, arena_size=arena)
-                    interpreter.print_allocations()
-                    failed = None
-                except RuntimeError as e:
-                    failed = e
-            sink.seek(0)
-            printed = sink.read()
-        if failed is None:
-            found = dict((kind, int(n)) for kind, n in ARENA_LINE.findall(printed))
-            if set(found) != {"head", "tail", "total"}:
-                raise RuntimeError(f"TFLM printed no arena sizes:\n{printed[-2000:]}")
-            return found
-        if arena >= LAST_ARENA or "arena" not in printed.lower():
-            raise RuntimeError(f"TFLM could not load the model ({failed}):\n{printed[-2000:]}")
-        arena *= 2
-
-
-def constant_bytes(tflite):
-    """Bytes of a .tflite file's constant tensors: its weights, biases and other constants,
-    each tensor counted, as a parameter count counts it. (The file stores identical buffers
-    once: an untrained network's all-zero biases share one.)"""
-    model = tflite_order.schema().Model.GetRootAs(tflite, 0)
-    graph = model.Subgraphs(0)
-    return sum(model.Buffers(graph.Tensors(i).Buffer()).DataLength()
-               for i in range(graph.TensorsLength()))
-
-
-def predict(tflite, images, batch=256):
-    """Class predictions of a .tflite model (LiteRT) for float `images` as its Keras model takes
-    them (raw pixels for export()'s); for an int8 model they are quantized with the input
-    tensor's scale and zero point: value = round(x / scale) + zero point, clipped."""
-    from ai_edge_litert.interpreter import Interpreter
-    interpreter = Interpreter(model_content=tflite)
-    source = interpreter.get_input_details()[0]
-    scale, zero = source["quantization"]
-    predictions = []
-    for begin in range(0, len(images), batch):
-        x = images[begin:begin + batch]
-        interpreter.resize_tensor_input(source["index"], x.shape)
-        interpreter.allocate_tensors()
-        if source["dtype"] == np.int8:
-            x = np.clip(np.round(x / scale + zero), -128, 127).astype(np.int8)
-        interpreter.set_tensor(source["index"], x)
-        interpreter.invoke()
-        logits = interpreter.get_tensor(interpreter.get_output_details()[0]["index"])
-        predictions.append(logits.argmax(-1))
-    return np.concatenate(predictions)
 
 
 # ---------------------------------------------------------------------------------------------
@@ -357,7 +223,7 @@ def measure(model, prediction, representative, out_dir, test=None, order=None, p
     `predicted(...)`; `representative` and `test` (or None): images as `model` takes them (and
     labels); `order`: node names to run the operators in (tflite_order.reorder), None for the
     converter's order; `pixels`: as in `convert`."""
-    float_path, int8_path = convert(model, representative, out_dir, pixels)
+    float_path, int8_path = litert.convert(model, representative, out_dir, pixels)
     with open(float_path, "rb") as f:
         float32 = f.read()
     with open(int8_path, "rb") as f:
@@ -365,20 +231,20 @@ def measure(model, prediction, representative, out_dir, test=None, order=None, p
     measured = dict(prediction, schedule="strict")
     if order is not None:
         measured.update(schedule="optimal",
-                        converter_order_head_bytes=tflm_arena(int8)["head"])
+                        converter_order_head_bytes=litert.tflm_arena(int8)["head"])
         float32, int8 = (tflite_order.reorder(data, order) for data in (float32, int8))
         for path, data in ((float_path, float32), (int8_path, int8)):
             with open(path, "wb") as f:
                 f.write(data)
-    arena = tflm_arena(int8)
+    arena = litert.tflm_arena(int8)
     measured.update(
         tflite_float32_bytes=len(float32), tflite_int8_bytes=len(int8),
         tflm_arena_head_bytes=arena["head"], tflm_arena_tail_bytes=arena["tail"],
-        tflm_arena_total_bytes=arena["total"], param_bytes=constant_bytes(int8))
+        tflm_arena_total_bytes=arena["total"], param_bytes=litert.constant_bytes(int8))
     if test is not None:
         images, labels = test
         predicted = model.predict(images, batch_size=256, verbose=0).argmax(-1)
-        predicted_int8 = predict(int8, images)
+        predicted_int8 = litert.predict(int8, images)
         measured.update(float_test_accuracy=float((predicted == labels).mean()),
                         int8_test_accuracy=float((predicted_int8 == labels).mean()),
                         int8_agreement=float((predicted_int8 == predicted).mean()))

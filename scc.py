@@ -20,8 +20,8 @@ the sequence of its cells' tuples ``(I1, I2, L1, L2, O)``, block after block, an
 
 Table 3 compares the SCC with two controllers that score every candidate on its own, with no
 ranking layer: **Single-RNN** (one GRU(100) over the tokens, then FC) and **Double-RNN** (two
-stacked GRU(100)). All three share one ``CandidateEncoder`` and one builder, ``build_model``;
-they differ only in the number of encoder GRUs and in the R-GRU.
+stacked GRU(100)). All three share one ``CandidateEncoder`` and one builder, ``build_model``
+(scc_model.py); they differ only in the number of encoder GRUs and in the R-GRU.
 
 The paper scores "all n candidates" as one sequence but gives no n. Here a candidate list has
 ``list_size`` candidates (default 100, the paper's top-k): ``Controller.fit`` reshuffles the
@@ -37,7 +37,7 @@ A second search space, beyond the paper: the same models read NAS-Bench-201 cell
 (``nb201.Cell``, ``space="nb201"``), one token per edge (``nb201.tokens``), so that the
 controllers can be compared on thousands of fully trained architectures
 (``reproduce/table3_controller.py --benchmark=nb201``). ``loss="mse+pairwise"`` adds a pairwise
-ranking term to Eq. 3 (``ListMSEPairwise``), also beyond the paper.
+ranking term to Eq. 3 (``scc_model.ListMSEPairwise``), also beyond the paper.
 """
 
 import json
@@ -46,20 +46,16 @@ import os
 
 import keras
 import numpy as np
-from keras import ops
 
 import cells
 import guard
 import nb201
+import scc_model
 import vectors
 
-# A token is a cell token plus one column that only the block separator sets.
-TOKEN_DEPTH = vectors.TOKEN_WIDTH + 1
-KINDS = ("scc", "single", "double")
 # The search spaces the controllers read: the type of a candidate, and the width of its tokens.
 SPACES = {"memnas": cells.Arch, "nb201": nb201.Cell}
-DEPTHS = {"memnas": TOKEN_DEPTH, "nb201": nb201.TOKEN_WIDTH}
-LOSSES = ("mse", "mse+pairwise")
+DEPTHS = {"memnas": scc_model.TOKEN_DEPTH, "nb201": nb201.TOKEN_WIDTH}
 
 _PAD_ROW, _SEPARATOR_ROW = 0, 1  # fixed rows of the token table built by `encode`
 
@@ -71,7 +67,7 @@ _PAD_ROW, _SEPARATOR_ROW = 0, 1  # fixed rows of the token table built by `encod
 def encode(archs, length=None, space=None):
     """(n, T, DEPTHS[space]) float32 tokens of `archs`, zero-padded at the end to T.
 
-    space "memnas" (cells.Arch candidates, TOKEN_DEPTH): a candidate is its cells' tokens block
+    space "memnas" (cells.Arch candidates, scc_model.TOKEN_DEPTH): a candidate is its cells' tokens block
     after block, each block closed by a separator token. space "nb201" (nb201.Cell): its 6
     edge tokens (nb201.tokens). Default: the space of the first candidate. T is the longest
     sequence of the batch, or `length` if given (it may not be shorter).
@@ -113,7 +109,7 @@ def encode(archs, length=None, space=None):
                 block_rows[id(block)] = known
             sequence += known
         index[n, :len(sequence)] = sequence
-    table = np.zeros((len(rows) + 2, TOKEN_DEPTH), np.float32)
+    table = np.zeros((len(rows) + 2, scc_model.TOKEN_DEPTH), np.float32)
     table[_SEPARATOR_ROW, -1] = 1
     for cell, row in rows.items():
         table[row, :-1] = vectors.cell_token(cell)
@@ -124,131 +120,6 @@ def _check_length(length, longest):
     if length is not None and length < longest:
         raise ValueError(f"encode: length {length} is shorter than the longest candidate "
                          f"({longest} tokens)")
-
-
-# ---------------------------------------------------------------------------------------------
-# The models: one encoder, three heads
-# ---------------------------------------------------------------------------------------------
-
-@keras.saving.register_keras_serializable(package="memnas")
-class CandidateEncoder(keras.layers.Layer):
-    """Embedding + `num_layers` stacked GRUs over each candidate's tokens: (B, L, T, D) ->
-    (B, L, units), the feature f_i of every candidate of every list.
-
-    The candidates of all lists are folded into one batch of B*L sequences, so the GRU runs once
-    per batch however many candidates a list holds.
-    """
-
-    def __init__(self, units, num_layers=1, **kwargs):
-        super().__init__(**kwargs)
-        if units < 1 or num_layers < 1:
-            raise ValueError(f"CandidateEncoder: units ({units}) and num_layers ({num_layers}) "
-                             "must be at least 1")
-        self.units = units
-        self.num_layers = num_layers
-        self.embedding = keras.layers.Dense(units, name="embedding")
-        # Every GRU but the last passes its whole sequence on; the last keeps its final state.
-        self.grus = [keras.layers.GRU(units, return_sequences=k < num_layers - 1,
-                                      name=f"e_gru_{k + 1}") for k in range(num_layers)]
-
-    def build(self, input_shape):
-        tokens = (None, input_shape[2], input_shape[3])  # (B*L, T, D)
-        self.embedding.build(tokens)
-        for gru in self.grus:
-            gru.build((None, input_shape[2], self.units))
-
-    def call(self, inputs):
-        shape = ops.shape(inputs)
-        tokens = ops.reshape(inputs, (-1, shape[2], shape[3]))  # (B*L, T, D)
-        # Position 0 always counts: a padded candidate would otherwise be a fully masked
-        # sequence, which the cuDNN GRU rejects. Its feature is then ignored downstream.
-        first = ops.equal(ops.arange(shape[2]), 0)  # (T,)
-        mask = ops.logical_or(ops.any(ops.not_equal(tokens, 0), axis=-1), first)  # (B*L, T)
-        x = self.embedding(tokens)  # (B*L, T, units)
-        for gru in self.grus:
-            x = gru(x, mask=mask)
-        return ops.reshape(x, (shape[0], shape[1], self.units))  # (B, L, units)
-
-    def compute_output_shape(self, input_shape):
-        return (input_shape[0], input_shape[1], self.units)
-
-    def get_config(self):
-        return {**super().get_config(), "units": self.units, "num_layers": self.num_layers}
-
-
-@keras.saving.register_keras_serializable(package="memnas")
-class ListMSE(keras.losses.Loss):
-    """Eq. 3 over lists of candidates:
-
-        Loss_mem = 1/n * sum_i (y_i - y_i^p)^2
-
-    y_i the memory-efficiency metric of candidate i (or, with search.py's default controller
-    target, its accuracy), y_i^p the score predicted for it, n the real candidates: each list
-    position's squared error is averaged with the sample weights (1 for a real candidate, 0 for
-    padding), so padding never counts in the mean."""
-
-    def __init__(self, name="list_mse", reduction="mean_with_sample_weight", **kwargs):
-        super().__init__(name=name, reduction=reduction, **kwargs)
-
-    def call(self, y_true, y_pred):
-        return ops.square(y_pred - y_true)  # (B, L): no mean over the list yet
-
-
-@keras.saving.register_keras_serializable(package="memnas")
-class ListMSEPairwise(ListMSE):
-    """Eq. 3 plus a pairwise ranking term (RankNet's logistic loss), beyond the paper:
-
-        ListMSE + mean over pairs (i, j) of one list with y_i > y_j of log(1 + exp(s_j - s_i))
-
-    s the predicted scores; pairs with a padded candidate (sample weight 0) do not count. The
-    MSE keeps the scores in the units of y, the pairwise term rewards the order within a list
-    only, which is what the SCC's list context could help with."""
-
-    def __init__(self, name="list_mse_pairwise", **kwargs):
-        super().__init__(name=name, **kwargs)
-
-    def __call__(self, y_true, y_pred, sample_weight=None):
-        mse = super().__call__(y_true, y_pred, sample_weight)
-        y_true = ops.convert_to_tensor(y_true, self.dtype)  # (B, L)
-        y_pred = ops.convert_to_tensor(y_pred, self.dtype)
-        real = (ops.ones_like(y_true) if sample_weight is None else
-                ops.cast(ops.convert_to_tensor(sample_weight) > 0, self.dtype))
-        # [b, i, j]: candidate i is truly better than candidate j, both real.
-        ordered = ops.cast(y_true[:, :, None] > y_true[:, None, :], self.dtype)
-        ordered = ordered * real[:, :, None] * real[:, None, :]
-        pairs = ops.softplus(y_pred[:, None, :] - y_pred[:, :, None])  # log(1 + e^(s_j - s_i))
-        return mse + ops.sum(pairs * ordered) / ops.maximum(ops.sum(ordered), 1.0)
-
-
-def build_model(kind, units=100, learning_rate=1e-3, jit_compile="auto", depth=TOKEN_DEPTH,
-                loss="mse"):
-    """A compiled controller of Table 3: (B, L, T, depth) tokens -> (B, L) scores.
-
-    kind: "scc" (encoder + R-GRU + FC), "single" (one GRU + FC) or "double" (two GRUs + FC).
-    L (candidates per list) and T (tokens per candidate) may change from call to call. depth:
-    the token width of the search space (DEPTHS). loss: "mse" (Eq. 3, ListMSE) or
-    "mse+pairwise" (ListMSEPairwise).
-    """
-    if kind not in KINDS:
-        raise ValueError(f"build_model: unknown controller kind {kind!r}; "
-                         f"known: {', '.join(KINDS)}")
-    if loss not in LOSSES:
-        raise ValueError(f"build_model: unknown loss {loss!r}; known: {', '.join(LOSSES)}")
-    tokens = keras.Input(shape=(None, None, depth), name="tokens")  # (B, L, T, D)
-    features = CandidateEncoder(units, 2 if kind == "double" else 1,
-                                name="encoder")(tokens)  # (B, L, units)
-    if kind == "scc":
-        # The ranking layer reads the real candidates of a list only: a padded one must not
-        # change the memory the R-GRU carries to the candidates after it.
-        real = ops.any(ops.not_equal(tokens, 0), axis=(2, 3))  # (B, L)
-        features = keras.layers.GRU(units, return_sequences=True,
-                                    name="r_gru")(features, mask=real)  # (B, L, units)
-    scores = ops.squeeze(keras.layers.Dense(1, name="score")(features), axis=-1)  # (B, L)
-    model = keras.Model(tokens, scores, name=kind)
-    model.compile(optimizer=keras.optimizers.Adam(learning_rate),
-                  loss=ListMSE() if loss == "mse" else ListMSEPairwise(),
-                  jit_compile=jit_compile)
-    return model
 
 
 # ---------------------------------------------------------------------------------------------
@@ -294,7 +165,7 @@ class _Lists(keras.utils.PyDataset):
 
 class Controller:
     """A controller of `kind` that ranks candidates of a search space (`space`: cells.Arch
-    for "memnas", nb201.Cell for "nb201") by their predicted y, trained with `loss` (LOSSES).
+    for "memnas", nb201.Cell for "nb201") by their predicted y, trained with `loss` (scc_model.LOSSES).
 
     The model learns y standardized by the mean and standard deviation of the data of the last
     `fit`, and `predict` returns scores in the units of y: the metric of Eq. 4 spans a few
@@ -322,7 +193,7 @@ class Controller:
         # Seeds Python, NumPy and the backend globally: the only way Keras offers to make
         # weight initialization (and so the whole controller) repeatable.
         keras.utils.set_random_seed(seed)
-        self.model = build_model(kind, units, learning_rate, jit_compile, DEPTHS[space], loss)
+        self.model = scc_model.build_model(kind, units, learning_rate, jit_compile, DEPTHS[space], loss)
 
     def reinitialize(self, seed):
         """Back to the state of a new Controller of the same settings and `seed` (weights,
@@ -330,7 +201,7 @@ class Controller:
         functions: tracing them costs more than training on a round's few hundred candidates.
         """
         keras.utils.set_random_seed(seed)
-        fresh = build_model(self.kind, self.units, self.learning_rate, self.jit_compile,
+        fresh = scc_model.build_model(self.kind, self.units, self.learning_rate, self.jit_compile,
                             DEPTHS[self.space], self.loss)
         self.model.set_weights(fresh.get_weights())
         optimizer = self.model.optimizer

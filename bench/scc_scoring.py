@@ -30,9 +30,10 @@ from absl import flags
 
 import grow_trim
 import scc
+import scc_model
 
 flags.DEFINE_integer("candidates", 10_000, "Candidates to score.")
-flags.DEFINE_list("kinds", list(scc.KINDS), "Controllers to time.")
+flags.DEFINE_list("kinds", list(scc_model.KINDS), "Controllers to time.")
 flags.DEFINE_integer("list_size", 100, "Candidates per list (the SCC ranks a list at once).")
 flags.DEFINE_list("batch_sizes", ["16"], "Lists per model batch; several values: a sweep.")
 flags.DEFINE_list("jit_compile", ["auto"], "jit_compile of the model: auto, true or false.")

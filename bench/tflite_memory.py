@@ -12,8 +12,6 @@ converts nothing twice.
 
     python bench/tflite_memory.py --candidates=20
 """
-import graph
-import keras_graph
 import os
 import random
 
@@ -23,9 +21,12 @@ import numpy as np
 
 import cells
 import export
+import graph
 import grow_trim
 import guard
+import keras_graph
 import lifetime
+import litert
 import network
 import tflite_order
 from reproduce import baselines
@@ -136,7 +137,7 @@ def reordered(archs, done, filters, out_dir):
             continue
         folder = os.path.join(out_dir, "".join(c if c.isalnum() else "_" for c in name))
         with open(os.path.join(folder, "model_int8.tflite"), "rb") as f:
-            head = export.tflm_arena(tflite_order.reorder(f.read(), names))["head"]
+            head = litert.tflm_arena(tflite_order.reorder(f.read(), names))["head"]
         rows.append([name, lifetime.arch_memory(arch, filters, 1, "strict").activation_bytes,
                      lifetime.arch_memory(arch, filters, 1, "optimal").activation_bytes,
                      row["tflm_arena_head_bytes"], predicted, head,

@@ -8,6 +8,7 @@ import numpy as np
 
 import ranking
 import scc
+import scc_model
 
 CONTROLLERS = (("single", "Single-RNN"), ("double", "Double-RNN"), ("scc", "SCC"))
 PAPER_METRICS = ("AP@50", "AP@100", "NDCG@50", "NDCG@100")  # the columns of paper.TABLE3
@@ -30,7 +31,7 @@ class Budget:
     learning_rate: float = 1e-3
     list_size: int = 100
     batch_size: int = 8  # lists per batch, as in scc.Controller.fit
-    loss: str = "mse"  # scc.LOSSES: Eq. 3, or Eq. 3 plus a pairwise ranking term
+    loss: str = "mse"  # scc_model.LOSSES: Eq. 3, or Eq. 3 plus a pairwise ranking term
 
     def __post_init__(self):
         # Each field by the flag that sets it (batch_size has none).
@@ -40,8 +41,8 @@ class Budget:
                 raise ValueError(f"{flag}: must be at least 1, got {getattr(self, name)}")
         if not self.learning_rate > 0:
             raise ValueError(f"--learning_rate: must be positive, got {self.learning_rate}")
-        if self.loss not in scc.LOSSES:
-            raise ValueError(f"--loss: must be one of {', '.join(scc.LOSSES)}, got "
+        if self.loss not in scc_model.LOSSES:
+            raise ValueError(f"--loss: must be one of {', '.join(scc_model.LOSSES)}, got "
                              f"{self.loss!r}")
 
     def train(self, kind, seed, archs, y, space="memnas", kept=None):

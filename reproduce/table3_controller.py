@@ -58,7 +58,7 @@ import inputs
 import nb201
 import ranking
 import readers
-import scc
+import scc_model
 from efficiency import memory_efficiency
 from reproduce import paper
 from reproduce import report
@@ -123,7 +123,7 @@ def define_flags():
     flags.DEFINE_integer("holdout_round", None, "Round to hold out; default: the last.")
     flags.DEFINE_enum("target", "y", TARGETS, "What the controllers learn and are measured "
                       "against: y of Eq. 4 (Table 3) or the validation accuracy.")
-    flags.DEFINE_enum("loss", "mse", scc.LOSSES, "Loss of every controller: Eq. 3's MSE, or "
+    flags.DEFINE_enum("loss", "mse", scc_model.LOSSES, "Loss of every controller: Eq. 3's MSE, or "
                       "it plus a pairwise ranking term (beyond the paper).")
 
 

@@ -8,7 +8,6 @@ import shutil
 import subprocess
 
 import numpy as np
-import pipelines
 import pytest
 
 from conftest import assert_one_line_error, c_array, run_mains, run_script
@@ -17,7 +16,9 @@ import export
 import firmware
 import graph
 import lifetime
+import litert
 import network
+import pipelines
 import tflite_order
 import tflm
 
@@ -75,7 +76,7 @@ def test_a_trained_network_exports_and_its_int8_model_computes_what_keras_does(
     classes = {}
     for kind in ("float32", "int8"):
         with open(folder / f"model_{kind}.tflite", "rb") as f:
-            classes[kind] = export.predict(f.read(), pixels.astype(np.float32))
+            classes[kind] = litert.predict(f.read(), pixels.astype(np.float32))
     # The float32 file computes Keras's function (a near tie may flip one class in float
     # rounding); int8 changes at most 2 of the 16 predictions.
     assert (classes["float32"] == keras_classes).sum() >= 15

@@ -12,6 +12,7 @@ import nb201
 import nb201_graph
 import ranking
 import scc
+import scc_model
 from conftest import ROOT
 
 SHIPPED_CSV = os.path.join(ROOT, "reproduce", "data", "nb201_cifar10.csv")
@@ -331,7 +332,7 @@ def sample():
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("kind", scc.KINDS)
+@pytest.mark.parametrize("kind", scc_model.KINDS)
 def test_controllers_learn_the_nb201_ranking_from_300_cells(sample, kind):
     """Kendall tau >= 0.4 on 500 held-out cells after a few seconds of training (a small model:
     GRU(32), 36 steps at Adam 1e-2). Chance is 0 +- 0.03 (the std of tau over random orders

@@ -11,6 +11,7 @@ import cells
 import grow_trim
 import ranking
 import scc
+import scc_model
 import vectors
 
 # y_true of five candidates a..e: the true order is a, b, c, d, e.
@@ -133,10 +134,10 @@ def lists_of(archs, list_size, length=None):
 
 @pytest.fixture(scope="module")
 def models():
-    return {kind: scc.build_model(kind) for kind in scc.KINDS}
+    return {kind: scc_model.build_model(kind) for kind in scc_model.KINDS}
 
 
-@pytest.mark.parametrize("kind", scc.KINDS)
+@pytest.mark.parametrize("kind", scc_model.KINDS)
 def test_output_shape_for_any_list_and_sequence_length(models, kind):
     archs = list(cells.ROUND0[:6]) + list(grow_trim.generate(cells.FIGURE_1B).grow[:6])
     for batch, size in ((2, 3), (1, 12), (4, 3)):
@@ -149,7 +150,7 @@ def test_output_shape_for_any_list_and_sequence_length(models, kind):
                                atol=1e-5)
 
 
-@pytest.mark.parametrize("kind", scc.KINDS)
+@pytest.mark.parametrize("kind", scc_model.KINDS)
 def test_only_scc_scores_depend_on_the_other_candidates(models, kind):
     target = cells.FIGURE_1B
     x = lists_of(list(cells.ROUND0[:3]) + [target] + list(cells.ROUND0[40:43]) + [target], 4)
@@ -161,7 +162,7 @@ def test_only_scc_scores_depend_on_the_other_candidates(models, kind):
 
 
 def test_list_mse_is_eq_3_over_the_real_candidates():
-    loss = scc.ListMSE()
+    loss = scc_model.ListMSE()
     # (1 - 0)^2 and (2 - 0)^2 count, the padded third position does not: (1 + 4) / 2.
     value = loss(np.array([[1.0, 2.0, 3.0]]), np.array([[0.0, 0.0, 100.0]]),
                  sample_weight=np.array([[1.0, 1.0, 0.0]]))
@@ -169,7 +170,7 @@ def test_list_mse_is_eq_3_over_the_real_candidates():
 
 
 def test_pairwise_loss_adds_ranknet_over_the_ordered_real_pairs():
-    loss = scc.ListMSEPairwise()
+    loss = scc_model.ListMSEPairwise()
     # MSE (1 + 4) / 2 as above; one ordered pair of real candidates, 2 > 1, both scored 0:
     # log(1 + e^0). The padded third candidate is in no pair.
     value = loss(np.array([[1.0, 2.0, 3.0]]), np.array([[0.0, 0.0, 100.0]]),
@@ -182,11 +183,11 @@ def test_pairwise_loss_adds_ranknet_over_the_ordered_real_pairs():
 
 def test_unknown_kind_and_bad_settings():
     with pytest.raises(ValueError, match="scc, single, double"):
-        scc.build_model("lstm")
+        scc_model.build_model("lstm")
     with pytest.raises(ValueError, match="list_size must be at least 1"):
         scc.Controller(list_size=0)
     with pytest.raises(ValueError, match="unknown loss 'hinge'; known: mse, mse\\+pairwise"):
-        scc.build_model("scc", loss="hinge")
+        scc_model.build_model("scc", loss="hinge")
 
 
 # ---------------------------------------------------------------------------------------------
