@@ -8,7 +8,10 @@ import numpy as np
 import pytest
 
 import nb201
+import search_config
+import spaces
 from conftest import ROOT, run_mains
+from reproduce import nb201_memory
 
 _spec = importlib.util.spec_from_file_location(
     "nb201_search", os.path.join(ROOT, "bench", "nb201_search.py"))
@@ -62,3 +65,17 @@ def test_a_smoke_run_reports_every_method_and_resumes(tmp_path):
     lines = (tmp_path / "queries.jsonl").read_text().splitlines()
     assert sorted(json.loads(line)["method"] for line in lines) == sorted(
         nb201_search.SEARCH_ARMS + nb201_search.BASELINES)
+
+
+@pytest.mark.parametrize("schedule,bytes_per_value", [("paper", 4), ("tflm", 1)])
+def test_the_table_reads_the_memory_the_code_measures_from_the_shipped_csv(schedule,
+                                                                          bytes_per_value):
+    cells, _ = nb201.read_csv(nb201.DEFAULT_CSV)
+    cells = cells[:5]
+    config = search_config.SearchConfig(space="nb201", final_epochs=0, schedule=schedule,
+                                        bytes_per_value=bytes_per_value)
+    data = nb201.Benchmark(nb201.DEFAULT_CSV)
+    measured = [spaces.NB201.memory(cell, None, config, data) for cell in cells]
+    assert nb201_search.table_memory(cells, config, data) == [
+        (m.param_bytes, m.activation_bytes) for m in measured]
+    assert set(nb201_memory.read(cells, schedule, bytes_per_value)) == set(cells)  # it read
