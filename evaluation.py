@@ -138,7 +138,7 @@ class SharedRound0:
         self.cache = records.OutDir(cache_dir)
         self.cache.start(records.RunConfig(search_config.SearchConfig(seed=train_config.seed),
                                            dataclasses.asdict(train_config), data.name,
-                                           "round 0, shared by the arms"), may_change)
+                                           records.SHARED_ROUND0), may_change)
 
     def __call__(self, job):
         if job.round > 0:

@@ -85,7 +85,8 @@ def load_run(path):
 
 
 def find_runs(paths):
-    """Every out_dir at or under the given paths (a directory holding several runs works)."""
+    """Every search out_dir at or under the given paths (a directory holding several runs
+    works), but the round 0 that several of them share (records.SHARED_ROUND0)."""
     found = []
     for path in paths:
         if not os.path.isdir(path):
@@ -93,7 +94,8 @@ def find_runs(paths):
         configs = sorted(glob.glob(os.path.join(path, "**", "config.json"), recursive=True))
         if not configs:
             raise ValueError(f"--runs: {path}: holds no search.py out_dir (no config.json)")
-        found += [load_run(os.path.dirname(c)) for c in configs]
+        found += [run for run in (load_run(os.path.dirname(c)) for c in configs)
+                  if run.config.evaluation != records.SHARED_ROUND0]
     return found
 
 

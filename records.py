@@ -51,6 +51,11 @@ ADDED_LATER = {"train.mixed_precision": "float32", "train.recipe": "paper",
                "train.bn_momentum": 0.99, "train.bn_recalibration": 0}
 
 
+# The `evaluation` of an out_dir that holds round 0 for several searches
+# (evaluation.SharedRound0): not a search of its own, so readers.find_runs passes it by.
+SHARED_ROUND0 = "round 0, shared by the arms"
+
+
 @dataclasses.dataclass(frozen=True)
 class RunConfig:
     """config.json: the search's settings, its training recipe (recipes.TrainConfig as a dict),

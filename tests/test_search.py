@@ -288,6 +288,9 @@ def test_searches_sharing_round0_train_it_once_and_end_as_if_each_had_trained_it
     for name in ("candidates.jsonl", "rounds.jsonl"):
         assert lines_but_seconds(tmp_path / "b" / name) == lines_but_seconds(
             tmp_path / "alone" / name)
+    # The cache is no search of its own: --runs on the folder finds the three searches only.
+    assert sorted(os.path.basename(run.out_dir) for run in readers.find_runs([str(tmp_path)])
+                  ) == ["a", "alone", "b"]
     other = recipes.TrainConfig(filters=FILTERS + 1, verbose=0)
     with pytest.raises(ValueError, match=r"holds a search with other settings \(train.filters"):
         shared(tmp_path / "c", 0.5, other)
