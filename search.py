@@ -314,9 +314,13 @@ def main(argv):
                  else finished.status))
     if finished is not None and finished.deployed is not None:
         d = finished.deployed
+        # An out_dir exported before the agreement was measured has none.
+        agreement = d.get("int8_agreement")
         print(f"deployed ({FLAGS.out_dir}/final/model_int8.tflite, {d['tflite_int8_bytes']:,} B):"
-              f" int8 test acc {d['int8_test_accuracy']:.4f} (same class as Keras on "
-              f"{d['int8_agreement']:.1%} of the images), TFLite-Micro arena head "
+              f" int8 test acc {d['int8_test_accuracy']:.4f}"
+              + ("" if agreement is None else
+                 f" (same class as Keras on {agreement:.1%} of the images)")
+              + ", TFLite-Micro arena head "
               f"{d['tflm_arena_head_bytes']:,} B (predicted {d['planned_arena_bytes']:,} B), "
               f"tail {d['tflm_arena_tail_bytes']:,} B")
 

@@ -608,6 +608,12 @@ def test_an_out_dir_from_before_recipes_resumes_with_its_settings_and_says_so(
             del config["train"][name[len("train."):]]
     with open(os.path.join(out_dir, "config.json"), "w") as f:
         json.dump(config, f)
+    # ... and exported before the int8 model's agreement with Keras was measured.
+    result_path = os.path.join(out_dir, "final", "result.json")
+    result = json.loads(open(result_path).read())
+    del result["deployed"]["int8_agreement"]
+    with open(result_path, "w") as f:
+        json.dump(result, f)
     lines = guard.read_jsonl(os.path.join(out_dir, "candidates.jsonl"))
     changed = tmp_path / "changed"
     shutil.copytree(out_dir, changed)
@@ -620,6 +626,7 @@ def test_an_out_dir_from_before_recipes_resumes_with_its_settings_and_says_so(
            "bn_momentum 0.99, bn_recalibration 0" in resumed.stdout
     assert guard.read_jsonl(os.path.join(out_dir, "candidates.jsonl")) == lines  # none new
     assert "final: training" not in resumed.stdout  # finished: its final network is read back
+    assert "deployed (" in resumed.stdout and "same class as Keras" not in resumed.stdout
     assert records.OutDir(out_dir).config().train["bn_momentum"] == 0.99
     assert_one_line_error(refused, f"search.py: {changed} holds a search with other settings "
                                    "(train.bn_momentum: 0.99 before, 0.9 now); use another "
