@@ -67,10 +67,10 @@ _PAD_ROW, _SEPARATOR_ROW = 0, 1  # fixed rows of the token table built by `encod
 def encode(archs, length=None, space=None):
     """(n, T, DEPTHS[space]) float32 tokens of `archs`, zero-padded at the end to T.
 
-    space "memnas" (cells.Arch candidates, scc_model.TOKEN_DEPTH): a candidate is its cells' tokens block
-    after block, each block closed by a separator token. space "nb201" (nb201.Cell): its 6
-    edge tokens (nb201.tokens). Default: the space of the first candidate. T is the longest
-    sequence of the batch, or `length` if given (it may not be shorter).
+    space "memnas" (cells.Arch candidates, scc_model.TOKEN_DEPTH): a candidate is its cells'
+    tokens block after block, each block closed by a separator token. space "nb201"
+    (nb201.Cell): its 6 edge tokens (nb201.tokens). Default: the space of the first candidate.
+    T is the longest sequence of the batch, or `length` if given (it may not be shorter).
     """
     archs = list(archs)
     if not archs:
@@ -165,7 +165,8 @@ class _Lists(keras.utils.PyDataset):
 
 class Controller:
     """A controller of `kind` that ranks candidates of a search space (`space`: cells.Arch
-    for "memnas", nb201.Cell for "nb201") by their predicted y, trained with `loss` (scc_model.LOSSES).
+    for "memnas", nb201.Cell for "nb201") by their predicted y, trained with `loss`
+    (scc_model.LOSSES).
 
     The model learns y standardized by the mean and standard deviation of the data of the last
     `fit`, and `predict` returns scores in the units of y: the metric of Eq. 4 spans a few
@@ -193,7 +194,8 @@ class Controller:
         # Seeds Python, NumPy and the backend globally: the only way Keras offers to make
         # weight initialization (and so the whole controller) repeatable.
         keras.utils.set_random_seed(seed)
-        self.model = scc_model.build_model(kind, units, learning_rate, jit_compile, DEPTHS[space], loss)
+        self.model = scc_model.build_model(kind, units, learning_rate, jit_compile,
+                                           DEPTHS[space], loss)
 
     def reinitialize(self, seed):
         """Back to the state of a new Controller of the same settings and `seed` (weights,
@@ -201,8 +203,8 @@ class Controller:
         functions: tracing them costs more than training on a round's few hundred candidates.
         """
         keras.utils.set_random_seed(seed)
-        fresh = scc_model.build_model(self.kind, self.units, self.learning_rate, self.jit_compile,
-                            DEPTHS[self.space], self.loss)
+        fresh = scc_model.build_model(self.kind, self.units, self.learning_rate,
+                                      self.jit_compile, DEPTHS[self.space], self.loss)
         self.model.set_weights(fresh.get_weights())
         optimizer = self.model.optimizer
         if optimizer.built:  # a new optimizer is built on its first step with zero state

@@ -68,7 +68,7 @@ def test_a_trained_network_exports_and_its_int8_model_computes_what_keras_does(
     model, _ = train.load_model(str(folder.parent / "trained" / "model.keras"))
     keras_classes = model.predict(normalized, verbose=0).argmax(-1)
     # The files take raw pixels (the normalization is inside them): the int8 input is
-    # pixel - 128, and export.predict quantizes with the file's own scale and zero point.
+    # pixel - 128, and litert.predict quantizes with the file's own scale and zero point.
     from ai_edge_litert.interpreter import Interpreter
     with open(folder / "model_int8.tflite", "rb") as f:
         source = Interpreter(model_content=f.read()).get_input_details()[0]
