@@ -335,50 +335,63 @@ def test_cli_trains_and_writes_result_model_and_architecture(trained_by_cli):
     assert arch == cells.ROUND0[8] and model.count_params() > 0
 
 
+@pytest.fixture(scope="module")
+def init_runs(npz, trained_by_cli, tmp_path_factory):
+    """train.py --init from `trained_by_cli`'s model, three ways, through main in one process
+    (one TensorFlow import): {"child": a grown child evaluated (--epochs=0), "width": the
+    parent at another --filters, "fast": the parent as a bfloat16 child with XLA and the short
+    recipe with two values overridden (last: it sets the mixed-precision policy)}, each
+    (CompletedProcess, its --out)."""
+    out, _, arch_file = trained_by_cli
+    tmp_path = tmp_path_factory.mktemp("init")
+    child = grow_trim.grow(cells.canonical(cells.ROUND0[8]))[0][0]
+    cells.save(child, tmp_path / "child.json")
+    init = [f"--init={out / 'model.keras'}", "--epochs=0", f"--dataset=npz:{npz[0]}"]
+    runs = {
+        "child": [f"--arch={tmp_path / 'child.json'}", *init, "--filters=4", "--batch_size=8",
+                  "--train_examples=16", f"--out={tmp_path / 'child'}"],
+        "width": [f"--arch={arch_file}", *init, "--filters=8"],
+        # One batch shape, 2, for 4 validation and 10 test images: one XLA compilation.
+        "fast": [f"--arch={arch_file}", *init, "--filters=4", "--batch_size=2",
+                 "--train_examples=16", "--mixed_precision=mixed_bfloat16", "--jit_compile",
+                 "--recipe=short", "--label_smoothing=0.05", "--bn_momentum=0.95",
+                 f"--out={tmp_path / 'fast'}"]}
+    results = run_mains("train.py", *runs.values())
+    return {name: (result, tmp_path / name) for name, result in zip(runs, results)}
+
+
 @pytest.mark.slow
-def test_cli_init_with_zero_epochs_evaluates_a_grown_child_as_its_parent(npz, trained_by_cli,
-                                                                         tmp_path):
+def test_cli_init_with_zero_epochs_evaluates_a_grown_child_as_its_parent(trained_by_cli,
+                                                                         init_runs):
     # A grown network computes its parent's function: evaluated without training, it classifies
     # every validation and test image as the parent does.
     out, parent, _ = trained_by_cli
-    child = grow_trim.grow(cells.canonical(cells.ROUND0[8]))[0][0]
-    child_file = tmp_path / "child.json"
-    cells.save(child, child_file)
-    result = _run(f"--arch={child_file}", f"--init={out / 'model.keras'}", "--epochs=0",
-                  f"--dataset=npz:{npz[0]}", "--filters=4", "--batch_size=8",
-                  "--train_examples=16", f"--out={tmp_path / 'child'}")
+    result, child = init_runs["child"]
     assert result.returncode == 0, result.stderr
     assert "computes the parent's function" in result.stdout
-    report = json.loads((tmp_path / "child" / "result.json").read_text())
+    report = json.loads((child / "result.json").read_text())
     assert report["epochs"] == 0 and report["init"] == str(out / "model.keras")
     assert report["val_accuracy"] == parent["val_accuracy"]
     assert report["test_accuracy"] == parent["test_accuracy"]
 
 
 @pytest.mark.slow
-def test_cli_init_from_a_parent_of_another_width_is_one_line(npz, trained_by_cli, tmp_path):
-    out, _, arch_file = trained_by_cli
-    result = _run(f"--arch={arch_file}", f"--init={out / 'model.keras'}", "--epochs=0",
-                  f"--dataset=npz:{npz[0]}", "--filters=8")
+def test_cli_init_from_a_parent_of_another_width_is_one_line(init_runs):
+    result, _ = init_runs["width"]
     assert result.returncode == 1 and "Traceback" not in result.stderr
     last = result.stderr.strip().splitlines()[-1]
     assert last.startswith("train.py: --init=") and "width" in last and "filters" in last
 
 
 @pytest.mark.slow
-def test_cli_recipe_and_fast_path_flags_reach_the_training(npz, trained_by_cli, tmp_path):
-    # A float32 parent evaluated as a bfloat16 child, its steps compiled with XLA (one batch
-    # shape, 2, for 4 validation and 10 test images: one compilation); the short recipe with
-    # two of its values overridden.
-    out, before, arch_file = trained_by_cli
+def test_cli_recipe_and_fast_path_flags_reach_the_training(trained_by_cli, init_runs):
+    # A float32 parent evaluated as a bfloat16 child, its steps compiled with XLA; the short
+    # recipe with two of its values overridden.
+    _, before, _ = trained_by_cli
     assert (before["config"]["recipe"], before["config"]["bn_momentum"]) == ("paper", 0.9)
-    result = _run(f"--arch={arch_file}", f"--init={out / 'model.keras'}", "--epochs=0",
-                  f"--dataset=npz:{npz[0]}", "--filters=4", "--batch_size=2",
-                  "--train_examples=16", "--mixed_precision=mixed_bfloat16", "--jit_compile",
-                  "--recipe=short", "--label_smoothing=0.05", "--bn_momentum=0.95",
-                  f"--out={tmp_path / 'fast'}")
+    result, fast = init_runs["fast"]
     assert result.returncode == 0, result.stderr
-    report = json.loads((tmp_path / "fast" / "result.json").read_text())
+    report = json.loads((fast / "result.json").read_text())
     assert report["config"]["mixed_precision"] == "mixed_bfloat16"
     assert report["config"]["jit_compile"] is True
     assert {name: report["config"][name] for name in (
@@ -386,7 +399,7 @@ def test_cli_recipe_and_fast_path_flags_reach_the_training(npz, trained_by_cli, 
         "bn_momentum")} == {"recipe": "short", "batch_size": 2, "learning_rate": 0.2,
                             "nesterov": True, "label_smoothing": 0.05, "bn_momentum": 0.95}
     assert report["status"] == "ok" and 0 <= report["val_accuracy"] <= 1
-    model, _ = train.load_model(str(tmp_path / "fast" / "model.keras"))
+    model, _ = train.load_model(str(fast / "model.keras"))
     assert model.get_layer("stem").layers[0].compute_dtype == "bfloat16"
     assert model.get_layer("stem").layers[1].momentum == 0.95  # the child is built anew
 
