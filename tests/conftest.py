@@ -32,16 +32,6 @@ def run_script(*args, cwd=ROOT, timeout=300):
                           timeout=timeout)
 
 
-def run_scripts(*commands, cwd=ROOT, timeout=300):
-    """`run_script` of each argument list, all at once (each one spends its seconds importing
-    TensorFlow): their CompletedProcess results, in order."""
-    processes = [subprocess.Popen([sys.executable, *args], cwd=cwd, stdout=subprocess.PIPE,
-                                  stderr=subprocess.PIPE, text=True) for args in commands]
-    outputs = [p.communicate(timeout=timeout) for p in processes]
-    return [subprocess.CompletedProcess(args, p.returncode, *output)
-            for args, p, output in zip(commands, processes, outputs)]
-
-
 def run_mains(script, *arg_lists, cwd=ROOT, timeout=300):
     """The CompletedProcess of `python SCRIPT ARGS...` for each argument list, run through the
     script's main in one process (tests/main_cases.py) instead of one process each: for the

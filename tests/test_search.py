@@ -32,8 +32,7 @@ import scc
 import search
 import search_config
 import train
-from conftest import (ROOT, assert_one_line_error, run_mains, run_scripts, run_search,
-                      search_args)
+from conftest import ROOT, assert_one_line_error, run_mains, run_search, search_args
 
 FILTERS = 4
 
@@ -617,9 +616,9 @@ def test_an_out_dir_from_before_recipes_resumes_with_its_settings_and_says_so(
     lines = guard.read_jsonl(os.path.join(out_dir, "candidates.jsonl"))
     changed = tmp_path / "changed"
     shutil.copytree(out_dir, changed)
-    resumed, refused = run_scripts(
-        search_args(tiny_npz, out_dir, *INHERIT)[1:],
-        search_args(tiny_npz, changed, *INHERIT, "--bn_momentum=0.9")[1:])
+    resumed, refused = run_mains(
+        "search.py", search_args(tiny_npz, out_dir, *INHERIT)[2:],
+        search_args(tiny_npz, changed, *INHERIT, "--bn_momentum=0.9")[2:])
     assert resumed.returncode == 0, resumed.stderr
     assert "resumes with what it computed then: mixed_precision float32, recipe paper, " \
            "nesterov False, lr_schedule sgdr, warmup_fraction 0.0, label_smoothing 0.0, " \
