@@ -120,24 +120,48 @@ def test_notes_explain_the_memory_row_only_when_it_is_shown(target):
     assert mentions_memory == (target == "y") == (table3_controller.MEMORY_ROW in refs)
 
 
+BUDGET_FLAGS = ["--seeds=0", "--controller_epochs=0", "--learning_rate=0"]
+NB201_CASES = {  # arguments ({tmp}: the fixture's folder) -> the last line of stderr
+    "--benchmark=nb101":
+        "table3_controller.py: --benchmark: must be nb201 or nb201:PATH, got 'nb101'",
+    "--benchmark=nb201:{tmp}/missing.csv":
+        "table3_controller.py: {tmp}/missing.csv: no such file",
+    "--benchmark=nb201 --runs=somewhere":
+        "table3_controller.py: --runs: not used with --benchmark (its cells are the data)",
+}
+
+
+@pytest.fixture(scope="module")
+def command_line_errors(tmp_path_factory):
+    """The script's one-line errors, every case through its main in one process (one TensorFlow
+    import): {"missing": --runs of a missing folder, "budget": one run per BUDGET_FLAGS flag
+    (with --smoke, which overrides the budget: a bad flag is an error all the same), "nb201":
+    {arguments: result} of NB201_CASES}, and the tmp folder they used."""
+    tmp_path = tmp_path_factory.mktemp("errors")
+    missing = [f"--runs={tmp_path / 'no_such_search'}", f"--out_dir={tmp_path / 'out'}"]
+    budget = [["--smoke", flag, f"--out_dir={tmp_path}"] for flag in BUDGET_FLAGS]
+    nb201 = [["--smoke", *args.format(tmp=tmp_path).split(), f"--out_dir={tmp_path}"]
+             for args in NB201_CASES]
+    results = run_mains(SCRIPT, missing, *budget, *nb201)
+    return {"missing": results[0], "budget": results[1:1 + len(budget)],
+            "nb201": dict(zip(NB201_CASES, results[1 + len(budget):]))}, tmp_path
+
+
 @pytest.mark.slow
-def test_a_missing_runs_dir_and_bad_budget_flags_are_one_line_errors(tmp_path):
+def test_a_missing_runs_dir_and_bad_budget_flags_are_one_line_errors(tmp_path,
+                                                                     command_line_errors):
     missing = str(tmp_path / "no_such_search")
     with pytest.raises(ValueError, match="no such directory"):
         table3_controller.run(str(tmp_path / "out"), runs=[missing], log=lambda line: None)
-    flags = ["--seeds=0", "--controller_epochs=0", "--learning_rate=0"]
-    missing_run, *budget_runs = run_mains(
-        SCRIPT, [f"--runs={missing}", f"--out_dir={tmp_path / 'out'}"],
-        # A bad budget flag is an error even with --smoke, which overrides the budget.
-        *(["--smoke", flag, f"--out_dir={tmp_path}"] for flag in flags))
-    assert_one_line_error(missing_run,
-                          f"table3_controller.py: --runs: {missing}: no such directory")
-    for flag, result in zip(flags, budget_runs):
+    results, folder = command_line_errors
+    assert_one_line_error(results["missing"], f"table3_controller.py: --runs: "
+                                              f"{folder / 'no_such_search'}: no such directory")
+    for flag, result in zip(BUDGET_FLAGS, results["budget"]):
         assert result.returncode == 1 and "Traceback" not in result.stderr
         name = flag.split("=")[0]
         assert result.stderr.strip().splitlines()[-1].startswith(
             f"table3_controller.py: {name}: ")
-    assert not os.path.exists(tmp_path / "table3_controller.json")
+    assert not os.path.exists(folder / "table3_controller.json")
 
 
 # ---------------------------------------------------------------------------------------------
@@ -213,16 +237,7 @@ def test_size_flags_must_be_integers():
 
 
 @pytest.mark.slow
-def test_nb201_command_line_errors_are_one_line(tmp_path):
-    cases = {  # arguments -> the last line of stderr
-        ("--benchmark=nb101",):
-            "table3_controller.py: --benchmark: must be nb201 or nb201:PATH, got 'nb101'",
-        (f"--benchmark=nb201:{tmp_path}/missing.csv",):
-            f"table3_controller.py: {tmp_path}/missing.csv: no such file",
-        ("--benchmark=nb201", "--runs=somewhere"):
-            "table3_controller.py: --runs: not used with --benchmark (its cells are the data)",
-    }
-    results = run_mains(SCRIPT, *(["--smoke", *args, f"--out_dir={tmp_path}"]
-                                  for args in cases))
-    for result, expected in zip(results, cases.values()):
-        assert_one_line_error(result, expected)
+def test_nb201_command_line_errors_are_one_line(command_line_errors):
+    results, folder = command_line_errors
+    for args, expected in NB201_CASES.items():
+        assert_one_line_error(results["nb201"][args], expected.format(tmp=folder))
