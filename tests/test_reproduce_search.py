@@ -7,7 +7,7 @@ import os
 import pytest
 
 import readers
-from conftest import MIB, ROOT, assert_one_line_error, run_script, write_search
+from conftest import MIB, ROOT, assert_one_line_error, run_mains, run_script, write_search
 from reproduce import figure4_rounds
 from reproduce import figure5_lambda
 from reproduce import sweep
@@ -195,10 +195,15 @@ def test_smoke_searches_are_search_py_out_dirs_made_by_search_run(tmp_path):
 
 @pytest.mark.slow
 def test_tables_1_and_2_say_which_script_makes_the_shared_sweep(tmp_path):
-    # From an empty directory: the repository may hold the sweep (runs/ is where it goes).
-    result = run_script(os.path.join(ROOT, "reproduce", "table1_cifar10.py"),
-                        f"--runs={sweep.SEARCHES}",
-                        f"--out_dir={tmp_path / 'out'}", cwd=tmp_path)
-    assert_one_line_error(result, f"table1_cifar10.py: --runs: {sweep.SEARCHES}: no such "
-                                  f"directory (python reproduce/figure5_lambda.py runs the "
-                                  f"shared lambda sweep into {sweep.SEARCHES})")
+    # From an empty directory: the repository may hold the sweep (runs/ is where it goes). Any
+    # other missing folder is named as it is.
+    missing = str(tmp_path / "nope")
+    sweep_missing, other_missing = run_mains(
+        os.path.join(ROOT, "reproduce", "table1_cifar10.py"),
+        [f"--runs={sweep.SEARCHES}", f"--out_dir={tmp_path / 'out'}"],
+        [f"--runs={missing}", f"--out_dir={tmp_path / 'out'}"], cwd=tmp_path)
+    assert_one_line_error(sweep_missing, f"table1_cifar10.py: --runs: {sweep.SEARCHES}: no such "
+                                         f"directory (python reproduce/figure5_lambda.py runs "
+                                         f"the shared lambda sweep into {sweep.SEARCHES})")
+    assert_one_line_error(other_missing,
+                          f"table1_cifar10.py: --runs: {missing}: no such directory")
