@@ -10,7 +10,7 @@ import subprocess
 import numpy as np
 import pytest
 
-from conftest import assert_one_line_error, c_array, run_mains, run_script
+from conftest import assert_one_line_error, c_array, run_mains
 import cells
 import export
 import firmware
@@ -26,24 +26,42 @@ THREE_CELLS = "examples/three_cells.json"  # a block whose optimal order beats t
 SHAPE, CLASSES, WIDTH = (16, 16, 3), 4, 4
 
 
+# export.py's bad command lines ({model}: export_runs' trained model) and the one line each
+# prints.
+BAD_CASES = [(["--out=x"], "export.py: --arch is required"),
+             ([f"--arch={THREE_CELLS}", "--out=x", "--representative=0"],
+              "export.py: --representative must be at least 1, got 0"),
+             (["--arch=examples/figure1b.json", "--model={model}", "--out=x"],
+              "export.py: --model={model}: its architecture is not --arch "
+              "examples/figure1b.json")]
+
+
 @pytest.fixture(scope="module")
-def exported(tiny_npz, tmp_path_factory):
-    """THREE_CELLS trained for an epoch on the tiny colour problem, then exported by export.py
-    with --schedule=optimal: (its JSON line, its output directory)."""
+def export_runs(tiny_npz, tmp_path_factory):
+    """THREE_CELLS trained for an epoch on the tiny colour problem, then export.py run on it
+    with --schedule=optimal and with each of BAD_CASES, through its main in one process (one
+    TensorFlow import): (the folder, the trained model, the results in that order)."""
     import inputs
     import recipes
     import train
     folder = tmp_path_factory.mktemp("export")
     data = inputs.load_data(f"npz:{tiny_npz}", val_fraction=0.25)
     os.makedirs(folder / "trained")
+    model = folder / "trained" / "model.keras"
     trained = train.train(cells.load(THREE_CELLS), data, recipes.TrainConfig(
-        epochs=1, batch_size=16, filters=WIDTH, verbose=0),
-        model_path=str(folder / "trained" / "model.keras"))
+        epochs=1, batch_size=16, filters=WIDTH, verbose=0), model_path=str(model))
     assert trained.status == "ok"
-    result = run_script("export.py", f"--arch={THREE_CELLS}", f"--dataset=npz:{tiny_npz}",
-                        "--val_fraction=0.25", "--json", "--schedule=optimal",
-                        f"--model={folder / 'trained' / 'model.keras'}",
-                        "--representative=16", f"--out={folder / 'deployed'}")
+    export = [f"--arch={THREE_CELLS}", f"--dataset=npz:{tiny_npz}", "--val_fraction=0.25",
+              "--json", "--schedule=optimal", f"--model={model}", "--representative=16",
+              f"--out={folder / 'deployed'}"]
+    bad = [[arg.format(model=model) for arg in args] for args, _ in BAD_CASES]
+    return folder, model, run_mains("export.py", export, *bad)
+
+
+@pytest.fixture(scope="module")
+def exported(export_runs):
+    """export_runs' export of the trained network: (its JSON line, its output directory)."""
+    folder, _, (result, *_) = export_runs
     assert result.returncode == 0, result.stderr
     return json.loads(result.stdout.strip().splitlines()[-1]), folder / "deployed"
 
@@ -144,18 +162,10 @@ def test_strict_is_the_tflm_head_unless_its_planner_leaves_a_gap(ops, gap, tmp_p
 
 
 @pytest.mark.slow
-def test_bad_input_is_one_line(exported, tmp_path):
-    _, folder = exported
-    model = folder.parent / "trained" / "model.keras"
-    cases = [(["--out=x"], "export.py: --arch is required"),
-             ([f"--arch={THREE_CELLS}", "--out=x", "--representative=0"],
-              "export.py: --representative must be at least 1, got 0"),
-             (["--arch=examples/figure1b.json", f"--model={model}", "--out=x"],
-              f"export.py: --model={model}: its architecture is not --arch "
-              "examples/figure1b.json")]
-    for result, (_, expected) in zip(run_mains("export.py", *(args for args, _ in cases)),
-                                     cases):
-        assert_one_line_error(result, expected)
+def test_bad_input_is_one_line(export_runs):
+    _, model, (_, *results) = export_runs
+    for result, (_, expected) in zip(results, BAD_CASES):
+        assert_one_line_error(result, expected.format(model=model))
 
 
 CHECK_MAIN = r"""
