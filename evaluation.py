@@ -6,8 +6,8 @@ come back. ``TrainEvaluator`` trains them one after the other in this process; p
 ``RayEvaluator`` trains several at once in Ray tasks; ``TableEvaluator`` trains nothing and
 looks each candidate up in a benchmark's table (NAS-Bench-201); ``SharedRound0`` trains round 0
 once for several searches that share it; reproduce/ and bench/ stand in evaluators that train
-nothing. Every evaluator seeds a
-candidate with ``candidate_seed``, so that where it trains does not change what it measures.
+nothing. Every evaluator seeds a candidate with ``candidate_seed``, so that where it trains
+does not change what it measures.
 """
 
 import dataclasses
@@ -112,7 +112,6 @@ class TableEvaluator:
                 yield Outcome(candidate.key, None, "error: KeyError: not in the table", 0.0)
             else:
                 yield Outcome(candidate.key, accuracy, "ok", 0.0)
-
 
 
 class SharedRound0:

@@ -115,7 +115,7 @@ def build_model(kind, units=100, learning_rate=1e-3, jit_compile="auto", depth=T
 
     kind: "scc" (encoder + R-GRU + FC), "single" (one GRU + FC) or "double" (two GRUs + FC).
     L (candidates per list) and T (tokens per candidate) may change from call to call. depth:
-    the token width of the search space (DEPTHS). loss: "mse" (Eq. 3, ListMSE) or
+    the token width of the search space (scc.DEPTHS). loss: "mse" (Eq. 3, ListMSE) or
     "mse+pairwise" (ListMSEPairwise).
     """
     if kind not in KINDS:

@@ -79,3 +79,12 @@ def test_the_table_reads_the_memory_the_code_measures_from_the_shipped_csv(sched
     assert nb201_search.table_memory(cells, config, data) == [
         (m.param_bytes, m.activation_bytes) for m in measured]
     assert set(nb201_memory.read(cells, schedule, bytes_per_value)) == set(cells)  # it read
+
+
+def test_a_shipped_table_that_differs_from_the_code_is_refused(monkeypatch):
+    cells, _ = nb201.read_csv(nb201.DEFAULT_CSV)
+    config = search_config.SearchConfig(space="nb201", final_epochs=0)
+    monkeypatch.setattr(nb201_memory, "read", lambda cells, *args: {
+        cell: (1, 2) for cell in cells})  # what no network measures
+    with pytest.raises(ValueError, match="the code measures .*; rerun reproduce/nb201_memory.py"):
+        nb201_search.table_memory(cells[:3], config, nb201.Benchmark(nb201.DEFAULT_CSV))
