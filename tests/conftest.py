@@ -8,6 +8,9 @@ import subprocess
 import sys
 
 os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
+# Ray runs its workers at niceness 15, so beside any other work on the machine the tests' Ray
+# workers get almost no CPU and time out; at 0 they share it like the rest of the suite.
+os.environ.setdefault("RAY_worker_niceness", "0")
 
 from absl import flags  # noqa: E402
 import numpy as np  # noqa: E402
@@ -152,11 +155,13 @@ def c_array(source):
 
 def search_args(npz, out_dir, *extra):
     """search.py's command line for a 2-round search of tiny networks on `npz` (a path) or
-    another --dataset (a string with its form: "folder:PATH")."""
+    another --dataset (a string with its form: "folder:PATH"). Eager steps: a candidate's 3
+    batches cost less than tracing them (same numbers; traced steps have tests of their own)."""
     dataset = npz if ":" in npz else f"npz:{npz}"
     return [sys.executable, "search.py", f"--dataset={dataset}", "--rounds=2", "--k=2",
             "--epochs=1", "--filters=4", "--batch_size=16", "--val_fraction=0.25",
-            "--controller_epochs=3", "--list_size=8", f"--out_dir={out_dir}", *extra]
+            "--controller_epochs=3", "--list_size=8", "--run_eagerly", f"--out_dir={out_dir}",
+            *extra]
 
 
 def run_search(npz, out_dir, *extra, env=None):

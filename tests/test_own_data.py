@@ -52,7 +52,8 @@ def test_a_tfds_set_of_grayscale_images_is_searched_and_deployed_end_to_end(tmp_
     config = search_config.SearchConfig(rounds=2, k=2, controller_epochs=2, list_size=8,
                                         final_epochs=1)
     summary = search.run(str(tmp_path), data, config,
-                         recipes.TrainConfig(epochs=1, filters=4, batch_size=16, verbose=0),
+                         recipes.TrainConfig(epochs=1, filters=4, batch_size=16, verbose=0,
+                                            run_eagerly=True),
                          log=lambda line: None, front_png=False)
     assert summary.rounds == 2 and summary.trained == 4
     deployed = summary.final.deployed

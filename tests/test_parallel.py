@@ -77,7 +77,8 @@ def test_two_workers_give_what_one_process_gives_and_a_killed_task_is_retried(ti
     archs = [cells.one_cell("conv3x3", "maxpool3x3"), cells.one_cell("dwconv3x3", "avgpool3x3")]
     measured = rounds.measure(archs, FILTERS, search_config.SearchConfig(), tiny_data)
     job = evaluation.Job(0, tuple(measured), None, str(tmp_path / "out"), seed=3)
-    config = recipes.TrainConfig(epochs=1, batch_size=8, filters=FILTERS, verbose=0)
+    config = recipes.TrainConfig(epochs=1, batch_size=8, filters=FILTERS, verbose=0,
+                                 run_eagerly=True)
     alone = {o.key: o for o in evaluation.TrainEvaluator(tiny_data, config)(job)}
     lines = []
     with parallel.RayEvaluator(tiny_data, config, False, parallel.Parallel(workers=2),
