@@ -49,7 +49,8 @@ def export_runs(tiny_npz, tmp_path_factory):
     os.makedirs(folder / "trained")
     model = folder / "trained" / "model.keras"
     trained = train.train(cells.load(THREE_CELLS), data, recipes.TrainConfig(
-        epochs=1, batch_size=16, filters=WIDTH, verbose=0), model_path=str(model))
+        epochs=1, batch_size=16, filters=WIDTH, verbose=0, run_eagerly=True),
+        model_path=str(model))
     assert trained.status == "ok"
     export = [f"--arch={THREE_CELLS}", f"--dataset=npz:{tiny_npz}", "--val_fraction=0.25",
               "--json", "--schedule=optimal", f"--model={model}", "--representative=16",
