@@ -9,7 +9,7 @@ import numpy as np
 import pytest
 import tensorflow as tf
 
-from conftest import run_mains, run_script
+from conftest import run_mains
 import cells
 import grow_trim
 import pipelines
@@ -305,107 +305,8 @@ def test_model_path_must_be_keras_format(tiny_data):
 # Command line
 # ---------------------------------------------------------------------------------------------
 
-def _run(*args):
-    return run_script("train.py", *args)
-
-
-@pytest.fixture(scope="module")
-def trained_by_cli(npz, tmp_path_factory):
-    """(out dir, its result.json) of `train.py` on a round-0 network, and the arch file."""
-    tmp_path = tmp_path_factory.mktemp("cli")
-    arch_file = tmp_path / "arch.json"
-    cells.save(cells.ROUND0[8], arch_file)
-    out = tmp_path / "out"
-    result = _run(f"--arch={arch_file}", f"--dataset=npz:{npz[0]}", "--epochs=1", "--filters=4",
-                  "--batch_size=8", "--train_examples=16", "--verbose=0", f"--out={out}")
-    assert result.returncode == 0, result.stderr
-    assert "validation accuracy: " in result.stdout and "test accuracy: " in result.stdout
-    return out, json.loads((out / "result.json").read_text()), arch_file
-
-
-@pytest.mark.slow
-def test_cli_trains_and_writes_result_model_and_architecture(trained_by_cli):
-    out, report, arch_file = trained_by_cli
-    assert report["status"] == "ok" and report["epochs"] == 1
-    assert (report["num_train"], report["num_val"], report["num_test"]) == (16, 4, 10)
-    assert 0 <= report["val_accuracy"] <= 1 and 0 <= report["test_accuracy"] <= 1
-    assert report["config"]["filters"] == 4 and report["config"]["learning_rate"] == 0.01
-    assert len(report["mean"]) == 3 and report["arch"] == str(arch_file)
-    model, arch = train.load_model(str(out / "model.keras"))
-    assert arch == cells.ROUND0[8] and model.count_params() > 0
-
-
-@pytest.fixture(scope="module")
-def init_runs(npz, trained_by_cli, tmp_path_factory):
-    """train.py --init from `trained_by_cli`'s model, three ways, through main in one process
-    (one TensorFlow import): {"child": a grown child evaluated (--epochs=0), "width": the
-    parent at another --filters, "fast": the parent as a bfloat16 child with XLA and the short
-    recipe with two values overridden (last: it sets the mixed-precision policy)}, each
-    (CompletedProcess, its --out)."""
-    out, _, arch_file = trained_by_cli
-    tmp_path = tmp_path_factory.mktemp("init")
-    child = grow_trim.grow(cells.canonical(cells.ROUND0[8]))[0][0]
-    cells.save(child, tmp_path / "child.json")
-    init = [f"--init={out / 'model.keras'}", "--epochs=0", f"--dataset=npz:{npz[0]}"]
-    runs = {
-        "child": [f"--arch={tmp_path / 'child.json'}", *init, "--filters=4", "--batch_size=8",
-                  "--train_examples=16", f"--out={tmp_path / 'child'}"],
-        "width": [f"--arch={arch_file}", *init, "--filters=8"],
-        # One batch shape, 2, for 4 validation and 10 test images: one XLA compilation.
-        "fast": [f"--arch={arch_file}", *init, "--filters=4", "--batch_size=2",
-                 "--train_examples=16", "--mixed_precision=mixed_bfloat16", "--jit_compile",
-                 "--recipe=short", "--label_smoothing=0.05", "--bn_momentum=0.95",
-                 f"--out={tmp_path / 'fast'}"]}
-    results = run_mains("train.py", *runs.values())
-    return {name: (result, tmp_path / name) for name, result in zip(runs, results)}
-
-
-@pytest.mark.slow
-def test_cli_init_with_zero_epochs_evaluates_a_grown_child_as_its_parent(trained_by_cli,
-                                                                         init_runs):
-    # A grown network computes its parent's function: evaluated without training, it classifies
-    # every validation and test image as the parent does.
-    out, parent, _ = trained_by_cli
-    result, child = init_runs["child"]
-    assert result.returncode == 0, result.stderr
-    assert "computes the parent's function" in result.stdout
-    report = json.loads((child / "result.json").read_text())
-    assert report["epochs"] == 0 and report["init"] == str(out / "model.keras")
-    assert report["val_accuracy"] == parent["val_accuracy"]
-    assert report["test_accuracy"] == parent["test_accuracy"]
-
-
-@pytest.mark.slow
-def test_cli_init_from_a_parent_of_another_width_is_one_line(init_runs):
-    result, _ = init_runs["width"]
-    assert result.returncode == 1 and "Traceback" not in result.stderr
-    last = result.stderr.strip().splitlines()[-1]
-    assert last.startswith("train.py: --init=") and "width" in last and "filters" in last
-
-
-@pytest.mark.slow
-def test_cli_recipe_and_fast_path_flags_reach_the_training(trained_by_cli, init_runs):
-    # A float32 parent evaluated as a bfloat16 child, its steps compiled with XLA; the short
-    # recipe with two of its values overridden.
-    _, before, _ = trained_by_cli
-    assert (before["config"]["recipe"], before["config"]["bn_momentum"]) == ("paper", 0.9)
-    result, fast = init_runs["fast"]
-    assert result.returncode == 0, result.stderr
-    report = json.loads((fast / "result.json").read_text())
-    assert report["config"]["mixed_precision"] == "mixed_bfloat16"
-    assert report["config"]["jit_compile"] is True
-    assert {name: report["config"][name] for name in (
-        "recipe", "batch_size", "learning_rate", "nesterov", "label_smoothing",
-        "bn_momentum")} == {"recipe": "short", "batch_size": 2, "learning_rate": 0.2,
-                            "nesterov": True, "label_smoothing": 0.05, "bn_momentum": 0.95}
-    assert report["status"] == "ok" and 0 <= report["val_accuracy"] <= 1
-    model, _ = train.load_model(str(fast / "model.keras"))
-    assert model.get_layer("stem").layers[0].compute_dtype == "bfloat16"
-    assert model.get_layer("stem").layers[1].momentum == 0.95  # the child is built anew
-
-
-@pytest.mark.slow
-def test_cli_errors_name_the_problem(tmp_path):
+def error_cases(tmp_path):
+    """train.py's bad command lines: [(arguments, what the error says, *rules it names)]."""
     cases = [
         (["--dataset=npz:x.npz"], "--arch is required"),
         (["--arch=examples/figure1b.json", "--dataset=mnist"], "unknown dataset 'mnist'"),
@@ -434,8 +335,111 @@ def test_cli_errors_name_the_problem(tmp_path):
             arch_file.write_text(content)
         cases.append(([f"--arch={arch_file}", "--dataset=npz:missing.npz"],
                       f"{arch_file}: ", rule))
-    for result, (args, message, *rule) in zip(run_mains("train.py", *(c[0] for c in cases)),
-                                              cases):
+    return cases
+
+
+@pytest.fixture(scope="module")
+def trained_by_cli(npz, tmp_path_factory):
+    """(out dir, its result.json) of `train.py` on a round-0 network, the arch file, and the
+    results of error_cases: all through main in one process (one TensorFlow import)."""
+    tmp_path = tmp_path_factory.mktemp("cli")
+    arch_file = tmp_path / "arch.json"
+    cells.save(cells.ROUND0[8], arch_file)
+    out = tmp_path / "out"
+    cases = error_cases(tmp_path)
+    result, *errors = run_mains(
+        "train.py", [f"--arch={arch_file}", f"--dataset=npz:{npz[0]}", "--epochs=1",
+                     "--filters=4", "--batch_size=8", "--train_examples=16", "--verbose=0",
+                     f"--out={out}"], *(c[0] for c in cases))
+    assert result.returncode == 0, result.stderr
+    assert "validation accuracy: " in result.stdout and "test accuracy: " in result.stdout
+    return out, json.loads((out / "result.json").read_text()), arch_file, list(zip(errors, cases))
+
+
+@pytest.mark.slow
+def test_cli_trains_and_writes_result_model_and_architecture(trained_by_cli):
+    out, report, arch_file, _ = trained_by_cli
+    assert report["status"] == "ok" and report["epochs"] == 1
+    assert (report["num_train"], report["num_val"], report["num_test"]) == (16, 4, 10)
+    assert 0 <= report["val_accuracy"] <= 1 and 0 <= report["test_accuracy"] <= 1
+    assert report["config"]["filters"] == 4 and report["config"]["learning_rate"] == 0.01
+    assert len(report["mean"]) == 3 and report["arch"] == str(arch_file)
+    model, arch = train.load_model(str(out / "model.keras"))
+    assert arch == cells.ROUND0[8] and model.count_params() > 0
+
+
+@pytest.fixture(scope="module")
+def init_runs(npz, trained_by_cli, tmp_path_factory):
+    """train.py --init from `trained_by_cli`'s model, three ways, through main in one process
+    (one TensorFlow import): {"child": a grown child evaluated (--epochs=0), "width": the
+    parent at another --filters, "fast": the parent as a bfloat16 child with XLA and the short
+    recipe with two values overridden (last: it sets the mixed-precision policy)}, each
+    (CompletedProcess, its --out)."""
+    out, _, arch_file, _ = trained_by_cli
+    tmp_path = tmp_path_factory.mktemp("init")
+    child = grow_trim.grow(cells.canonical(cells.ROUND0[8]))[0][0]
+    cells.save(child, tmp_path / "child.json")
+    init = [f"--init={out / 'model.keras'}", "--epochs=0", f"--dataset=npz:{npz[0]}"]
+    runs = {
+        "child": [f"--arch={tmp_path / 'child.json'}", *init, "--filters=4", "--batch_size=8",
+                  "--train_examples=16", f"--out={tmp_path / 'child'}"],
+        "width": [f"--arch={arch_file}", *init, "--filters=8"],
+        # One batch shape, 2, for 4 validation and 10 test images: one XLA compilation.
+        "fast": [f"--arch={arch_file}", *init, "--filters=4", "--batch_size=2",
+                 "--train_examples=16", "--mixed_precision=mixed_bfloat16", "--jit_compile",
+                 "--recipe=short", "--label_smoothing=0.05", "--bn_momentum=0.95",
+                 f"--out={tmp_path / 'fast'}"]}
+    results = run_mains("train.py", *runs.values())
+    return {name: (result, tmp_path / name) for name, result in zip(runs, results)}
+
+
+@pytest.mark.slow
+def test_cli_init_with_zero_epochs_evaluates_a_grown_child_as_its_parent(trained_by_cli,
+                                                                         init_runs):
+    # A grown network computes its parent's function: evaluated without training, it classifies
+    # every validation and test image as the parent does.
+    out, parent, *_ = trained_by_cli
+    result, child = init_runs["child"]
+    assert result.returncode == 0, result.stderr
+    assert "computes the parent's function" in result.stdout
+    report = json.loads((child / "result.json").read_text())
+    assert report["epochs"] == 0 and report["init"] == str(out / "model.keras")
+    assert report["val_accuracy"] == parent["val_accuracy"]
+    assert report["test_accuracy"] == parent["test_accuracy"]
+
+
+@pytest.mark.slow
+def test_cli_init_from_a_parent_of_another_width_is_one_line(init_runs):
+    result, _ = init_runs["width"]
+    assert result.returncode == 1 and "Traceback" not in result.stderr
+    last = result.stderr.strip().splitlines()[-1]
+    assert last.startswith("train.py: --init=") and "width" in last and "filters" in last
+
+
+@pytest.mark.slow
+def test_cli_recipe_and_fast_path_flags_reach_the_training(trained_by_cli, init_runs):
+    # A float32 parent evaluated as a bfloat16 child, its steps compiled with XLA; the short
+    # recipe with two of its values overridden.
+    _, before, *_ = trained_by_cli
+    assert (before["config"]["recipe"], before["config"]["bn_momentum"]) == ("paper", 0.9)
+    result, fast = init_runs["fast"]
+    assert result.returncode == 0, result.stderr
+    report = json.loads((fast / "result.json").read_text())
+    assert report["config"]["mixed_precision"] == "mixed_bfloat16"
+    assert report["config"]["jit_compile"] is True
+    assert {name: report["config"][name] for name in (
+        "recipe", "batch_size", "learning_rate", "nesterov", "label_smoothing",
+        "bn_momentum")} == {"recipe": "short", "batch_size": 2, "learning_rate": 0.2,
+                            "nesterov": True, "label_smoothing": 0.05, "bn_momentum": 0.95}
+    assert report["status"] == "ok" and 0 <= report["val_accuracy"] <= 1
+    model, _ = train.load_model(str(fast / "model.keras"))
+    assert model.get_layer("stem").layers[0].compute_dtype == "bfloat16"
+    assert model.get_layer("stem").layers[1].momentum == 0.95  # the child is built anew
+
+
+@pytest.mark.slow
+def test_cli_errors_name_the_problem(trained_by_cli):
+    for result, (args, message, *rule) in trained_by_cli[3]:
         assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
         last_line = result.stderr.strip().splitlines()[-1]
         assert last_line.startswith("train.py: ") and message in last_line, result.stderr
