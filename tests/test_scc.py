@@ -248,6 +248,7 @@ def test_fit_is_deterministic_and_save_load_predicts_identically(synthetic, tmp_
     np.testing.assert_array_equal(loaded.predict(archs), first.predict(archs))
 
 
+@pytest.mark.slow
 def test_reinitialized_controller_trains_and_scores_as_a_new_one_of_its_seed():
     """What lets a search keep one controller (one traced model) across its rounds."""
     archs, y = cells.ROUND0[:12], np.linspace(0.0, 1.0, 12)

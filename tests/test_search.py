@@ -391,6 +391,7 @@ def nb201_search(out_dir, evaluator, rounds, patience=0, strategy="memnas"):
                       log=lambda line: None, front_png=False)
 
 
+@pytest.mark.slow
 def test_a_nb201_search_looks_candidates_up_and_resumes_without_a_query_twice(tmp_path):
     table = CountingTable(nb201.DEFAULT_CSV)
     first = nb201_search(tmp_path, table, rounds=2)
