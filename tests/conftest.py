@@ -130,12 +130,16 @@ def tiny_data(npz):
     return inputs.load_data(f"npz:{npz[0]}", val_fraction=0.25, train_examples=24)
 
 
-# The files that take longest on the development machine (their slowest tests: a whole search
-# killed and resumed through Ray, TFLite conversions, the benchmarks' smoke runs), first: with
-# `--dist loadfile` each file runs on one process in this order, so none of them starts last
-# and keeps one process busy while the other has nothing left.
-SLOWEST_FILES = ("test_search.py", "test_export.py", "test_own_data.py", "test_nb201_search.py",
-                 "test_parallel.py", "test_proxy_fidelity.py", "test_reproduce_controller.py")
+# The files that take longest on the development machine, longest first (a whole search killed
+# and resumed through Ray, TFLite conversions, searches of a user's data, the benchmarks' smoke
+# runs): with `--dist loadfile --no-loadscope-reorder` (pytest.ini) each file runs on one
+# process, handed out in this order, so that no long file starts last and keeps one process
+# busy while the others have nothing left. The others follow, in collection order.
+SLOWEST_FILES = ("test_search.py", "test_export.py", "test_train.py", "test_own_data.py",
+                 "test_proxy_fidelity.py", "test_scc.py", "test_reproduce_controller.py",
+                 "test_parallel.py", "test_table1_trained.py", "test_inherit.py",
+                 "test_nb201_search.py", "test_nb201.py", "test_nb201_network.py",
+                 "test_lifetime.py", "test_reproduce_search.py")
 
 
 def pytest_collection_modifyitems(items):
