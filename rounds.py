@@ -205,7 +205,8 @@ def train_controller(search, round_index):
                for record in ok]
     if search.controller is None:
         search.controller = scc.Controller(kind="scc", list_size=config.list_size,
-                                           seed=config.seed + round_index, space=config.space)
+                                           seed=config.seed + round_index, space=config.space,
+                                           run_eagerly=search.controller_eagerly)
     else:
         search.controller.reinitialize(config.seed + round_index)
     controller = search.controller
@@ -278,8 +279,7 @@ class Search:
     log: typing.Callable = print
     controller: object = None  # the SCC last trained in this process (scc.Controller)
     progress_bar: bool = False  # a terminal's bar of each round's candidates (meters.Meter)
-
-
+    controller_eagerly: bool = False  # scc.Controller's run_eagerly (--run_eagerly)
 
 
 # ---------------------------------------------------------------------------------------------

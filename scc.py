@@ -176,11 +176,13 @@ class Controller:
     jit_compile=True (XLA) scores faster on CPU once compiled (bench/scc_scoring.py measures
     it), but compiles again for every new input shape, which costs more than it saves in a
     round's first call, so the default stays "auto" (no XLA on CPU, none with the cuDNN GRU on
-    a GPU either).
+    a GPU either). run_eagerly trains and scores without tracing: faster when a fit is a few
+    steps on a few lists (tests, smoke runs), the same numbers up to float rounding; a setting
+    of this process, not of the controller, so not saved.
     """
 
     def __init__(self, kind="scc", units=100, list_size=100, learning_rate=1e-3, seed=0,
-                 jit_compile="auto", space="memnas", loss="mse"):
+                 jit_compile="auto", space="memnas", loss="mse", run_eagerly=False):
         if list_size < 1:
             raise ValueError(f"Controller: list_size must be at least 1, got {list_size}")
         if space not in SPACES:
@@ -196,6 +198,7 @@ class Controller:
         keras.utils.set_random_seed(seed)
         self.model = scc_model.build_model(kind, units, learning_rate, jit_compile,
                                            DEPTHS[space], loss)
+        self.model.run_eagerly = run_eagerly
 
     def reinitialize(self, seed):
         """Back to the state of a new Controller of the same settings and `seed` (weights,

@@ -130,8 +130,9 @@ def define_flags():
                        "cores divided among --workers).")
     flags.DEFINE_float("gpus_per_candidate", None, "GPUs per candidate, e.g. 0.25: four on one "
                        "GPU (default: the GPUs divided among --workers, at most 1).")
-    flags.DEFINE_bool("run_eagerly", False, "Train candidates eagerly: faster when each trains "
-                      "for only a few batches (scaled-down searches), slower otherwise.")
+    flags.DEFINE_bool("run_eagerly", False, "Train candidates and the controller eagerly: faster "
+                      "when each trains for only a few batches (scaled-down searches), slower "
+                      "otherwise.")
 
 
 # Settings a resumed search may change: how long and how it runs, not what it computes (the
@@ -206,7 +207,7 @@ def run(out_dir, data, config, train_config, base=None, evaluator=None, log=prin
     search = rounds.Search(out, rounds.State(out.candidates()), config, data,
                            train_config.filters, evaluator, base,
                            tf.summary.create_file_writer(out.tensorboard_dir), front_png, log,
-                           progress_bar=progress_bar)
+                           progress_bar=progress_bar, controller_eagerly=train_config.run_eagerly)
     start = time.time()
     progress, front_written = replay(out.rounds(), config.patience), False
     resumed_at = progress.rounds

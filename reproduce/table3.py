@@ -32,6 +32,7 @@ class Budget:
     list_size: int = 100
     batch_size: int = 8  # lists per batch, as in scc.Controller.fit
     loss: str = "mse"  # scc_model.LOSSES: Eq. 3, or Eq. 3 plus a pairwise ranking term
+    run_eagerly: bool = False  # scc.Controller's: how the steps run, not what they compute
 
     def __post_init__(self):
         # Each field by the flag that sets it (batch_size has none).
@@ -54,7 +55,8 @@ class Budget:
         if controller is None:
             controller = scc.Controller(kind, list_size=self.list_size,
                                         learning_rate=self.learning_rate, seed=seed,
-                                        space=space, loss=self.loss)
+                                        space=space, loss=self.loss,
+                                        run_eagerly=self.run_eagerly)
             if kept is not None:
                 kept[(kind, space)] = controller
         else:

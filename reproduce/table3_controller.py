@@ -71,8 +71,11 @@ SCALE = sweep.Scale(rounds=3, k=150, round0_k=None, epochs=1, filters=8, train_e
                      run_eagerly=True)  # 2 batches per candidate: tracing would cost more
 RANDOM_ORDERS = 200  # random rankings averaged for the reference row
 MEMORY_ROW = "Memory terms of Eq. 4"  # the reference row ranking by Eq. 4 without accuracy
-SMOKE_BUDGET = dict(seeds=2, epochs=2)  # each controller costs a few seconds of tracing alone
+# Each controller trains a few steps: eagerly, without the seconds of tracing its model.
+SMOKE_BUDGET = dict(seeds=2, epochs=2, run_eagerly=True)
 SMOKE_SEARCH = dict(rounds=3, k=60, filters=8)  # sweep.synthetic_search, a random k per round
+
+
 def by_benchmark(name):
     """A flag's defaults, in words: "3, 5 with --benchmark=nb201"."""
     return ", ".join(f"{defaults[name]}" + (f" with --benchmark={benchmark}" if benchmark else "")

@@ -263,6 +263,18 @@ def test_reinitialized_controller_trains_and_scores_as_a_new_one_of_its_seed():
     assert int(reused.model.optimizer.iterations) == int(new.model.optimizer.iterations) == 4
 
 
+def test_an_eager_controller_trains_and_scores_as_a_traced_one():
+    """run_eagerly (search.py's --run_eagerly, Table 3's smoke runs) changes how the steps run,
+    not what they compute."""
+    archs, y = cells.ROUND0[:8], np.linspace(0.0, 1.0, 8)
+    traced, eager = (scc.Controller("scc", list_size=4, seed=5, run_eagerly=flag)
+                     for flag in (False, True))
+    assert (traced.model.run_eagerly, eager.model.run_eagerly) == (False, True)
+    for ctrl in (traced, eager):
+        ctrl.fit(archs, y, epochs=2, batch_size=2)
+    np.testing.assert_allclose(eager.predict(archs), traced.predict(archs), atol=1e-5)
+
+
 def test_fit_errors():
     ctrl = scc.Controller("single", list_size=4)
     with pytest.raises(ValueError, match="3 candidates but y has shape"):
