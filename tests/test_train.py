@@ -439,7 +439,8 @@ def test_cli_recipe_and_fast_path_flags_reach_the_training(trained_by_cli, init_
 
 @pytest.mark.slow
 def test_cli_errors_name_the_problem(trained_by_cli):
-    for result, (args, message, *rule) in trained_by_cli[3]:
+    *_, errors = trained_by_cli
+    for result, (args, message, *rule) in errors:
         assert result.returncode == 1 and "Traceback" not in result.stderr, result.stderr
         last_line = result.stderr.strip().splitlines()[-1]
         assert last_line.startswith("train.py: ") and message in last_line, result.stderr
