@@ -1,5 +1,6 @@
 """search.py: the round's steps through the evaluator seam (no training), a whole tiny search
-with training, resume after a kill, and bad input."""
+of a user's folder of images with training and export for a microcontroller, resume after a
+kill, and bad input."""
 import contextlib
 import csv
 import dataclasses
@@ -32,7 +33,8 @@ import scc
 import search
 import search_config
 import train
-from conftest import ROOT, assert_one_line_error, run_mains, run_search, search_args
+from conftest import (FOLDER_CLASSES, ROOT, assert_one_line_error, c_array, run_mains, run_search,
+                      search_args)
 
 FILTERS = 4
 
@@ -367,9 +369,16 @@ INHERIT = ("--inherit", "--final_epochs=1")
 
 
 @pytest.fixture(scope="module")
-def finished(tiny_npz, tmp_path_factory):
+def images(png_folder):
+    """The --dataset of `finished` and of the searches compared with it: a user's folder of
+    PNGs (a whole search of one, end to end, is the test of that input too)."""
+    return f"folder:{png_folder}"
+
+
+@pytest.fixture(scope="module")
+def finished(images, tmp_path_factory):
     out_dir = str(tmp_path_factory.mktemp("search") / "run")
-    return out_dir, run_search(tiny_npz, out_dir, *INHERIT)
+    return out_dir, run_search(images, out_dir, *INHERIT)
 
 
 class CountingTable(evaluation.TableEvaluator):
@@ -478,6 +487,22 @@ def test_a_whole_search_writes_every_output(finished):
 
 
 @pytest.mark.slow
+def test_a_folder_of_images_ends_as_a_model_firmware_takes_as_it_is(finished):
+    out_dir, result = finished
+    assert "48 of its 240 images (20%, seed 0) are held out as the test split" in result.stdout
+    assert json.load(open(os.path.join(out_dir, "class_names.json"))) == list(FOLDER_CLASSES)
+    run = readers.load_run(out_dir)
+    assert run.config.data.startswith("folder:")
+    deployed = run.summary.final.deployed
+    # The int8 model reads raw pixels and predicts what the Keras model predicts.
+    assert deployed["int8_agreement"] >= 0.95, deployed
+    assert deployed["tflm_arena_head_bytes"] == deployed["planned_arena_bytes"]
+    int8 = open(os.path.join(out_dir, "final", "model_int8.tflite"), "rb").read()
+    source = open(os.path.join(out_dir, "final", "model_data.cc")).read()
+    assert c_array(source) == (int8, len(int8))
+
+
+@pytest.mark.slow
 def test_inherit_keeps_each_base_model_and_the_final_network_is_tested(finished):
     out_dir, result = finished
     run = readers.load_run(out_dir)
@@ -540,7 +565,7 @@ def test_the_controller_checkpoint_loads_and_ranks(finished):
 
 
 @pytest.mark.slow
-def test_a_killed_search_resumes_through_a_ray_head_without_retraining(tiny_npz, finished,
+def test_a_killed_search_resumes_through_a_ray_head_without_retraining(images, finished,
                                                                        tmp_path):
     # Killed in its own process, resumed with --workers=2 through a Ray head started as the
     # docs start one (token authentication on, --ray_address), compared with the uninterrupted
@@ -551,7 +576,7 @@ def test_a_killed_search_resumes_through_a_ray_head_without_retraining(tiny_npz,
     out_dir = str(tmp_path / "killed")
     log = os.path.join(out_dir, "candidates.jsonl")
     # --noexport_final: the export is `finished`'s to test, and costs half a minute.
-    process = subprocess.Popen(search_args(tiny_npz, out_dir, *INHERIT, "--noexport_final"),
+    process = subprocess.Popen(search_args(images, out_dir, *INHERIT, "--noexport_final"),
                                cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.time() + 300
     while time.time() < deadline and not (os.path.exists(log) and open(log).read().count("\n")):
@@ -566,7 +591,7 @@ def test_a_killed_search_resumes_through_a_ray_head_without_retraining(tiny_npz,
         # A driver given the wrong token is refused in one line saying what to set (in a
         # process of its own: Ray keeps the token it was imported with).
         refused = subprocess.run(
-            search_args(tiny_npz, out_dir, *INHERIT, "--noexport_final", "--workers=2",
+            search_args(images, out_dir, *INHERIT, "--noexport_final", "--workers=2",
                         f"--ray_address={address}"), cwd=ROOT, capture_output=True, text=True,
             timeout=300, env=dict(env, RAY_AUTH_TOKEN="not the token",
                                   RAY_gcs_server_port_wait_time_s="2"))  # Ray's 20 tries: 2
@@ -575,7 +600,7 @@ def test_a_killed_search_resumes_through_a_ray_head_without_retraining(tiny_npz,
                               "copy the head's token (`ray get-auth-token` on the head) to "
                               f"{parallel.AUTH_TOKEN_FILE} here or set RAY_AUTH_TOKEN")
         # The search finds the token where the user put it and sends it.
-        result = run_search(tiny_npz, out_dir, *INHERIT, "--noexport_final", "--workers=2",
+        result = run_search(images, out_dir, *INHERIT, "--noexport_final", "--workers=2",
                             f"--ray_address={address}",
                             env=dict(env, RAY_AUTH_TOKEN_PATH=str(token)))
     assert "(already trained)" in result.stdout
@@ -598,7 +623,7 @@ def test_a_killed_search_resumes_through_a_ray_head_without_retraining(tiny_npz,
 
 @pytest.mark.slow
 def test_an_out_dir_from_before_recipes_resumes_with_its_settings_and_says_so(
-        tiny_npz, finished, tmp_path):
+        images, finished, tmp_path):
     # `finished` as a search before recipes and BatchNorm momentum were settings left it.
     out_dir = str(tmp_path / "old")
     shutil.copytree(finished[0], out_dir)
@@ -618,8 +643,8 @@ def test_an_out_dir_from_before_recipes_resumes_with_its_settings_and_says_so(
     changed = tmp_path / "changed"
     shutil.copytree(out_dir, changed)
     resumed, refused = run_mains(
-        "search.py", search_args(tiny_npz, out_dir, *INHERIT)[2:],
-        search_args(tiny_npz, changed, *INHERIT, "--bn_momentum=0.9")[2:])
+        "search.py", search_args(images, out_dir, *INHERIT)[2:],
+        search_args(images, changed, *INHERIT, "--bn_momentum=0.9")[2:])
     assert resumed.returncode == 0, resumed.stderr
     assert "resumes with what it computed then: mixed_precision float32, recipe paper, " \
            "nesterov False, lr_schedule sgdr, warmup_fraction 0.0, label_smoothing 0.0, " \
