@@ -135,10 +135,10 @@ FOLDER_CLASSES = ("blue", "green", "red")  # as image_dataset_from_directory ord
 
 @pytest.fixture(scope="module")
 def png_folder(tmp_path_factory):
-    """A user's images: 80 PNGs of 16x16 per class folder, each class a colour plus noise."""
+    """A user's images: 40 PNGs of 16x16 per class folder, each class a colour plus noise."""
     root, rng = tmp_path_factory.mktemp("images"), np.random.default_rng(0)
     for name, colour in zip(FOLDER_CLASSES, ([40, 40, 200], [40, 200, 40], [200, 40, 40])):
-        for i in range(80):
+        for i in range(40):
             pixels = np.clip(rng.normal(colour, 40, (16, 16, 3)), 0, 255).astype(np.uint8)
             write_image(root / name / f"{i}.png", pixels)
     return str(root)
@@ -149,11 +149,12 @@ def png_folder(tmp_path_factory):
 # runs): with `--dist loadfile --no-loadscope-reorder` (pytest.ini) each file runs on one
 # process, handed out in this order, so that no long file starts last and keeps one process
 # busy while the others have nothing left. The others follow, in collection order.
-SLOWEST_FILES = ("test_search.py", "test_export.py", "test_train.py", "test_own_data.py",
-                 "test_proxy_fidelity.py", "test_scc.py", "test_reproduce_controller.py",
-                 "test_parallel.py", "test_table1_trained.py", "test_inherit.py",
-                 "test_nb201_search.py", "test_nb201.py", "test_nb201_network.py",
-                 "test_lifetime.py", "test_reproduce_search.py")
+SLOWEST_FILES = ("test_search.py", "test_export.py", "test_train.py", "test_proxy_fidelity.py",
+                 "test_reproduce_controller.py", "test_scc.py", "test_parallel.py",
+                 "test_own_data.py", "test_table1_trained.py", "test_inherit.py",
+                 "test_nb201_search.py", "test_nb201.py", "test_lifetime.py",
+                 "test_reproduce_search.py", "test_reproduce_memory.py",
+                 "test_nb201_network.py")
 
 
 def pytest_collection_modifyitems(items):

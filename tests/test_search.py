@@ -489,7 +489,7 @@ def test_a_whole_search_writes_every_output(finished):
 @pytest.mark.slow
 def test_a_folder_of_images_ends_as_a_model_firmware_takes_as_it_is(finished):
     out_dir, result = finished
-    assert "48 of its 240 images (20%, seed 0) are held out as the test split" in result.stdout
+    assert "24 of its 120 images (20%, seed 0) are held out as the test split" in result.stdout
     assert json.load(open(os.path.join(out_dir, "class_names.json"))) == list(FOLDER_CLASSES)
     run = readers.load_run(out_dir)
     assert run.config.data.startswith("folder:")
