@@ -16,7 +16,7 @@ writes it as a tuple of five binary vectors ``(I1, I2, L1, L2, O)``:
 
 An ``Arch`` has two encodings, each converting both ways without loss: the paper's vectors
 (vectors.py, with the fixed-width tokens the controller reads) and a readable JSON file
-(``save`` / ``load``, here). ``OPS`` is the one table of
+(arch_json.py, which also gives a network its identity, ``key``). ``OPS`` is the one table of
 operation layers, as data, read by both the Keras builder (network.py, which imports Keras
 when called) and ``op_params``: this module is plain Python and never loads TensorFlow.
 """
@@ -24,12 +24,10 @@ when called) and ``op_params``: this module is plain Python and never loads Tens
 import dataclasses
 import functools
 import hashlib
-import json
 import math
 import re
 import typing
 
-import guard
 
 
 class Conv(typing.NamedTuple):
@@ -93,8 +91,6 @@ NUM_BLOCKS = len(BLOCK_STRIDES)
 
 # The most cells a block may have: fixes the width of the paper's vectors (vectors.py).
 MAX_CELLS = 15
-
-_CELL_KEYS = ("inputs", "ops", "combine", "output")
 
 
 class Cell(typing.NamedTuple):
@@ -303,94 +299,6 @@ def _canonical_block(block):
         layers += [(None, None, IDENTITY)] * (2 - len(layers))
         cells.append(_with_layers(cell, tuple(l[0] for l in layers), tuple(l[2] for l in layers)))
     return _rebuilt(block, cells)
-
-
-# ---------------------------------------------------------------------------------------------
-# The JSON file
-# ---------------------------------------------------------------------------------------------
-
-def to_json(arch):
-    """The readable form: {"blocks": [{"cells": [{"inputs", "ops", "combine", "output"}]}]}."""
-    return {"blocks": [{"cells": [{"inputs": list(c.inputs), "ops": list(c.ops),
-                                   "combine": c.combine, "output": c.output}
-                                  for c in block]} for block in arch.blocks]}
-
-
-def from_json(data, num_blocks=NUM_BLOCKS):
-    """Arch from the readable form; ValueError naming block, cell and rule if malformed."""
-    if not isinstance(data, dict) or not isinstance(data.get("blocks"), list):
-        raise ValueError('format: expected an object with a "blocks" list')
-    blocks = []
-    for b, block in enumerate(data["blocks"]):
-        if not isinstance(block, dict) or not isinstance(block.get("cells"), list):
-            raise ValueError(f'{place(b)}: format: expected an object with a "cells" list')
-        cells = []
-        for j, cell in enumerate(block["cells"], start=1):
-            where = place(b, j)
-            if not isinstance(cell, dict):
-                raise ValueError(f"{where}: format: a cell is an object with keys "
-                                 f"{', '.join(_CELL_KEYS)}")
-            missing = [k for k in _CELL_KEYS if k not in cell]
-            unknown = sorted(set(cell) - set(_CELL_KEYS))
-            if missing or unknown:
-                raise ValueError(f"{where}: format: missing keys {missing}, unknown keys "
-                                 f"{unknown}; a cell has exactly {', '.join(_CELL_KEYS)}")
-            for key in ("inputs", "ops"):
-                if not isinstance(cell[key], list) or len(cell[key]) != 2:
-                    raise ValueError(f'{where}: layer count: "{key}" must be a list of 2')
-            inputs = tuple(cell["inputs"])
-            ops = tuple(IDENTITY if i is None else op for i, op in zip(inputs, cell["ops"]))
-            cells.append(Cell(inputs, ops, cell["combine"], cell["output"]))
-        blocks.append(tuple(cells))
-    return validate(Arch(tuple(blocks)), num_blocks)
-
-
-def dumps(arch):
-    """JSON text with one line per cell, so a file reads like Figure 1b."""
-    lines = []
-    for block in to_json(arch)["blocks"]:
-        cells = ",\n    ".join(json.dumps(c) for c in block["cells"])
-        lines.append('  {"cells": [\n    ' + cells + "]}")
-    return '{"blocks": [\n' + ",\n".join(lines) + "\n]}\n"
-
-
-def save(arch, path):
-    """Write `arch` as a JSON architecture file (atomically: a crash leaves no half file)."""
-    validate(arch, len(arch.blocks))
-    text = dumps(arch)
-
-    def write(tmp):
-        with open(tmp, "w") as f:
-            f.write(text)
-    guard.replace_atomically(path, write)
-
-
-def load(path, num_blocks=NUM_BLOCKS):
-    """Read a JSON architecture file, as encoded there; errors name the file, then block, cell
-    and rule. A block that prunes to nothing is refused here, where the file name is known."""
-    try:
-        with open(path, encoding="utf-8") as f:
-            data = json.load(f)
-    except UnicodeDecodeError as e:
-        raise ValueError(f"{path}: not UTF-8 text (byte {e.start} is {e.object[e.start]:#04x}); "
-                         "an architecture file is JSON") from None
-    except json.JSONDecodeError as e:
-        raise ValueError(f"{path}: not JSON: {e}") from None
-    except OSError as e:  # missing, a directory, no permission
-        what = ("no such architecture file" if isinstance(e, FileNotFoundError)
-                else f"cannot read ({e.strerror or e})")
-        raise ValueError(f"{path}: {what}") from None
-    try:
-        arch = from_json(data, num_blocks)
-        prune(arch)
-        return arch
-    except ValueError as e:
-        raise ValueError(f"{path}: {e}") from None
-
-
-def key(arch):
-    """A network's identity across rounds and runs: its canonical form as compact JSON."""
-    return json.dumps(to_json(canonical(arch)), separators=(",", ":"))
 
 
 # ---------------------------------------------------------------------------------------------

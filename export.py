@@ -42,7 +42,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
-import cells
+import arch_json
 import graph
 import guard
 import inputs
@@ -306,12 +306,12 @@ def main(argv):
                 raise ValueError(f"--{flag} is required")
         if FLAGS.representative < 1:
             raise ValueError(f"--representative must be at least 1, got {FLAGS.representative}")
-        arch = cells.load(FLAGS.arch)
+        arch = arch_json.load(FLAGS.arch)
         model, filters = None, FLAGS.filters
         if FLAGS.model is not None:
             import train
             model, model_arch = train.load_model(FLAGS.model)
-            if cells.key(model_arch) != cells.key(arch):
+            if arch_json.key(model_arch) != arch_json.key(arch):
                 raise ValueError(f"--model={FLAGS.model}: its architecture is not --arch "
                                  f"{FLAGS.arch}")
             filters = _filters_of(model)

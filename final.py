@@ -7,7 +7,7 @@ from the out_dir (final/result.json) instead of training again.
 
 import dataclasses
 
-import cells
+import arch_json
 import inputs
 import records
 import train
@@ -21,7 +21,7 @@ def train_final(out, data, arch, memory, config, train_config, log=print, deploy
     deploy: also export it (`deploy_final`)."""
     if config.final_epochs == 0:
         return None
-    key = cells.key(arch)
+    key = arch_json.key(arch)
     done = out.final()
     if done is not None and done.key == key and done.epochs == config.final_epochs:
         if deploy and done.ok and done.deployed is None:  # killed while exporting

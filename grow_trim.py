@@ -26,6 +26,7 @@ import os
 from absl import app
 from absl import flags
 
+import arch_json
 import cells
 import guard
 
@@ -175,13 +176,13 @@ def main(argv):
     del argv
     FLAGS = flags.FLAGS
     with guard.one_line_errors("grow_trim.py"):
-        base = cells.load(FLAGS.arch) if FLAGS.arch else None
+        base = arch_json.load(FLAGS.arch) if FLAGS.arch else None
     generation = generate(base)
     if FLAGS.out:
         os.makedirs(FLAGS.out, exist_ok=True)
         for kind in ("grow", "trim"):
             for n, arch in enumerate(getattr(generation, kind), start=1):
-                cells.save(arch, os.path.join(FLAGS.out, f"{kind}_{n:05d}.json"))
+                arch_json.save(arch, os.path.join(FLAGS.out, f"{kind}_{n:05d}.json"))
     counts = generation.counts()
     if FLAGS.json:
         print(json.dumps(counts))

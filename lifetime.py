@@ -44,6 +44,7 @@ import math
 from absl import app
 from absl import flags
 
+import arch_json
 import cells
 import graph
 import guard
@@ -55,7 +56,7 @@ import tflm
 def define_flags():
     """Flags of this file's command line; defined only when it runs as a script, so that
     other scripts can import it as a library without a clash of flag names."""
-    flags.DEFINE_string("arch", None, "JSON architecture file (see cells.py).")
+    flags.DEFINE_string("arch", None, "JSON architecture file (see arch_json.py).")
     flags.DEFINE_string("keras_app", None, "A keras.applications model name, e.g. MobileNetV2.")
     flags.DEFINE_integer("input_size", 32, "Input height and width.")
     flags.DEFINE_integer("filters", 64, "Filters of the first block (w).")
@@ -343,7 +344,7 @@ def main(argv):
     input_shape = (FLAGS.input_size, FLAGS.input_size, 3)
     with guard.one_line_errors("lifetime.py"):
         if FLAGS.arch:
-            arch = cells.load(FLAGS.arch)
+            arch = arch_json.load(FLAGS.arch)
             memory = arch_memory(arch, FLAGS.filters, FLAGS.bytes, FLAGS.schedule, input_shape,
                                  FLAGS.num_classes)
             nodes = graph.arch_graph(arch, FLAGS.filters, input_shape, FLAGS.num_classes)

@@ -46,7 +46,7 @@ import os
 import socket
 import tempfile
 
-import cells
+import arch_json
 import evaluation
 import guard
 import records
@@ -233,7 +233,7 @@ def train_task(arch, shipment, config, parent, keep_model, cpus, hide_gpus):
             parent_path = os.path.join(tmp, "parent.keras")
             with open(parent_path, "wb") as f:
                 f.write(parent[0])
-            cells.save(parent[1], train.arch_path(parent_path))
+            arch_json.save(parent[1], train.arch_path(parent_path))
             model, parent_arch = train.load_model(parent_path)
             start = train.Inheriting(model, parent_arch, arch, config, data)
         result = train.train(arch, data, config, start=start, model_path=model_path)
@@ -315,7 +315,7 @@ class RayEvaluator:
         parent = None
         if self.inherit and job.base_model:
             with open(job.base_model, "rb") as f:
-                parent = self.ray.put((f.read(), cells.load(train.arch_path(job.base_model))))
+                parent = self.ray.put((f.read(), arch_json.load(train.arch_path(job.base_model))))
         waiting = list(job.candidates)
         running, done, failed = {}, 0, 0
         while waiting or running:
@@ -353,7 +353,7 @@ class RayEvaluator:
                     f"{result['val_accuracy']}, {result['seconds']:.1f} s\n")
         if result["model"] is not None:
             path = out.model_path(job.round, candidate.key)
-            cells.save(candidate.arch, train.arch_path(path))
+            arch_json.save(candidate.arch, train.arch_path(path))
             def write(tmp):
                 with open(tmp, "wb") as f:
                     f.write(result["model"])

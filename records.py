@@ -5,7 +5,7 @@ reads them.
     selected_roundNN.json  Selection: round NN's top-k, written before any of it is trained
     candidates.jsonl       one Candidate per trained candidate, appended as each finishes
     rounds.jsonl           one Round per finished round
-    base_roundNN.json      the network kept after round NN - 1 (a cells.py architecture file;
+    base_roundNN.json      the network kept after round NN - 1 (an arch_json.py architecture file;
                            a NAS-Bench-201 string for --space=nb201)
     base_roundNN.keras     its trained model, with --inherit (round NN's candidates start from it)
     best_arch.json         the latest of them
@@ -410,5 +410,5 @@ def _flat(data, prefix=""):
 
 
 def _file_name(key):
-    """A short file name for a network's key (cells.key), the same in every process."""
+    """A short file name for a network's key (arch_json.key), the same in every process."""
     return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()

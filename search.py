@@ -36,6 +36,7 @@ from absl import flags
 from absl import logging
 import tensorflow as tf
 
+import arch_json
 import cells
 import evaluation
 import final
@@ -291,7 +292,7 @@ def main(argv):
             summary = run(FLAGS.out_dir, data, config, train_config, base, log=log,
                           front_png=FLAGS.front_png, progress_bar=terminal)
         else:
-            base = cells.load(FLAGS.base) if FLAGS.base else None
+            base = arch_json.load(FLAGS.base) if FLAGS.base else None
             load_args = (FLAGS.dataset, FLAGS.data_dir, FLAGS.val_fraction,
                          FLAGS.train_examples, FLAGS.seed, FLAGS.input_size)
             data = inputs.load_data(*load_args, log=log)

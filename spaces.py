@@ -14,6 +14,7 @@ records.py and readers.py use without knowing the space). The controller reads e
 
 import json
 
+import arch_json
 import cells
 import grow_trim
 import guard
@@ -38,7 +39,7 @@ class MemNAS:
 
     @staticmethod
     def key(arch):
-        return cells.key(arch)
+        return arch_json.key(arch)
 
     @staticmethod
     def memory(arch, filters, config, data):
@@ -49,11 +50,11 @@ class MemNAS:
 
     @staticmethod
     def to_json(arch):
-        return cells.to_json(arch)
+        return arch_json.to_json(arch)
 
     @staticmethod
     def save(arch, path):
-        cells.save(arch, path)
+        arch_json.save(arch, path)
 
 
 class NB201:
@@ -123,10 +124,10 @@ def to_json(arch):
 
 
 def save(arch, path):
-    """An architecture file of either space: cells.save's, or a JSON string."""
+    """An architecture file of either space: arch_json.save's, or a JSON string."""
     _space_of(arch).save(arch, path)
 
 
 def from_json(data):
     """The architecture of `to_json`'s form: a NAS-Bench-201 string, or a cells.py object."""
-    return nb201.parse(data) if isinstance(data, str) else cells.from_json(data)
+    return nb201.parse(data) if isinstance(data, str) else arch_json.from_json(data)

@@ -42,7 +42,7 @@ from absl import flags
 import keras
 import numpy as np
 
-import cells
+import arch_json
 import guard
 import inherit
 import inputs
@@ -56,7 +56,7 @@ def define_flags():
     """Flags of this file's command line; defined only when it runs as a script, so that
     other scripts can import it as a library without a clash of flag names."""
     defaults = recipes.TrainConfig()
-    flags.DEFINE_string("arch", None, "JSON architecture file (see cells.py, examples/).")
+    flags.DEFINE_string("arch", None, "JSON architecture file (see arch_json.py, examples/).")
     flags.DEFINE_string("dataset", "cifar10", inputs.DATASET_HELP)
     flags.DEFINE_string("data_dir", None, "tensorflow-datasets data directory.")
     flags.DEFINE_integer("input_size", None, inputs.INPUT_SIZE_HELP)
@@ -269,7 +269,7 @@ def arch_path(model_path):
 def save_model(model, arch, path):
     """Save `model` (built from `arch`) to `path` (.keras) and `arch` beside it, both
     atomically; the architecture first, so that a model file never lacks it."""
-    cells.save(arch, arch_path(path))
+    arch_json.save(arch, arch_path(path))
     guard.replace_atomically(path, model.save)
 
 
@@ -283,7 +283,7 @@ def load_model(path):
     if not os.path.isfile(arch_path(path)):
         raise ValueError(f"{path}: no architecture beside it ({arch_path(path)}); train.py "
                          f"--out and search.py write one with every model")
-    arch = cells.load(arch_path(path))
+    arch = arch_json.load(arch_path(path))
     try:
         model = keras.models.load_model(path, compile=False, custom_objects={
             "memnas>StridedPointwise": pointwise.StridedPointwise})
@@ -321,7 +321,7 @@ def main(argv):
     with guard.one_line_errors("train.py"):
         if FLAGS.arch is None:
             raise ValueError("--arch is required: a JSON architecture file (see examples/)")
-        arch = cells.load(FLAGS.arch)
+        arch = arch_json.load(FLAGS.arch)
         config = recipes.recipe_config(
             FLAGS, filters=FLAGS.filters, seed=FLAGS.seed, verbose=FLAGS.verbose,
             run_eagerly=FLAGS.run_eagerly, mixed_precision=FLAGS.mixed_precision,

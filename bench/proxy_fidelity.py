@@ -31,6 +31,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
+import arch_json
 import cells
 import grow_trim
 import guard
@@ -216,7 +217,7 @@ class Trainings:
                              model_path=self.model_path(proxy.name, network.name)
                              if keep_model else None,
                              evaluate_test=proxy.name == REFERENCE, start=start)
-        line = {"proxy": proxy.name, "network": network.name, "key": cells.key(network.arch),
+        line = {"proxy": proxy.name, "network": network.name, "key": arch_json.key(network.arch),
                 **dataclasses.asdict(result)}
         guard.append_jsonl(self.path, line)
         self.done[(proxy.name, network.name)] = line
@@ -327,7 +328,7 @@ def main(argv):
         rows = table(lines, children)
         print_table(rows, lines.get(REFERENCE, {}), networks)
         report.write_results(FLAGS.out_dir, NAME, {
-            "settings": settings, "networks": {n.name: {"key": cells.key(n.arch),
+            "settings": settings, "networks": {n.name: {"key": arch_json.key(n.arch),
                                                         "parent": n.parent} for n in networks},
             "proxies": [dataclasses.asdict(p) for p in proxies], "fidelity": rows,
             "trainings": lines})

@@ -34,7 +34,7 @@ from absl import app
 from absl import flags
 import numpy as np
 
-import cells
+import arch_json
 import evaluation
 import final
 import guard
@@ -241,7 +241,7 @@ def main(argv):
             ref_arch, reference = test_reference(os.path.join(root, "round0_best"), first,
                                                  data, settings, seed, print)
             rows = [arm_row(arm, run, reference, settings.lambda_) for arm, run in runs.items()]
-            entry = {"reference": {"key": cells.key(ref_arch), "from": first.out_dir,
+            entry = {"reference": {"key": arch_json.key(ref_arch), "from": first.out_dir,
                                    "test_accuracy": reference.accuracy,
                                    "param_mib": reference.param_bytes / report.MB,
                                    "activation_mib": reference.activation_bytes / report.MB},

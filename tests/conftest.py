@@ -16,6 +16,7 @@ from absl import flags  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
+import arch_json  # noqa: E402
 import cells  # noqa: E402
 import firmware  # noqa: E402
 import records  # noqa: E402
@@ -89,11 +90,11 @@ def write_search(path, lambda_, bests, improved=None, finished=True, arch=cells.
     stats = [Stats(*best) for best in bests]
     for n, (best, better) in enumerate(zip(stats, improved)):
         out.append_round(records.Round(
-            round=n, base_arch=None if n == 0 else arch, base=best, best_key=cells.key(arch),
+            round=n, base_arch=None if n == 0 else arch, base=best, best_key=arch_json.key(arch),
             best_arch=arch, best=best, best_y=0.1 * n, improved=better, trained=2, failed=0))
     if finished:
         final = None if test_accuracy is None else records.Final(
-            cells.key(arch), test_accuracy, stats[-1].param_bytes, stats[-1].activation_bytes,
+            arch_json.key(arch), test_accuracy, stats[-1].param_bytes, stats[-1].activation_bytes,
             5, 1.0, "ok")
         out.write_summary(records.Summary(rounds=len(bests), best_arch=arch, best=stats[-1],
                                           round0_best=stats[0], y_vs_round0=0.0, trained=6,

@@ -8,6 +8,7 @@ import sys
 import numpy as np
 import pytest
 
+import arch_json
 import cells
 import network
 import vectors
@@ -55,11 +56,11 @@ def test_round0_is_49_encodings_of_28_networks():
                                        Cell((1, 1), ("identity", "maxpool3x3"), "concat", True))])
 def test_vectors_and_json_round_trip(arch, tmp_path):
     assert vectors.from_vectors(vectors.to_vectors(arch)) == arch
-    assert cells.from_json(json.loads(cells.dumps(arch))) == arch
-    assert cells.from_json(cells.to_json(arch)) == arch
+    assert arch_json.from_json(json.loads(arch_json.dumps(arch))) == arch
+    assert arch_json.from_json(arch_json.to_json(arch)) == arch
     path = tmp_path / "arch.json"
-    cells.save(arch, path)
-    assert cells.load(path) == arch
+    arch_json.save(arch, path)
+    assert arch_json.load(path) == arch
     narrow = vectors.to_vectors(arch, input_bits=3)
     assert vectors.from_vectors(narrow) == arch
 
@@ -111,7 +112,7 @@ def test_canonical_equates_encodings_of_one_network():
 
 def _json_with(**changes):
     """Figure 1b as JSON, with one cell of block 2 (cell 1 unless told) changed."""
-    data = cells.to_json(cells.FIGURE_1B)
+    data = arch_json.to_json(cells.FIGURE_1B)
     cell = data["blocks"][1]["cells"][changes.pop("cell", 1) - 1]
     for key, value in changes.items():
         if value is KeyError:
@@ -122,7 +123,7 @@ def _json_with(**changes):
 
 
 MALFORMED_JSON = [
-    ({"blocks": cells.to_json(cells.FIGURE_1B)["blocks"][:4]}, "block count"),
+    ({"blocks": arch_json.to_json(cells.FIGURE_1B)["blocks"][:4]}, "block count"),
     ({"blocks": [{"cells": []}] * 5}, "block 1: cell count"),
     ({"cells": []}, "format"),
     (_json_with(inputs=[1, 0]), "block 2, cell 1: input location"),
@@ -142,15 +143,15 @@ MALFORMED_JSON = [
 @pytest.mark.parametrize("data, rule", MALFORMED_JSON)
 def test_malformed_json_names_block_cell_and_rule(data, rule):
     with pytest.raises(ValueError, match=rule):
-        cells.from_json(data)
+        arch_json.from_json(data)
 
 
 def test_a_block_with_no_output_is_refused():
-    block = [dict(c, output=False) for c in cells.to_json(cells.FIGURE_1B)["blocks"][2]["cells"]]
-    data = cells.to_json(cells.FIGURE_1B)
+    data = arch_json.to_json(cells.FIGURE_1B)
+    block = [dict(c, output=False) for c in data["blocks"][2]["cells"]]
     data["blocks"][2]["cells"] = block
     with pytest.raises(ValueError, match="block 3: no output"):
-        cells.from_json(data)
+        arch_json.from_json(data)
 
 
 def test_too_many_cells_names_the_limit():
@@ -184,19 +185,19 @@ def test_malformed_vectors_name_block_cell_and_rule(cell_vectors, rule):
 
 def test_load_names_the_file(tmp_path):
     with pytest.raises(ValueError, match="missing.json: no such architecture file"):
-        cells.load(tmp_path / "missing.json")
+        arch_json.load(tmp_path / "missing.json")
     bad = tmp_path / "bad.json"
     bad.write_text("{not json")
     with pytest.raises(ValueError, match="bad.json: not JSON"):
-        cells.load(bad)
+        arch_json.load(bad)
     bad.write_text(json.dumps(_json_with(ops=["conv9x9", "conv3x3"])))
     with pytest.raises(ValueError, match="bad.json: block 2, cell 1: unknown op"):
-        cells.load(bad)
+        arch_json.load(bad)
 
 
 def all_layers_removed_in_block(b):
     """Figure 1b as JSON with every layer of block `b` (1-based) removed: it prunes to nothing."""
-    data = cells.to_json(cells.FIGURE_1B)
+    data = arch_json.to_json(cells.FIGURE_1B)
     for cell in data["blocks"][b - 1]["cells"]:
         cell["inputs"] = [None, None]
     return data
@@ -206,7 +207,7 @@ def test_load_refuses_a_file_that_is_not_utf8_text(tmp_path):
     path = tmp_path / "utf16.json"
     path.write_bytes(b"\xff\xfe{")
     with pytest.raises(ValueError, match=r"utf16.json: not UTF-8 text \(byte 0 is 0xff\)"):
-        cells.load(path)
+        arch_json.load(path)
 
 
 def test_load_refuses_a_block_that_prunes_to_nothing(tmp_path):
@@ -214,29 +215,29 @@ def test_load_refuses_a_block_that_prunes_to_nothing(tmp_path):
     path.write_text(json.dumps(all_layers_removed_in_block(3)))
     with pytest.raises(ValueError, match="empty_block.json: block 3: no output: every output "
                                          "cell is dead after pruning"):
-        cells.load(path)
+        arch_json.load(path)
 
 
 def test_load_keeps_the_file_s_encoding_dead_cells_included(tmp_path):
     dead = Cell((0, 0), ("conv3x3", "conv3x3"), "sum", False)
     arch = five(Cell((0, 0), ("maxpool3x3", "conv3x3"), "sum", True), dead)
-    cells.save(arch, tmp_path / "dead.json")
-    assert cells.load(tmp_path / "dead.json") == arch
+    arch_json.save(arch, tmp_path / "dead.json")
+    assert arch_json.load(tmp_path / "dead.json") == arch
 
 
 def test_load_refuses_a_directory_in_one_line(tmp_path):
     with pytest.raises(ValueError) as error:
-        cells.load(tmp_path)
+        arch_json.load(tmp_path)
     assert str(error.value) == f"{tmp_path}: cannot read (Is a directory)"
 
 
 @pytest.mark.skipif(os.geteuid() == 0, reason="root reads any file")
 def test_load_refuses_an_unreadable_file(tmp_path):
     path = tmp_path / "secret.json"
-    cells.save(cells.FIGURE_1B, path)
+    arch_json.save(cells.FIGURE_1B, path)
     path.chmod(0)
     with pytest.raises(ValueError, match="secret.json: cannot read \\(Permission denied\\)"):
-        cells.load(path)
+        arch_json.load(path)
 
 
 def bad_architecture_files(tmp_path):
@@ -260,18 +261,18 @@ def test_clis_reject_bad_architecture_files_in_one_line(script, tmp_path):
 
 
 def test_key_is_the_same_for_two_encodings_of_one_network():
-    assert (cells.key(cells.one_cell("dwconv3x3", "conv3x3"))
-            == cells.key(cells.one_cell("conv3x3", "dwconv3x3")))
+    assert (arch_json.key(cells.one_cell("dwconv3x3", "conv3x3"))
+            == arch_json.key(cells.one_cell("conv3x3", "dwconv3x3")))
     c1, c2, c3 = cells.FIGURE_1B.blocks[0]
     swapped = Cell((0, 1), ("dwconv5x5", "avgpool3x3"), "concat", True)
-    assert cells.key(Arch(((c1, swapped, c3),) * 5)) == cells.key(cells.FIGURE_1B)
-    assert cells.key(cells.one_cell("conv3x3", "conv3x3")) != cells.key(cells.FIGURE_1B)
+    assert arch_json.key(Arch(((c1, swapped, c3),) * 5)) == arch_json.key(cells.FIGURE_1B)
+    assert arch_json.key(cells.one_cell("conv3x3", "conv3x3")) != arch_json.key(cells.FIGURE_1B)
 
 
 def test_key_is_compact_json_of_the_canonical_form():
     block = ('{"cells":[{"inputs":[0,0],"ops":["conv3x3","conv3x3"],"combine":"sum",'
              '"output":true}]}')
-    assert cells.key(cells.one_cell("conv3x3", "conv3x3")) == (
+    assert arch_json.key(cells.one_cell("conv3x3", "conv3x3")) == (
         '{"blocks":[' + ",".join([block] * 5) + "]}")
 
 

@@ -11,6 +11,7 @@ import numpy as np
 import pytest
 
 from conftest import assert_one_line_error, c_array, run_mains
+import arch_json
 import cells
 import export
 import firmware
@@ -48,7 +49,7 @@ def export_runs(tiny_npz, tmp_path_factory):
     data = inputs.load_data(f"npz:{tiny_npz}", val_fraction=0.25)
     os.makedirs(folder / "trained")
     model = folder / "trained" / "model.keras"
-    trained = train.train(cells.load(THREE_CELLS), data, recipes.TrainConfig(
+    trained = train.train(arch_json.load(THREE_CELLS), data, recipes.TrainConfig(
         epochs=1, batch_size=16, filters=WIDTH, verbose=0, run_eagerly=True),
         model_path=str(model))
     assert trained.status == "ok"
@@ -107,7 +108,7 @@ def test_a_trained_network_exports_and_its_int8_model_computes_what_keras_does(
 @pytest.mark.slow
 def test_the_optimal_order_and_its_offline_plan_are_what_tflm_allocates(exported):
     measured, folder = exported
-    arch = cells.load(THREE_CELLS)
+    arch = arch_json.load(THREE_CELLS)
     # Predicted, and checked by hand in lifetime's tests: strict and paper 5,120 B; optimal
     # 4,096 B; TFLM's own planner 6,144 B in the converter's order, the offline plan 4,864 B.
     assert (measured["strict_activation_bytes"], measured["optimal_activation_bytes"]) == (

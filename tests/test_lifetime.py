@@ -9,6 +9,7 @@ import sys
 
 import pytest
 
+import arch_json
 import cells
 import grow_trim
 import lifetime
@@ -218,7 +219,7 @@ def _run(*args):
 
 def test_cli_arch_json_and_plot(tmp_path):
     arch_file = tmp_path / "fig1b.json"
-    cells.save(cells.FIGURE_1B, arch_file)
+    arch_json.save(cells.FIGURE_1B, arch_file)
     result = _run(f"--arch={arch_file}", "--filters=64", "--bytes=4", "--schedule=paper",
                   "--json", f"--plot={tmp_path / 'life.png'}")
     assert result.returncode == 0, result.stderr
@@ -468,7 +469,7 @@ def test_optimal_order_rejects_a_node_that_reads_a_later_one():
 
 def test_cli_optimal_schedule(tmp_path):
     arch_file = tmp_path / "three_cells.json"
-    cells.save(THREE_CELLS, arch_file)
+    arch_json.save(THREE_CELLS, arch_file)
     result = _run(f"--arch={arch_file}", "--schedule=optimal", "--json",
                   f"--plot={tmp_path / 'life.png'}")
     assert result.returncode == 0, result.stderr

@@ -7,6 +7,7 @@ import shutil
 
 import pytest
 
+import arch_json
 import cells
 import grow_trim
 from conftest import ROOT, run_script
@@ -20,7 +21,7 @@ _spec.loader.exec_module(proxy_fidelity)
 def test_the_panel_is_seeded_distinct_and_every_parent_is_in_it():
     networks = proxy_fidelity.panel(seed=0, filters=16)
     assert len(networks) == 17 and networks[0].arch == cells.FIGURE_1B
-    assert len({cells.key(n.arch) for n in networks}) == 17
+    assert len({arch_json.key(n.arch) for n in networks}) == 17
     by_name = {n.name: n for n in networks}
     children = [n for n in networks if n.parent]
     assert len(children) == 9

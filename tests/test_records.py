@@ -4,6 +4,7 @@ import json
 
 import pytest
 
+import arch_json
 import cells
 import readers
 import guard
@@ -25,7 +26,7 @@ def quiet(line):
 def test_every_record_reads_back_equal_to_what_was_written(tmp_path):
     out = records.OutDir(str(tmp_path / "run"))
     out.start(CONFIG, log=quiet)
-    candidate = records.Candidate(round=1, key=cells.key(ARCH), arch=ARCH, val_accuracy=0.5,
+    candidate = records.Candidate(round=1, key=arch_json.key(ARCH), arch=ARCH, val_accuracy=0.5,
                                   param_bytes=1000, activation_bytes=2000, y=0.25, seconds=1.5,
                                   status="ok", reused_from=0)
     failed = records.Candidate(round=1, key="other", arch=cells.FIGURE_1B, val_accuracy=None,

@@ -18,6 +18,7 @@ import time
 import numpy as np
 import pytest
 
+import arch_json
 import cells
 import evaluation
 import guard
@@ -228,7 +229,7 @@ def test_the_controller_does_not_depend_on_the_order_candidates_finish_in(tmp_pa
     archs = [cells.one_cell(a, b) for a, b in (("conv3x3", "maxpool3x3"),
                                                ("avgpool3x3", "maxpool3x3"),
                                                ("dwconv3x3", "identity"))]
-    done = [records.Candidate(round=0, key=cells.key(arch), arch=cells.canonical(arch),
+    done = [records.Candidate(round=0, key=arch_json.key(arch), arch=cells.canonical(arch),
                               val_accuracy=accuracy, param_bytes=1000, activation_bytes=1000,
                               y=accuracy, seconds=1.0, status="ok")
             for arch, accuracy in zip(archs, (0.6, 0.2, 0.4))]
@@ -248,7 +249,7 @@ def test_round0_trains_the_k_smallest_networks_by_the_memory_terms(tmp_path):
     assert selection.ranked_by == "memory terms of Eq. 4"
     assert list(selection.scores) == sorted(selection.scores, reverse=True)
     # The smallest one-cell networks: pooling only (a 1x1 conv before each pool).
-    smallest = [cells.from_json(json.loads(key)) for key in selection.selected]
+    smallest = [arch_json.from_json(json.loads(key)) for key in selection.selected]
     assert all(set(cell.ops) <= {"avgpool3x3", "maxpool3x3"}
                for arch in smallest for block in arch.blocks for cell in block)
 
@@ -478,7 +479,7 @@ def test_a_whole_search_writes_every_output(finished):
     assert [r.round for r in run.rounds] == [0, 1]
     assert run.rounds[0].base_arch is None
     assert run.rounds[1].base_arch == run.rounds[0].best_arch
-    assert cells.load(os.path.join(out_dir, "best_arch.json")) == run.rounds[-1].best_arch
+    assert arch_json.load(os.path.join(out_dir, "best_arch.json")) == run.rounds[-1].best_arch
     assert os.path.exists(os.path.join(out_dir, "scc.keras"))
     assert run.summary.trained == 4 and run.summary.rounds == 2
     assert (run.config.train["recipe"], run.config.train["bn_momentum"]) == ("paper", 0.9)
@@ -518,7 +519,7 @@ def test_inherit_keeps_each_base_model_and_the_final_network_is_tested(finished)
     assert not glob.glob(os.path.join(out_dir, "models", "*", "*.keras"))  # dropped per round
     final = run.summary.final
     assert final.ok and final.epochs == 1 and 0 <= final.test_accuracy <= 1
-    assert final.key == cells.key(run.summary.best_arch)
+    assert final.key == arch_json.key(run.summary.best_arch)
     assert (final.param_bytes, final.activation_bytes) == (run.summary.best.param_bytes,
                                                             run.summary.best.activation_bytes)
     assert records.OutDir(out_dir).final() == final
@@ -660,7 +661,7 @@ def test_an_out_dir_from_before_recipes_resumes_with_its_settings_and_says_so(
 
 @pytest.mark.slow
 def test_bad_input_is_one_line_naming_the_problem(tiny_npz, tmp_path):
-    dead = cells.to_json(cells.FIGURE_1B)
+    dead = arch_json.to_json(cells.FIGURE_1B)
     for cell in dead["blocks"][1]["cells"]:
         cell["inputs"] = [None, None]
     (tmp_path / "dead.json").write_text(json.dumps(dead))

@@ -10,6 +10,7 @@ import pytest
 import tensorflow as tf
 
 from conftest import run_mains
+import arch_json
 import cells
 import grow_trim
 import pipelines
@@ -344,7 +345,7 @@ def trained_by_cli(npz, tmp_path_factory):
     results of error_cases: all through main in one process (one TensorFlow import)."""
     tmp_path = tmp_path_factory.mktemp("cli")
     arch_file = tmp_path / "arch.json"
-    cells.save(cells.ROUND0[8], arch_file)
+    arch_json.save(cells.ROUND0[8], arch_file)
     out = tmp_path / "out"
     cases = error_cases(tmp_path)
     result, *errors = run_mains(
@@ -378,7 +379,7 @@ def init_runs(npz, trained_by_cli, tmp_path_factory):
     out, _, arch_file, _ = trained_by_cli
     tmp_path = tmp_path_factory.mktemp("init")
     child = grow_trim.grow(cells.canonical(cells.ROUND0[8]))[0][0]
-    cells.save(child, tmp_path / "child.json")
+    arch_json.save(child, tmp_path / "child.json")
     init = [f"--init={out / 'model.keras'}", "--epochs=0", f"--dataset=npz:{npz[0]}"]
     runs = {
         "child": [f"--arch={tmp_path / 'child.json'}", *init, "--filters=4", "--batch_size=8",
