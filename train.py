@@ -97,8 +97,8 @@ class TrainResult:
     """Accuracies in [0, 1]; None where not measured (test unless asked, any status but "ok").
 
     status: "ok", "nan" (the loss became non-finite and training stopped) or
-    "error: <ExceptionType>: <first line of the message>". epochs: epochs run, the last one
-    possibly cut short.
+    "error: <ExceptionType>: <first line of the message>". epochs: epochs run (those of a
+    resumed part included: see `train`'s backup_dir), the last one possibly cut short.
     """
     val_accuracy: float | None
     test_accuracy: float | None
@@ -107,13 +107,19 @@ class TrainResult:
     epochs: int
 
 
-def train(arch, data, config, model_path=None, evaluate_test=False, start=None):
+def train(arch, data, config, model_path=None, evaluate_test=False, start=None,
+          backup_dir=None):
     """Train `arch` on `data` with Section 4.1's recipe and measure validation accuracy.
 
     start: a function of no arguments that returns the Keras model of `arch` to train, e.g. one
     that inherited a parent's weights (inherit.inherit); called after the seed is set, so its
     fresh layers are seeded too. Default: `network.build_model`, fresh weights. With
     `config.epochs == 0` the model is only evaluated (a `start` is then required).
+
+    backup_dir: where the training state (weights, optimizer, epochs done) is kept after every
+    epoch (Keras' BackupAndRestore), so that a long training killed part-way resumes from its
+    last finished epoch when called again with the same directory; removed when the training
+    ends. A resumed training sees a fresh shuffle order, and `seconds` counts its last part.
 
     The test split is evaluated only if `evaluate_test`. If `model_path` (a .keras file) is
     given, the trained model is saved there with its architecture beside it (`save_model`)
@@ -165,10 +171,12 @@ def train(arch, data, config, model_path=None, evaluate_test=False, start=None):
                       metrics=["accuracy"], run_eagerly=config.run_eagerly,
                       jit_compile=config.jit_compile)
         if config.epochs > 0:
+            # The backup first: an epoch is saved before anything after it can stop the run.
+            backup = [keras.callbacks.BackupAndRestore(backup_dir)] if backup_dir else []
             model.fit(pipelines.train_pipeline(data, config), epochs=config.epochs,
                       verbose=config.verbose,
                       shuffle=False,  # the pipeline shuffles; Keras cannot shuffle a tf.data set
-                      callbacks=[keras.callbacks.TerminateOnNaN(), history])
+                      callbacks=backup + [keras.callbacks.TerminateOnNaN(), history])
         losses = history.history.get("loss", [])
         if not np.all(np.isfinite(losses)):
             status = "nan"
@@ -190,8 +198,9 @@ def train(arch, data, config, model_path=None, evaluate_test=False, start=None):
     finally:
         # The process goes on to build other models: they must not inherit this one's policy.
         keras.config.set_dtype_policy(caller_policy)
+    # The last epoch's number, not a count of them: a resumed fit starts after the saved ones.
     return TrainResult(val_accuracy, test_accuracy, time.perf_counter() - begin, status,
-                       len(history.epoch))
+                       history.epoch[-1] + 1 if history.epoch else 0)
 
 
 def learning_rate_schedule(config, steps_per_epoch):

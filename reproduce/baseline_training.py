@@ -7,11 +7,13 @@ flag's) and must be CIFAR-10-shaped (`prepare_training`). Each baseline is train
 on training + validation images and tested on the test split (`train_variants`), and its result
 written to OUT_DIR/trained/<variant>.json as it finishes, with what it depends on besides the
 network (`Prepared.key`): a rerun trains only what is missing and refuses a result of another
-recipe or data set (`check_trained`).
+recipe or data set (`check_trained`). A training killed part-way resumes from its last finished
+epoch (OUT_DIR/trained/<variant>.<key digest>.backup/, train.train's backup_dir).
 """
 
 import dataclasses
 import functools
+import hashlib
 import json
 import os
 
@@ -110,6 +112,12 @@ class Prepared:
                 "data": {"dataset": d.name, "num_train": d.num_train, "num_val": d.num_val,
                          "num_test": d.num_test, "mean": [round(float(v), 4) for v in d.mean]}}
 
+    @property
+    def digest(self):
+        """8 hex digits of `key`: a training's backup is resumed only under the same key."""
+        text = json.dumps(self.key, sort_keys=True)
+        return hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
+
 
 def prepare_training(out_dir, runs, training, smoke, log=print):
     """The config and data of --train_baselines, checked before anything is built or trained:
@@ -196,7 +204,8 @@ def train_variants(out_dir, chosen, prepared, log=print):
     for variant in todo:
         log(f"  training {variant.name}: {config.epochs} epochs on {data.num_train} images")
         result = train.train(None, data, config, evaluate_test=True, start=functools.partial(
-            built_with_bn_momentum, variant.build, config.bn_momentum))
+            built_with_bn_momentum, variant.build, config.bn_momentum),
+            backup_dir=os.path.join(folder, f"{variant.file}.{prepared.digest}.backup"))
         results[variant.file] = dict(
             model=variant.name, built=variant.how, key=prepared.key, status=result.status,
             test_accuracy=result.test_accuracy, epochs=result.epochs,

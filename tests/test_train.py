@@ -171,6 +171,42 @@ def test_same_seed_same_network(trained, tiny_data, tmp_path):
     np.testing.assert_array_equal(first, second)
 
 
+class KilledAfter(keras.callbacks.TerminateOnNaN):
+    """train.train's TerminateOnNaN, raising at the end of epoch `last` (a kill there), and
+    counting the epochs it saw end."""
+    last, seen = None, []
+
+    def on_epoch_end(self, epoch, logs=None):
+        type(self).seen.append(epoch)
+        if epoch == self.last:
+            raise RuntimeError(f"killed after epoch {epoch}")
+
+
+def test_a_training_killed_part_way_resumes_from_its_last_finished_epoch(
+        tiny_data, tmp_path, monkeypatch):
+    backup = tmp_path / "backup"
+    config = dataclasses.replace(TINY, epochs=3, run_eagerly=True)
+    monkeypatch.setattr(keras.callbacks, "TerminateOnNaN", KilledAfter)
+    KilledAfter.last, KilledAfter.seen = 1, []
+    killed = train.train(cells.ROUND0[0], tiny_data, config, backup_dir=str(backup))
+    assert killed.status == "error: RuntimeError: killed after epoch 1"
+    assert KilledAfter.seen == [0, 1] and backup.is_dir()  # epochs 0 and 1 saved
+    KilledAfter.last, KilledAfter.seen, built = None, [], []
+
+    def start():  # a fresh model, as train.train builds one, kept to read its optimizer
+        built.append(network.build_model(cells.ROUND0[0], config.filters,
+                                         tiny_data.num_classes, tiny_data.input_shape))
+        return built[-1]
+    resumed = train.train(cells.ROUND0[0], tiny_data, config, start=start,
+                          backup_dir=str(backup))
+    assert resumed.status == "ok" and resumed.epochs == 3
+    assert KilledAfter.seen == [2]  # only the epoch left
+    # The optimizer's state came back too: its step count (the learning rate's position).
+    steps = pipelines.steps_per_epoch(tiny_data.num_train, config.batch_size)
+    assert int(built[0].optimizer.iterations) == 3 * steps
+    assert not backup.exists()  # a finished training leaves no backup
+
+
 def test_eager_steps_train_the_same_network(trained, tiny_data, tmp_path):
     path = tmp_path / "eager.keras"
     result = train.train(cells.ROUND0[0], tiny_data, dataclasses.replace(TINY, run_eagerly=True),
