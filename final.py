@@ -32,7 +32,8 @@ def train_final(out, data, arch, memory, config, train_config, log=print, deploy
     final_config = dataclasses.replace(train_config, epochs=config.final_epochs,
                                        seed=config.seed)
     result = train.train(arch, inputs.with_validation(data), final_config,
-                         model_path=out.final_model_path, evaluate_test=True)
+                         model_path=out.final_model_path, evaluate_test=True,
+                         backup_dir=out.final_backup(key, config.final_epochs))
     final = records.Final(key, result.test_accuracy, memory.param_bytes,
                           memory.activation_bytes, config.final_epochs,
                           round(result.seconds, 3), result.status)

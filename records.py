@@ -13,7 +13,8 @@ reads them.
     summary.json           Summary, when the search ends
     pareto.json, .png      the Pareto front of accuracy against p + r (pareto.py makes them)
     final/                 Final (result.json), model.keras and model.json: the final network
-                           trained from scratch on training + validation data and tested
+                           trained from scratch on training + validation data and tested;
+                           backup_*/ while it trains (a kill resumes from its last epoch)
     scc.keras              the controller, retrained every round (search.py writes it)
     tensorboard/           per-round scalars (search.py writes them)
 
@@ -372,6 +373,11 @@ class OutDir:
     @property
     def final_model_path(self):
         return os.path.join(self.final_dir, "model.keras")
+
+    def final_backup(self, key, epochs):
+        """Where the final training of network `key` for `epochs` keeps its state after every
+        epoch until it ends (train.train's backup_dir): a kill resumes only that training."""
+        return os.path.join(self.final_dir, f"backup_{_file_name(key)}_e{epochs}")
 
     def final(self):
         """The Final of final/result.json, or None."""
