@@ -171,8 +171,10 @@ def train(arch, data, config, model_path=None, evaluate_test=False, start=None,
                       metrics=["accuracy"], run_eagerly=config.run_eagerly,
                       jit_compile=config.jit_compile)
         if config.epochs > 0:
-            # The backup first: an epoch is saved before anything after it can stop the run.
-            backup = [keras.callbacks.BackupAndRestore(backup_dir)] if backup_dir else []
+            # The backup first: an epoch is saved before anything after it can stop the run;
+            # double: a kill while saving leaves the epoch before.
+            backup = ([keras.callbacks.BackupAndRestore(backup_dir, double_checkpoint=True)]
+                      if backup_dir else [])
             model.fit(pipelines.train_pipeline(data, config), epochs=config.epochs,
                       verbose=config.verbose,
                       shuffle=False,  # the pipeline shuffles; Keras cannot shuffle a tf.data set
