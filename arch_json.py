@@ -2,8 +2,13 @@
 Figure 1b, and a network's identity across rounds and runs (`key`, its canonical form as
 compact JSON). The other encoding, the paper's vectors, is vectors.py's.
 
-    {"blocks": [{"cells": [{"inputs": [0, 0], "ops": ["conv3x3", "identity"],
-                            "combine": "sum", "output": true}, ...]}, ...]}
+    {"blocks": [
+      {"cells": [
+        {"inputs": [0, 0], "ops": ["dwconv3x3", "conv1x7_7x1"], "combine": "sum", "output": false},
+        ...]},
+      ...]}
+
+(examples/figure1b.json). A removed layer reads `null` in "inputs" and "identity" in "ops".
 """
 
 import json
@@ -12,6 +17,7 @@ import cells
 import guard
 
 CELL_KEYS = ("inputs", "ops", "combine", "output")  # a cell's keys, exactly these
+
 
 def to_json(arch):
     """The readable form: {"blocks": [{"cells": [{"inputs", "ops", "combine", "output"}]}]}."""
