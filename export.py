@@ -108,31 +108,38 @@ class Exported:
 # Benchmarks: many networks measured, resumably
 # ---------------------------------------------------------------------------------------------
 
-def read_measured(path):
-    """{name: TFLM measurements} already in `path` (a measured.jsonl of `measure_network`)."""
-    return {row["name"]: row for row in guard.read_jsonl(path) if row.get("name")}
+class Measured:
+    """A benchmark's TFLM measurements of many networks, resumable: OUT_DIR/measured.jsonl
+    holds a row per network converted (`done`, by name), so that a rerun or a killed run
+    converts nothing twice. The int8 models are calibrated on `count` seeded random images of
+    `input_shape` (`representative`)."""
 
+    def __init__(self, out_dir, input_shape, seed, count=32):
+        os.makedirs(out_dir, exist_ok=True)
+        self.out_dir, self.path = out_dir, os.path.join(out_dir, "measured.jsonl")
+        self.done = {row["name"]: row for row in guard.read_jsonl(self.path) if row.get("name")}
+        self.representative = np.random.default_rng(seed).normal(
+            size=(count, *input_shape)).astype(np.float32)
 
-def measure_network(name, build, representative, out_dir, done, log):
-    """TFLM measurements of one network named `name` (`build()` makes its Keras model, seeded
-    0), from `done` or converted now into out_dir/NAME/ and appended to out_dir/measured.jsonl
-    (and `done`), so that a rerun or a killed run of a benchmark converts nothing twice. A model
-    TFLite or TFLM cannot take is a row with its error, not fatal. No predictions in them: the
-    caller adds its own, so lifetime.py can change."""
-    if name in done:
-        return done[name]
-    import keras
-    keras.utils.set_random_seed(0)
-    folder = os.path.join(out_dir, "".join(c if c.isalnum() else "_" for c in name))
-    os.makedirs(folder, exist_ok=True)
-    log(f"converting {name}")
-    try:
-        row = dict(name=name, **measure(build(), {}, representative, folder))
-    except RuntimeError as e:  # a model TFLite or TFLM cannot take: reported, not fatal
-        row = dict(name=name, error=str(e).splitlines()[0])
-    guard.append_jsonl(os.path.join(out_dir, "measured.jsonl"), row)
-    done[name] = row
-    return row
+    def network(self, name, build, log=print):
+        """The measurements of the network `name` (`build()` makes its Keras model, seeded 0),
+        from `done` or converted now into OUT_DIR/NAME/ and appended. A model TFLite or TFLM
+        cannot take is a row with its error, not fatal. No predictions in them: the caller
+        adds its own, so lifetime.py can change."""
+        if name in self.done:
+            return self.done[name]
+        import keras
+        keras.utils.set_random_seed(0)
+        folder = os.path.join(self.out_dir, "".join(c if c.isalnum() else "_" for c in name))
+        os.makedirs(folder, exist_ok=True)
+        log(f"converting {name}")
+        try:
+            row = dict(name=name, **measure(build(), {}, self.representative, folder))
+        except RuntimeError as e:  # a model TFLite or TFLM cannot take: reported, not fatal
+            row = dict(name=name, error=str(e).splitlines()[0])
+        guard.append_jsonl(self.path, row)
+        self.done[name] = row
+        return row
 
 
 # ---------------------------------------------------------------------------------------------

@@ -13,17 +13,15 @@ Cells: hand-picked extremes (every edge nor_conv_3x3, one nor_conv_1x1 path, avg
 sums of skips, the identity cell, a pool before convs), then --cells connected cells drawn
 (seeded) from the other 15,619. Memory does not depend on the weights, so the int8 calibration
 uses seeded random images. Each cell's TFLM numbers are one line of --out_dir/measured.jsonl
-(export.measure_network): a rerun or a killed run converts nothing twice.
+(export.Measured): a rerun or a killed run converts nothing twice.
 
     python bench/nb201_tflite.py --cells=5
 """
 import itertools
-import os
 import random
 
 from absl import app
 from absl import flags
-import numpy as np
 
 import export
 import graph
@@ -88,21 +86,17 @@ def main(argv):
     with guard.one_line_errors("nb201_tflite.py"):
         if FLAGS.cells < 0:
             raise ValueError(f"--cells must be at least 0, got {FLAGS.cells}")
-        os.makedirs(FLAGS.out_dir, exist_ok=True)
-    done = export.read_measured(os.path.join(FLAGS.out_dir, "measured.jsonl"))
-    representative = np.random.default_rng(FLAGS.seed).normal(
-        size=(32, *INPUT_SHAPE)).astype(np.float32)
+        measured = export.Measured(FLAGS.out_dir, INPUT_SHAPE, FLAGS.seed)
     rows, ratios = [], {s: [] for s in SCHEDULES + ("p",)}
     for cell in sample_cells(FLAGS.cells, FLAGS.seed):
         name = nb201.to_string(cell)
-        measured = export.measure_network(name, lambda cell=cell: _build(cell, FLAGS.seed),
-                                          representative, FLAGS.out_dir, done, print)
-        if "error" in measured:
+        result = measured.network(name, lambda cell=cell: _build(cell, FLAGS.seed))
+        if "error" in result:
             rows.append([name, "—"] + ["—"] * 2 * len(SCHEDULES) + ["—"] * 3 +
-                        [measured["error"][:60]])
+                        [result["error"][:60]])
             continue
         r, p = predicted(cell)
-        head, const = measured["tflm_arena_head_bytes"], measured["param_bytes"]
+        head, const = result["tflm_arena_head_bytes"], result["param_bytes"]
         row = [name, head]
         for s in SCHEDULES:
             ratios[s].append(r[s] / head)

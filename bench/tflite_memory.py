@@ -7,7 +7,7 @@ deployed (int8 weights, int32 biases). Networks: Figure 1b, a seeded sample of -
 grow/trim candidates of Figure 1b and of two round-0 bases, and the Table 1 baselines
 (--baselines). Memory does not depend on the weights, so the int8
 calibration uses seeded random images and no data set is needed. Each network's TFLM numbers
-are kept in --out_dir/measured.jsonl (export.measure_network), so a rerun (or a killed run)
+are kept in --out_dir/measured.jsonl (export.Measured), so a rerun (or a killed run)
 converts nothing twice.
 
     python bench/tflite_memory.py --candidates=20
@@ -17,7 +17,6 @@ import random
 
 from absl import app
 from absl import flags
-import numpy as np
 
 import cells
 import export
@@ -76,10 +75,7 @@ def main(argv):
     with guard.one_line_errors("tflite_memory.py"):
         if FLAGS.candidates < 1:
             raise ValueError(f"--candidates must be at least 1, got {FLAGS.candidates}")
-        os.makedirs(FLAGS.out_dir, exist_ok=True)
-    done = export.read_measured(os.path.join(FLAGS.out_dir, "measured.jsonl"))
-    representative = np.random.default_rng(FLAGS.seed).normal(
-        size=(32, *INPUT_SHAPE)).astype(np.float32)
+        measured = export.Measured(FLAGS.out_dir, INPUT_SHAPE, FLAGS.seed)
     jobs, archs = [], {}
     for name, arch in search_networks(FLAGS.candidates, FLAGS.seed):
         archs[f"{name} (w={FLAGS.filters})"] = arch
@@ -94,7 +90,7 @@ def main(argv):
                 keras_graph.model_graph(model, primitives=True)))(build())))
     rows = []
     for name, build, predict in jobs:
-        row = export.measure_network(name, build, representative, FLAGS.out_dir, done, print)
+        row = measured.network(name, build)
         if "error" in row:
             rows.append([name] + ["—"] * 9 + [row["error"][:60]])
             continue
@@ -119,7 +115,7 @@ def main(argv):
     print(report.table(
         ["network", "strict r B", "optimal r B", "converter order: TFLM head B",
          "optimal order + offline plan: predicted B", "measured head B", "head ratio"],
-        reordered(archs, done, FLAGS.filters, FLAGS.out_dir), digits=3))
+        reordered(archs, measured.done, FLAGS.filters, FLAGS.out_dir), digits=3))
 
 
 def reordered(archs, done, filters, out_dir):

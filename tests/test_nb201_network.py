@@ -80,26 +80,22 @@ def test_memory_rows_worked_by_hand():
     # the sum and the stem's output), conv_a 40,960 (below it the ReLU, the stem's output and
     # conv_b): 49,152; the rest fits under it. float32: 4 x each (every size a multiple of
     # TFLM's 16-byte alignment but the logits', which fit in a gap).
+    r = dict(r_int8_paper_bytes=16_384, r_int8_strict_bytes=40_960,
+             r_int8_optimal_bytes=36_864, r_int8_tflm_bytes=49_152)
+    r.update({name.replace("int8", "float32"): 4 * value for name, value in r.items()})
     assert nb201_memory.row(nb201.parse(IDENTITY)) == dict(
         arch=IDENTITY, connected=1, params=73_194, p_int8_bytes=74_136,
-        p_float32_bytes=4 * 73_194,
-        r_int8_paper_bytes=16_384, r_int8_strict_bytes=40_960, r_int8_optimal_bytes=36_864,
-        r_int8_tflm_bytes=49_152, r_float32_paper_bytes=65_536,
-        r_float32_strict_bytes=163_840, r_float32_optimal_bytes=147_456,
-        r_float32_tflm_bytes=196_608)
+        p_float32_bytes=4 * 73_194, **r)
     # ONE_1X1: each cell one conv1x1, 5 x (16*16 + 16) + 5 x (32*32 + 32) + 5 x (64*64 + 64)
     # = 27,440, the last BatchNorm folded into the last one (no parameter): 448 + 27,440 +
     # 71,968 (the reduction blocks, as above) + 650 = 100,506. int8: + 3 bytes per bias: 942 -
     # 192 (no MUL, ADD) + 3 x 5 x 112 = 2,622 -> 103,128. r: the stage-1 cells hold 2 x 16,384,
     # the reduction block as above; TFLM: the stage-1 outputs alternate between 0 and 16,384,
-    # and r2's conv_b and conv_a go at 32,768 and 40,960 again: 49,152.
+    # and r2's conv_b and conv_a go at 32,768 and 40,960 again: 49,152; the same r as
+    # IDENTITY's.
     assert nb201_memory.row(nb201.parse(ONE_1X1)) == dict(
         arch=ONE_1X1, connected=1, params=100_506, p_int8_bytes=103_128,
-        p_float32_bytes=4 * 100_506,
-        r_int8_paper_bytes=16_384, r_int8_strict_bytes=40_960, r_int8_optimal_bytes=36_864,
-        r_int8_tflm_bytes=49_152, r_float32_paper_bytes=65_536,
-        r_float32_strict_bytes=163_840, r_float32_optimal_bytes=147_456,
-        r_float32_tflm_bytes=196_608)
+        p_float32_bytes=4 * 100_506, **r)
 
 
 @pytest.mark.slow
