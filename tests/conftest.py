@@ -131,20 +131,6 @@ def tiny_data(npz):
     return inputs.load_data(f"npz:{npz[0]}", val_fraction=0.25, train_examples=24)
 
 
-FOLDER_CLASSES = ("blue", "green", "red")  # as image_dataset_from_directory orders them
-
-
-@pytest.fixture(scope="module")
-def png_folder(tmp_path_factory):
-    """A user's images: 40 PNGs of 16x16 per class folder, each class a colour plus noise."""
-    root, rng = tmp_path_factory.mktemp("images"), np.random.default_rng(0)
-    for name, colour in zip(FOLDER_CLASSES, ([40, 40, 200], [40, 200, 40], [200, 40, 40])):
-        for i in range(40):
-            pixels = np.clip(rng.normal(colour, 40, (16, 16, 3)), 0, 255).astype(np.uint8)
-            write_image(root / name / f"{i}.png", pixels)
-    return str(root)
-
-
 # The files that take longest on the development machine, longest first (a whole search killed
 # and resumed through Ray, TFLite conversions, searches of a user's data, the benchmarks' smoke
 # runs): with `--dist loadfile --no-loadscope-reorder` (pytest.ini) each file runs on one

@@ -34,8 +34,8 @@ import scc
 import search
 import search_config
 import train
-from conftest import (FOLDER_CLASSES, ROOT, assert_one_line_error, c_array, run_mains, run_search,
-                      search_args)
+from conftest import (ROOT, assert_one_line_error, c_array, run_mains, run_search, search_args,
+                      write_image)
 
 FILTERS = 4
 
@@ -369,11 +369,20 @@ def ray_head(token_path, cpus=2):
 INHERIT = ("--inherit", "--final_epochs=1")
 
 
+FOLDER_CLASSES = ("blue", "green", "red")  # as image_dataset_from_directory orders them
+
+
 @pytest.fixture(scope="module")
-def images(png_folder):
+def images(tmp_path_factory):
     """The --dataset of `finished` and of the searches compared with it: a user's folder of
-    PNGs (a whole search of one, end to end, is the test of that input too)."""
-    return f"folder:{png_folder}"
+    PNGs (a whole search of one, end to end, is the test of that input too), 40 of 16x16 per
+    class folder, each class a colour plus noise."""
+    root, rng = tmp_path_factory.mktemp("images"), np.random.default_rng(0)
+    for name, colour in zip(FOLDER_CLASSES, ([40, 40, 200], [40, 200, 40], [200, 40, 40])):
+        for i in range(40):
+            pixels = np.clip(rng.normal(colour, 40, (16, 16, 3)), 0, 255).astype(np.uint8)
+            write_image(root / name / f"{i}.png", pixels)
+    return f"folder:{root}"
 
 
 @pytest.fixture(scope="module")
