@@ -336,13 +336,13 @@ class OutDir:
         its architecture beside it) until the round is done."""
         folder = self.file(os.path.join("models", f"round{round_index:02d}"))
         os.makedirs(folder, exist_ok=True)
-        return os.path.join(folder, f"{_file_name(key)}.keras")
+        return os.path.join(folder, f"{short_name(key)}.keras")
 
     def log_path(self, round_index, key):
         """Where the Keras output of a candidate trained by a parallel worker goes
         (logs/roundNN_<hash>.log; the hash is its model file's)."""
         os.makedirs(self.file("logs"), exist_ok=True)
-        return self.file(os.path.join("logs", f"round{round_index:02d}_{_file_name(key)}.log"))
+        return self.file(os.path.join("logs", f"round{round_index:02d}_{short_name(key)}.log"))
 
     def base_model_path(self, round_index):
         """The trained model of round `round_index`'s base, or None if none was kept (round 0,
@@ -377,7 +377,7 @@ class OutDir:
     def final_backup(self, key, epochs):
         """Where the final training of network `key` for `epochs` keeps its state after every
         epoch until it ends (train.train's backup_dir): a kill resumes only that training."""
-        return os.path.join(self.final_dir, f"backup_{_file_name(key)}_e{epochs}")
+        return os.path.join(self.final_dir, f"backup_{short_name(key)}_e{epochs}")
 
     def final(self):
         """The Final of final/result.json, or None."""
@@ -415,6 +415,7 @@ def _flat(data, prefix=""):
     return out
 
 
-def _file_name(key):
-    """A short file name for a network's key (arch_json.key), the same in every process."""
-    return hashlib.blake2b(key.encode(), digest_size=8).hexdigest()
+def short_name(text):
+    """A short file name for a long text (a network's key, arch_json.key; a training's
+    settings), the same in every process."""
+    return hashlib.blake2b(text.encode(), digest_size=8).hexdigest()

@@ -13,7 +13,6 @@ epoch (OUT_DIR/trained/<variant>.<key digest>.backup/, train.train's backup_dir)
 
 import dataclasses
 import functools
-import hashlib
 import json
 import os
 
@@ -114,9 +113,8 @@ class Prepared:
 
     @property
     def digest(self):
-        """8 hex digits of `key`: a training's backup is resumed only under the same key."""
-        text = json.dumps(self.key, sort_keys=True)
-        return hashlib.blake2b(text.encode(), digest_size=4).hexdigest()
+        """A short name of `key`: a training's backup is resumed only under the same key."""
+        return records.short_name(json.dumps(self.key, sort_keys=True))
 
 
 def prepare_training(out_dir, runs, training, smoke, log=print):

@@ -195,7 +195,8 @@ def test_a_training_killed_part_way_resumes_from_its_last_finished_epoch(
 
     def start():  # a fresh model, as train.train builds one, kept to read its optimizer
         built.append(network.build_model(cells.ROUND0[0], config.filters,
-                                         tiny_data.num_classes, tiny_data.input_shape))
+                                         tiny_data.num_classes, tiny_data.input_shape,
+                                         bn_momentum=config.bn_momentum))
         return built[-1]
     resumed = train.train(cells.ROUND0[0], tiny_data, config, start=start,
                           backup_dir=str(backup))
